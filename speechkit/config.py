@@ -1,0 +1,197 @@
+"""Config strings: ``provider[/model][:language][?option=value&...]``, comma-separated for a chain.
+
+The first three parts follow LiveKit's inference strings (``deepgram/nova-3:en``).
+Option values are percent-encoded where they contain ``&``, ``=``, ``,``, ``%``
+or whitespace (``local?model=/opt/my%20weights``). Examples::
+
+    local
+    local/tiny.en:en
+    telnyx:en?interim_results=false&base_url=ws://127.0.0.1:8765
+    assemblyai:en, speechmatics:en, local        # a fallback chain
+
+Parsing checks syntax only (:func:`parse`); :func:`speechkit.stt` then resolves
+the provider and validates options and credentials, so every mistake is raised
+when the string is read, never when audio first flows.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import types
+import typing
+import urllib.parse
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import attrs
+
+from .errors import ConfigError
+from .provider import ProviderOptions
+
+_PROVIDER = r"[a-z][a-z0-9_-]*"
+_MODEL = r"[A-Za-z0-9][A-Za-z0-9._-]*"
+_LANGUAGE = r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*|multi"
+_KEY = r"[a-z_][a-z0-9_]*"
+_HEAD = re.compile(rf"(?P<provider>{_PROVIDER})(?:/(?P<model>{_MODEL}))?(?::(?P<language>{_LANGUAGE}))?")
+_VALUE_SAFE = "/:.-_~@+"  # left unescaped by format(); everything else is percent-encoded
+
+GRAMMAR = "provider[/model][:language][?option=value&...]"
+
+
+@attrs.frozen
+class ProviderSpec:
+    """One parsed ``provider[/model][:language][?options]`` string.
+
+    Attributes:
+        provider: Registry name, lower case.
+        model: The ``/model`` part, or None.
+        language: The ``:language`` part (BCP-47 or ``multi``), or None.
+        options: ``(key, value)`` pairs in order, values decoded.
+    """
+
+    provider: str
+    model: str | None = None
+    language: str | None = None
+    options: tuple[tuple[str, str], ...] = ()
+
+    def __str__(self) -> str:
+        return format_spec(self)
+
+
+def _fail(text: str, why: str) -> ConfigError:
+    return ConfigError(f"bad STT config string {text!r}: {why}; expected {GRAMMAR}")
+
+
+def parse_one(text: str) -> ProviderSpec:
+    """Parse one provider spec.
+
+    Raises:
+        ConfigError: the string does not follow the grammar; the message says where.
+    """
+    if not isinstance(text, str):
+        raise ConfigError(f"an STT config string must be a str, not {type(text).__name__}")
+    raw = text.strip()
+    if not raw:
+        raise _fail(text, "it is empty")
+    head, sep, query = raw.partition("?")
+    m = _HEAD.fullmatch(head)
+    if m is None:
+        if not re.match(_PROVIDER, head):
+            why = "the provider name must start with a lower-case letter (a-z, 0-9, '_', '-')"
+        elif ":" in head and not re.fullmatch(rf".*:(?:{_LANGUAGE})", head):
+            why = "the language must be a BCP-47 tag such as 'en' or 'en-US'"
+        else:
+            why = "cannot read provider/model (the model may use letters, digits, '.', '_', '-')"
+        raise _fail(text, why)
+    options: list[tuple[str, str]] = []
+    if sep:
+        if not query:
+            raise _fail(text, "nothing follows '?'")
+        for part in query.split("&"):
+            key, eq, value = part.partition("=")
+            if not eq or not re.fullmatch(_KEY, key):
+                raise _fail(text, f"option {part!r} is not key=value with a lower-case key")
+            if not value:
+                raise _fail(text, f"option {key!r} has an empty value")
+            try:
+                decoded = urllib.parse.unquote(value, errors="strict")
+            except UnicodeDecodeError as e:
+                raise _fail(text, f"option {key!r} is not valid percent-encoded UTF-8") from e
+            if any(k == key for k, _ in options):
+                raise _fail(text, f"option {key!r} is given twice")
+            options.append((key, decoded))
+    return ProviderSpec(m["provider"], m["model"], m["language"], tuple(options))
+
+
+def parse(text: str) -> list[ProviderSpec]:
+    """Parse a config string: one spec, or a comma-separated fallback chain.
+
+    Raises:
+        ConfigError: any part is malformed.
+    """
+    if not isinstance(text, str):
+        raise ConfigError(f"an STT config string must be a str, not {type(text).__name__}")
+    parts = text.split(",")
+    if len(parts) > 1 and any(not p.strip() for p in parts):
+        raise _fail(text, "a fallback chain has an empty entry")
+    return [parse_one(p) for p in parts]
+
+
+def format_spec(spec: ProviderSpec) -> str:
+    """The canonical string of a spec; ``parse_one(format_spec(s)) == s``."""
+    out = spec.provider
+    if spec.model:
+        out += f"/{spec.model}"
+    if spec.language:
+        out += f":{spec.language}"
+    if spec.options:
+        out += "?" + "&".join(f"{k}={urllib.parse.quote(v, safe=_VALUE_SAFE)}" for k, v in spec.options)
+    return out
+
+
+def format_chain(specs: Sequence[ProviderSpec]) -> str:
+    """The canonical string of a chain."""
+    return ", ".join(format_spec(s) for s in specs)
+
+
+def suggest(word: str, choices: Iterable[str]) -> str:
+    """'; did you mean X?' for a close match, else ''."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _convert(name: str, value: str, hint: Any) -> Any:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        if value.lower() == "none" and len(args) < len(typing.get_args(hint)):
+            return None
+        return _convert(name, value, args[0])
+    if hint is bool:
+        low = value.lower()
+        if low in _TRUE or low in _FALSE:
+            return low in _TRUE
+        raise ConfigError(f"option {name!r} must be true or false, got {value!r}")
+    if hint in (int, float):
+        try:
+            return hint(value)
+        except ValueError:
+            raise ConfigError(f"option {name!r} must be {'an integer' if hint is int else 'a number'}, got {value!r}") from None
+    if origin is typing.Literal:
+        allowed = typing.get_args(hint)
+        if value not in allowed:
+            raise ConfigError(f"option {name!r} must be one of {', '.join(map(str, allowed))}; got {value!r}{suggest(value, map(str, allowed))}")
+        return value
+    return value
+
+
+def build_options(cls: type[ProviderOptions], spec: ProviderSpec, *, provider: str) -> ProviderOptions:
+    """Build ``cls`` from a spec: model, language and ``?options`` converted by field type.
+
+    Raises:
+        ConfigError: unknown option (with a close match), or a value the type or a
+            validator refuses; the message names the option and what is accepted.
+    """
+    fields = {f.name: f for f in attrs.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    kwargs: dict[str, Any] = {}
+    if spec.model is not None:
+        kwargs["model"] = spec.model
+    if spec.language is not None:
+        kwargs["language"] = spec.language
+    for key, value in spec.options:
+        if key in kwargs:
+            raise ConfigError(f"{provider}: {key!r} is given both in the string's head and as an option")
+        if key not in fields:
+            accepted = ", ".join(sorted(fields))
+            raise ConfigError(f"{provider} has no option {key!r}{suggest(key, fields)}; options: {accepted}")
+        kwargs[key] = _convert(key, value, hints.get(key, str))
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"{provider}: {e}") from e

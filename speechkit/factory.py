@@ -1,0 +1,52 @@
+"""``speechkit.stt(config)``: a ready STT from a config string."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from livekit.agents import stt as lk_stt
+
+from . import registry
+from .config import ProviderSpec, build_options, parse
+from .provider import Provider
+from .stt import STT
+
+DEFAULT_CONFIG = "local"
+"""Used when neither an argument nor ``SPEECHKIT_STT`` is given: the offline engine."""
+
+ENV_VAR = "SPEECHKIT_STT"
+
+
+def provider_from_spec(spec: ProviderSpec) -> Provider[Any]:
+    """Resolve, validate and instantiate the provider a spec names.
+
+    Raises:
+        ConfigError: unknown provider, unknown option, bad value or missing credential.
+    """
+    cls = registry.get(spec.provider)
+    options = build_options(cls.options_class, spec, provider=spec.provider)
+    return cls(options)
+
+
+def stt(config: str | None = None) -> STT | lk_stt.FallbackAdapter:
+    """Build an STT from ``provider[/model][:language][?option=value&...]``.
+
+    Args:
+        config: The config string; None reads ``SPEECHKIT_STT``, else ``"local"``.
+            A comma-separated list builds a fallback chain (livekit's
+            ``stt.FallbackAdapter``), tried in order.
+
+    Returns:
+        A :class:`speechkit.STT`, or a ``FallbackAdapter`` over several.
+
+    Raises:
+        ConfigError: (a ``ValueError``) the string is malformed, names an unknown
+            provider or option, gives a bad value, or a credential is missing.
+    """
+    text = config if config is not None else os.environ.get(ENV_VAR) or DEFAULT_CONFIG
+    specs = parse(text)
+    stts = [STT(provider_from_spec(s)) for s in specs]
+    if len(stts) == 1:
+        return stts[0]
+    return lk_stt.FallbackAdapter(list(stts))

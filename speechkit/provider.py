@@ -1,0 +1,247 @@
+"""The hook API a provider implements.
+
+A provider is a subclass of :class:`Provider` plus an attrs options class
+(subclass of :class:`ProviderOptions`). It supplies only what is specific to
+its vendor:
+
+* **connect**: :meth:`Provider.connect` (default: a WebSocket to :meth:`Provider.url`
+  with :meth:`Provider.headers`); an in-process engine returns its own
+  :class:`Connection` instead;
+* **framing**: :meth:`Provider.start_messages`, :meth:`Provider.encode_audio`,
+  :meth:`Provider.flush_message`, :meth:`Provider.end_of_input_message`;
+* **parsing**: :meth:`Provider.parse` turns one server message into
+  :mod:`speechkit.events` objects, or raises a classified ``APIError``;
+  :meth:`Provider.classify_close` turns a close code into an error.
+
+Everything else (retries, resampling, chunking, flush, drain, reconnect with
+replay, the event grammar, usage and metrics) lives in the core.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
+
+import aiohttp
+import attrs
+
+from .errors import APIError, InvalidRequestError, MissingCredentialsError, ServerError
+from .events import ProviderEvent
+
+Message = bytes | str | object
+"""A message on a connection: ``bytes``/``str`` frames for a WebSocket, any object in-process."""
+
+
+@attrs.frozen(kw_only=True)
+class Capabilities:
+    """What a provider can do; the conformance suite skips tests that need more.
+
+    Attributes:
+        interim_results: Sends interim transcripts.
+        word_timestamps: Finals carry word timings.
+        diarization: Labels speakers.
+        flush: Honours a flush (finalises the current segment on request).
+        update_options: Options can change on a live stream (by reconnecting).
+        end_of_utterance: Signals the end of an utterance itself (``SpeechEnded`` or
+            ``Transcript.end_of_utterance``); if False the core closes the utterance
+            after every non-empty final.
+        sample_rates: Sample rates (Hz) the vendor accepts for PCM s16le.
+        encodings: Wire encodings the provider can send (e.g. ``("pcm_s16le",)``).
+        needs_network: False for an in-process engine.
+    """
+
+    interim_results: bool = True
+    word_timestamps: bool = False
+    diarization: bool = False
+    flush: bool = False
+    update_options: bool = False
+    end_of_utterance: bool = False
+    sample_rates: tuple[int, ...] = (16000,)
+    encodings: tuple[str, ...] = ("pcm_s16le",)
+    needs_network: bool = True
+
+
+def _positive_rate(_: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if value < 8000 or value > 48000:
+        raise ValueError(f"{attribute.name} must be between 8000 and 48000 Hz, got {value}")
+
+
+@attrs.frozen(kw_only=True)
+class ProviderOptions:
+    """Base of every provider's options; the target of config-string ``?key=value`` options.
+
+    Subclasses add their fields (with validators and converters) and override
+    defaults. Values arriving from a config string are strings; the core converts
+    them by the field's type (``bool``, ``int``, ``float``, ``str``) before the
+    class's own validators run, so a bad value fails with the same message
+    however it arrived.
+
+    Attributes:
+        model: The provider's model (the ``/model`` part of a config string).
+        language: BCP-47 language (the ``:language`` part), e.g. ``"en"``.
+        sample_rate: Rate in Hz the audio is sent at; the core resamples to it.
+        api_key: Credential; None to read the provider's environment variable.
+        base_url: Endpoint override (an emulator on 127.0.0.1, a regional host).
+    """
+
+    model: str = ""
+    language: str = "en"
+    sample_rate: int = attrs.field(default=16000, validator=_positive_rate)
+    api_key: str | None = attrs.field(default=None, repr=False)
+    base_url: str | None = None
+
+
+OptionsT = TypeVar("OptionsT", bound=ProviderOptions)
+
+
+class Connection(Protocol):
+    """One session with a vendor (a WebSocket) or an engine (in-process).
+
+    ``receive`` returns None when the peer closed normally, and raises a
+    classified ``APIError`` when the connection failed.
+    """
+
+    async def send(self, message: Message) -> None: ...
+
+    async def receive(self) -> Message | None: ...
+
+    async def aclose(self) -> None: ...
+
+
+@attrs.define
+class Session:
+    """Per-connection context handed to every hook.
+
+    Attributes:
+        language: Language of this stream.
+        sample_rate: Rate (Hz) of the audio sent.
+        attempt: 1 for the first connection of a stream, then 2, 3… on reconnects.
+        http: The STT's aiohttp session (for WebSocket providers).
+        timeout: Connect timeout in seconds (``APIConnectOptions.timeout``).
+        state: Free per-connection state for the provider's parser.
+    """
+
+    language: str
+    sample_rate: int
+    attempt: int
+    http: aiohttp.ClientSession | None
+    timeout: float
+    state: dict[str, Any] = attrs.field(factory=dict)
+
+
+class Provider(Generic[OptionsT]):
+    """Base of a provider: options plus connect, framing and parsing hooks.
+
+    Subclasses set the class attributes and override the hooks they need. One
+    instance serves every stream of an STT; per-connection state goes in
+    :attr:`Session.state`.
+
+    Class attributes:
+        name: Registry name, as in config strings (``"telnyx"``).
+        options_class: The attrs options class.
+        capabilities: What the provider can do.
+        credential_env: Environment variable holding the API key, or None.
+        chunk_duration: Seconds of audio per sent chunk.
+        drain_timeout: After end of input, seconds of server silence after which the
+            stream ends even without a :class:`~speechkit.events.Finished`.
+        heartbeat: WebSocket ping interval in seconds (half-open detection), or None.
+    """
+
+    name: ClassVar[str] = ""
+    options_class: ClassVar[type[ProviderOptions]] = ProviderOptions
+    capabilities: ClassVar[Capabilities] = Capabilities()
+    credential_env: ClassVar[str | None] = None
+    chunk_duration: ClassVar[float] = 0.1
+    drain_timeout: ClassVar[float] = 5.0
+    heartbeat: ClassVar[float | None] = 10.0
+
+    def __init__(self, options: OptionsT) -> None:
+        """Build a provider from validated options.
+
+        Raises:
+            MissingCredentialsError: The provider needs a key and has none.
+        """
+        self.options = options
+        if self.credential_env and not self.api_key:
+            raise MissingCredentialsError(
+                f"{self.name} needs an API key: set {self.credential_env} or pass "
+                f"api_key (config string: '{self.name}?api_key=...')"
+            )
+
+    @property
+    def api_key(self) -> str | None:
+        """The API key from the options, else from :attr:`credential_env`."""
+        if self.options.api_key:
+            return self.options.api_key
+        return os.environ.get(self.credential_env) if self.credential_env else None
+
+    @property
+    def sample_rate(self) -> int:
+        """Rate in Hz the core resamples to and sends."""
+        return self.options.sample_rate
+
+    # -- connect -----------------------------------------------------------------
+
+    def url(self, session: Session) -> str:
+        """The WebSocket URL, query included. Required unless :meth:`connect` is overridden."""
+        raise NotImplementedError(f"{type(self).__name__} must implement url() or connect()")
+
+    def headers(self, session: Session) -> dict[str, str]:
+        """Headers of the WebSocket upgrade (auth goes here). Never logged."""
+        return {}
+
+    async def connect(self, session: Session) -> Connection:
+        """Open one connection. Default: a WebSocket to :meth:`url` with :meth:`headers`.
+
+        Raises:
+            APIError: classified (see :func:`speechkit.errors.error_for_status`).
+        """
+        from .transport import WebSocketConnection
+
+        return await WebSocketConnection.open(self, session)
+
+    # -- framing -----------------------------------------------------------------
+
+    def start_messages(self, session: Session) -> Sequence[Message]:
+        """Messages sent first on every connection (a start message, a WAV header)."""
+        return ()
+
+    def encode_audio(self, pcm: bytes, session: Session) -> Message:
+        """Frame one chunk of PCM s16le mono at :attr:`sample_rate`. Default: raw bytes."""
+        return pcm
+
+    def flush_message(self, session: Session) -> Message | None:
+        """What a flush sends after the buffered audio, or None."""
+        return None
+
+    def end_of_input_message(self, session: Session) -> Message | None:
+        """What end of input sends after the last audio, or None."""
+        return None
+
+    def keepalive_message(self, session: Session) -> Message | None:
+        """Sent when no audio flowed for ``heartbeat`` seconds, or None."""
+        return None
+
+    # -- parsing -----------------------------------------------------------------
+
+    def parse(self, message: Message, session: Session) -> Iterable[ProviderEvent]:
+        """Turn one server message into provider events.
+
+        Raises:
+            APIError: the message is a vendor error; set ``retryable`` by its kind.
+        """
+        raise NotImplementedError(f"{type(self).__name__} must implement parse()")
+
+    def classify_close(self, code: int, reason: str, session: Session) -> APIError | None:
+        """Turn a server close into an error, or None for a normal close.
+
+        Default: 1000 is normal; 1008 (policy) and 1003 (unsupported data) are
+        invalid requests; anything else is retryable.
+        """
+        if code == 1000:
+            return None
+        detail = f"{self.name} closed the connection (code {code}{': ' + reason if reason else ''})"
+        if code in (1003, 1007, 1008):
+            return InvalidRequestError(detail, status_code=code)
+        return ServerError(detail, status_code=code)

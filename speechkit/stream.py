@@ -1,0 +1,329 @@
+"""The streaming core: one ``RecognizeStream`` for every provider.
+
+It owns what every provider shares: resampling (livekit's ``AudioResampler``,
+in the base class), down-mixing, chunking to the provider's chunk duration
+(``AudioByteStream``), flush and end-of-input framing, one send loop and one
+receive loop per connection, draining after end of input, the retry policy,
+reconnect with replay of the audio no final covers yet, the event grammar on
+one stream clock, usage events and metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import collections
+import contextlib
+import logging
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import numpy as np
+from livekit import rtc
+from livekit.agents import APIConnectOptions, stt, utils
+
+from .errors import APIConnectionError, APIError, ServerError
+from .events import Finished, ProviderEvent, Ready, SpeechEnded, SpeechStarted, Transcript, Word
+from .grammar import Grammar
+from .metrics import SpeechkitSTTMetrics
+from .provider import Connection, Provider, Session
+from .retry import RetryPolicy
+
+if TYPE_CHECKING:
+    from .stt import STT
+
+logger = logging.getLogger("speechkit")
+
+USAGE_INTERVAL = 5.0
+"""Seconds of sent audio between two RECOGNITION_USAGE events (the rest comes at the end)."""
+
+
+@attrs.define
+class _Chunk:
+    data: bytes
+    start: float  # stream clock, seconds
+    end: float
+    sent_at: float  # monotonic time the chunk was complete and first sent
+
+
+class SpeechStream(stt.RecognizeStream):
+    """A streaming recognition session over any provider.
+
+    Push ``rtc.AudioFrame`` s (any sample rate, mono or multi-channel PCM s16le;
+    the rate must stay the same within a stream), call ``flush()`` to finalise a
+    segment and ``end_input()`` when done, and iterate livekit ``SpeechEvent`` s.
+    The iterator ends after the final transcript of the last words.
+
+    Raises (from iteration):
+        APIError: a non-retryable error, or the last one once retries are spent.
+    """
+
+    def __init__(
+        self,
+        *,
+        stt: STT,
+        provider: Provider[Any],
+        language: str,
+        conn_options: APIConnectOptions,
+    ) -> None:
+        self._provider = provider
+        self._language = language
+        self._rate = provider.sample_rate
+        self._chunk_samples = max(1, int(self._rate * provider.chunk_duration))
+        self._bytestream = utils.audio.AudioByteStream(self._rate, 1, samples_per_channel=self._chunk_samples)
+        self._unconfirmed: collections.deque[_Chunk] = collections.deque()
+        self._audio_pos = 0.0  # seconds of audio chunked so far (stream clock)
+        self._sent_ends: list[float] = []  # recent chunk ends / their send times, for latency
+        self._sent_times: list[float] = []
+        self._usage_pending = 0.0
+        self._request_id = uuid.uuid4().hex[:12]
+        self._grammar = Grammar(
+            language=language,
+            provider_ends_utterances=provider.capabilities.end_of_utterance,
+            request_id=self._request_id,
+        )
+        self._input_sent = False  # end of input reached the server
+        self._ttfi_pending_since: float | None = None  # stream time of utterance onset
+        self._connections = 0
+        self._policy = RetryPolicy(conn_options, on_retry=self._log_retry)
+        self._owner = stt
+        super().__init__(stt=stt, conn_options=conn_options, sample_rate=self._rate)
+
+    # -- input --------------------------------------------------------------------
+
+    def push_frame(self, frame: rtc.AudioFrame) -> None:
+        """Push audio: PCM s16le, any rate (resampled), any channel count (averaged to mono).
+
+        Raises:
+            ValueError: the sample rate differs from earlier frames of this stream.
+            RuntimeError: after ``end_input()`` or ``aclose()``.
+        """
+        if frame.samples_per_channel == 0:
+            self._check_input_not_ended()
+            self._check_not_closed()
+            return
+        if frame.num_channels > 1:
+            pcm = np.frombuffer(frame.data, dtype=np.int16).reshape(-1, frame.num_channels)
+            mono = pcm.mean(axis=1).astype(np.int16)
+            frame = rtc.AudioFrame(mono.tobytes(), frame.sample_rate, 1, frame.samples_per_channel)
+        if self._pushed_sr and self._pushed_sr != frame.sample_rate:
+            raise ValueError(
+                f"sample rate changed within a stream: {self._pushed_sr} Hz, then "
+                f"{frame.sample_rate} Hz; open a new stream for a new rate (nothing pushed before is lost)"
+            )
+        super().push_frame(frame)
+
+    # -- retry loop ---------------------------------------------------------------
+
+    def _log_retry(self, err: APIError, attempt: int, delay: float) -> None:
+        self._emit_error(err, recoverable=True)
+        logger.warning(
+            "%s stream failed, retrying in %.2fs: %s",
+            self._provider.name, delay, type(err).__name__,
+            extra={"provider": self._provider.name, "attempt": attempt, "stream_id": self._request_id},
+        )
+
+    async def _main_task(self) -> None:
+        try:
+            async for attempt in self._policy.attempts():
+                with attempt:
+                    await self._run()
+        except Exception as e:
+            self._emit_error(e, recoverable=False)
+            raise
+        finally:
+            for ev in self._grammar.close():
+                self._send_event(ev)
+            self._emit_usage()
+
+    async def _run(self) -> None:
+        session = Session(
+            language=self._language,
+            sample_rate=self._rate,
+            attempt=self._policy.failures,
+            http=self._owner._http_session() if self._provider.capabilities.needs_network else None,
+            timeout=self._conn_options.timeout,
+        )
+        # times the provider reports are relative to the first audio of this connection
+        origin = self._unconfirmed[0].start if self._unconfirmed else self._audio_pos
+        t0 = time.perf_counter()
+        try:
+            async with asyncio.timeout(self._conn_options.timeout):
+                conn = await self._provider.connect(session)
+        except TimeoutError as e:
+            raise APIConnectionError(
+                f"{self._provider.name}: connect timed out after {self._conn_options.timeout}s"
+            ) from e
+        self._connections += 1
+        self._report_connection_acquired(time.perf_counter() - t0, False)
+        self._input_sent = False
+        try:
+            send = asyncio.create_task(self._send_loop(conn, session), name="speechkit.send")
+            recv = asyncio.create_task(self._recv_loop(conn, session, origin), name="speechkit.recv")
+            try:
+                done, _ = await asyncio.wait({send, recv}, return_when=asyncio.FIRST_COMPLETED)
+                if recv in done:
+                    recv.result()  # raises the receive error
+                    if not self._input_sent:
+                        raise ServerError(f"{self._provider.name}: server ended the session before the input ended")
+                else:
+                    send.result()
+                    await recv
+            finally:
+                await utils.aio.cancel_and_wait(send, recv)
+        finally:
+            await asyncio.shield(conn.aclose())
+
+    # -- send ---------------------------------------------------------------------
+
+    async def _send_loop(self, conn: Connection, session: Session) -> None:
+        for msg in self._provider.start_messages(session):
+            await conn.send(msg)
+        for chunk in list(self._unconfirmed):  # replay what no final covers yet
+            await self._send_audio(conn, session, chunk)
+        async for item in self._input_ch:
+            if isinstance(item, rtc.AudioFrame):
+                for frame in self._bytestream.push(item.data):
+                    await self._send_audio(conn, session, self._new_chunk(frame))
+            else:
+                for frame in self._bytestream.flush():
+                    await self._send_audio(conn, session, self._new_chunk(frame))
+                if (flush := self._provider.flush_message(session)) is not None:
+                    await conn.send(flush)
+        for frame in self._bytestream.flush():
+            await self._send_audio(conn, session, self._new_chunk(frame))
+        if (eoi := self._provider.end_of_input_message(session)) is not None:
+            await conn.send(eoi)
+        self._input_sent = True
+
+    def _new_chunk(self, frame: rtc.AudioFrame) -> _Chunk:
+        start = self._audio_pos
+        self._audio_pos += frame.samples_per_channel / self._rate
+        chunk = _Chunk(bytes(frame.data), start, self._audio_pos, time.monotonic())
+        self._unconfirmed.append(chunk)  # before sending: a failed send replays it
+        self._sent_ends.append(chunk.end)
+        self._sent_times.append(chunk.sent_at)
+        if len(self._sent_ends) > 4096:  # keep a bounded history for latency lookups
+            del self._sent_ends[:2048], self._sent_times[:2048]
+        return chunk
+
+    async def _send_audio(self, conn: Connection, session: Session, chunk: _Chunk) -> None:
+        await conn.send(self._provider.encode_audio(chunk.data, session))
+        self._usage_pending += chunk.end - chunk.start
+        if self._usage_pending >= USAGE_INTERVAL:
+            self._emit_usage()
+
+    # -- receive ------------------------------------------------------------------
+
+    async def _recv_loop(self, conn: Connection, session: Session, origin: float) -> None:
+        while True:
+            if self._input_sent:
+                try:
+                    async with asyncio.timeout(self._provider.drain_timeout):
+                        msg = await conn.receive()
+                except TimeoutError:
+                    logger.debug("drain timeout", extra={"provider": self._provider.name})
+                    return
+            else:
+                msg = await conn.receive()
+            if msg is None:
+                return
+            try:
+                events = list(self._provider.parse(msg, session))
+            except APIError:
+                raise
+            except Exception as e:  # a malformed frame must not end the stream silently
+                raise ServerError(
+                    f"{self._provider.name}: could not parse a server message ({type(e).__name__})"
+                ) from e
+            for ev in events:
+                if isinstance(ev, Finished):
+                    return
+                if not isinstance(ev, Ready):
+                    self._handle(self._to_stream_clock(ev, origin))
+
+    def _to_stream_clock(self, ev: ProviderEvent, origin: float) -> ProviderEvent:
+        offset = origin + self.start_time_offset
+
+        def at(t: float | None) -> float | None:
+            return None if t is None else t + offset
+
+        if isinstance(ev, Transcript):
+            words = tuple(
+                Word(w.text, w.start_time + offset, w.end_time + offset, w.confidence) for w in ev.words
+            )
+            return attrs.evolve(ev, start_time=at(ev.start_time), end_time=at(ev.end_time), words=words)
+        if isinstance(ev, (SpeechStarted, SpeechEnded)):
+            return type(ev)(at(ev.time))
+        return ev
+
+    def _handle(self, ev: ProviderEvent) -> None:
+        was_in_speech = self._grammar.in_speech
+        out = self._grammar.feed(ev)
+        now = time.monotonic()
+        for sev in out:
+            if sev.type == stt.SpeechEventType.START_OF_SPEECH and not was_in_speech:
+                onset = ev.time if isinstance(ev, SpeechStarted) else getattr(ev, "start_time", None)
+                self._ttfi_pending_since = onset if onset is not None else self._audio_pos
+            elif sev.type == stt.SpeechEventType.INTERIM_TRANSCRIPT and self._ttfi_pending_since is not None:
+                self._emit_metrics(time_to_first_interim=self._latency(self._ttfi_pending_since, now))
+                self._ttfi_pending_since = None
+            elif sev.type == stt.SpeechEventType.FINAL_TRANSCRIPT:
+                self._ttfi_pending_since = None
+                end = sev.alternatives[0].end_time - self.start_time_offset if sev.alternatives else 0.0
+                if end > 0:
+                    self._emit_metrics(final_latency=self._latency(end, now))
+                self._confirm(end if end > 0 else None)
+                self._policy.succeeded()
+            self._send_event(sev)
+
+    def _confirm(self, end: float | None) -> None:
+        """Drop replay audio a final covers (all sent audio when the final has no time)."""
+        limit = end if end is not None else self._audio_pos
+        while self._unconfirmed and self._unconfirmed[0].end <= limit + 1e-6:
+            self._unconfirmed.popleft()
+
+    def _latency(self, stream_time: float, now: float) -> float:
+        """Seconds from when the audio at ``stream_time`` was pushed to ``now``."""
+        i = bisect.bisect_left(self._sent_ends, stream_time - self.start_time_offset - 1e-6)
+        if i >= len(self._sent_ends):
+            return 0.0
+        chunk_end = self._sent_ends[i]
+        # the chunk went out when its last sample arrived; the sample at stream_time came earlier
+        pushed_at = self._sent_times[i] - max(0.0, chunk_end - (stream_time - self.start_time_offset))
+        return max(0.0, now - pushed_at)
+
+    # -- output -------------------------------------------------------------------
+
+    def _send_event(self, ev: stt.SpeechEvent) -> None:
+        with contextlib.suppress(utils.aio.channel.ChanClosed):
+            self._event_ch.send_nowait(ev)
+
+    def _emit_usage(self) -> None:
+        if self._usage_pending <= 0:
+            return
+        seconds, self._usage_pending = self._usage_pending, 0.0
+        self._send_event(
+            stt.SpeechEvent(
+                type=stt.SpeechEventType.RECOGNITION_USAGE,
+                request_id=self._request_id,
+                recognition_usage=stt.RecognitionUsage(audio_duration=seconds),
+            )
+        )
+
+    def _emit_metrics(self, **values: float) -> None:
+        self._owner.emit(
+            "metrics_collected",
+            SpeechkitSTTMetrics(
+                label=self._owner.label,
+                request_id=self._request_id,
+                timestamp=time.time(),
+                duration=0.0,
+                audio_duration=0.0,
+                streamed=True,
+                reconnects=max(0, self._connections - 1),
+                **values,
+            ),
+        )

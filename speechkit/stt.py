@@ -1,0 +1,160 @@
+"""``speechkit.STT``: a livekit ``stt.STT`` over any provider."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import weakref
+from typing import Any
+
+import aiohttp
+from livekit import rtc
+from livekit.agents import APIConnectOptions, stt, utils
+from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, NOT_GIVEN, NotGivenOr
+from livekit.agents.utils import AudioBuffer, is_given
+
+from .provider import Provider
+from .stream import SpeechStream
+
+
+class STT(stt.STT):
+    """A livekit STT backed by a speechkit provider; works in ``AgentSession``,
+    ``stt.FallbackAdapter`` and ``stt.StreamAdapter`` unchanged.
+
+    Usually built from a config string with :func:`speechkit.stt`.
+
+    Args:
+        provider: A configured provider instance.
+    """
+
+    def __init__(self, provider: Provider[Any]) -> None:
+        caps = provider.capabilities
+        super().__init__(
+            capabilities=stt.STTCapabilities(
+                streaming=True,
+                interim_results=caps.interim_results,
+                diarization=caps.diarization,
+                aligned_transcript="word" if caps.word_timestamps else False,
+                offline_recognize=True,
+                manual_flush=caps.flush,
+            )
+        )
+        self._provider = provider
+        self._label = f"speechkit.{provider.name}"
+        self._http: aiohttp.ClientSession | None = None
+        self._streams: weakref.WeakSet[SpeechStream] = weakref.WeakSet()
+
+    @property
+    def provider(self) -> str:
+        return self._provider.name
+
+    @property
+    def model(self) -> str:
+        return self._provider.options.model or "unknown"
+
+    @property
+    def language(self) -> str:
+        """Default language of this STT's streams (BCP-47)."""
+        return str(self._provider.options.language)
+
+    @property
+    def hooks(self) -> Provider[Any]:
+        """The provider instance (options and hooks) behind this STT."""
+        return self._provider
+
+    def _http_session(self) -> aiohttp.ClientSession:
+        if self._http is None or self._http.closed:
+            self._http = aiohttp.ClientSession()
+        return self._http
+
+    def stream(
+        self,
+        *,
+        language: NotGivenOr[str] = NOT_GIVEN,
+        conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS,
+    ) -> SpeechStream:
+        """Open a streaming recognition session (see :class:`speechkit.stream.SpeechStream`)."""
+        s = SpeechStream(
+            stt=self,
+            provider=self._provider,
+            language=language if is_given(language) else self.language,
+            conn_options=conn_options,
+        )
+        self._streams.add(s)
+        return s
+
+    async def recognize(
+        self,
+        buffer: AudioBuffer,
+        *,
+        language: NotGivenOr[str] = NOT_GIVEN,
+        conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS,
+    ) -> stt.SpeechEvent:
+        """Transcribe a whole buffer by streaming it; retries are the stream's own.
+
+        Returns:
+            One ``FINAL_TRANSCRIPT`` event whose single alternative joins every final,
+            with the first start and last end time and all words.
+
+        Raises:
+            APIError: as the stream does.
+        """
+        start = time.perf_counter()
+        event = await self._recognize_impl(buffer, language=language, conn_options=conn_options)
+        from livekit.agents.metrics import STTMetrics
+        from livekit.agents.utils.audio import calculate_audio_duration
+
+        self.emit(
+            "metrics_collected",
+            STTMetrics(
+                request_id=event.request_id,
+                timestamp=time.time(),
+                duration=time.perf_counter() - start,
+                label=self._label,
+                audio_duration=calculate_audio_duration(buffer),
+                streamed=False,
+            ),
+        )
+        return event
+
+    async def _recognize_impl(
+        self,
+        buffer: AudioBuffer,
+        *,
+        language: NotGivenOr[str] = NOT_GIVEN,
+        conn_options: APIConnectOptions,
+    ) -> stt.SpeechEvent:
+        frames = buffer if isinstance(buffer, list) else [buffer]
+        finals: list[stt.SpeechData] = []
+        request_id = ""
+        async with self.stream(language=language, conn_options=conn_options) as s:
+            for frame in frames:
+                s.push_frame(frame)
+            s.end_input()
+            async for ev in s:
+                request_id = ev.request_id
+                if ev.type == stt.SpeechEventType.FINAL_TRANSCRIPT and ev.alternatives:
+                    finals.append(ev.alternatives[0])
+        lang = language if is_given(language) else self.language
+        words = [w for f in finals for w in (f.words or [])]
+        data = stt.SpeechData(
+            language=finals[0].language if finals else lang,  # type: ignore[arg-type]
+            text=" ".join(f.text for f in finals if f.text),
+            start_time=finals[0].start_time if finals else 0.0,
+            end_time=finals[-1].end_time if finals else 0.0,
+            confidence=min((f.confidence for f in finals), default=0.0),
+            words=words or None,
+        )
+        return stt.SpeechEvent(
+            type=stt.SpeechEventType.FINAL_TRANSCRIPT, request_id=request_id, alternatives=[data]
+        )
+
+    async def aclose(self) -> None:
+        """Close every open stream of this STT, then its HTTP session."""
+        await asyncio.gather(*(s.aclose() for s in list(self._streams)), return_exceptions=True)
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+
+
+__all__ = ["STT", "rtc"]
