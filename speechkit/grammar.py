@@ -4,7 +4,8 @@ Per utterance::
 
     START_OF_SPEECH (INTERIM_TRANSCRIPT* FINAL_TRANSCRIPT)+ END_OF_SPEECH
 
-or ``START_OF_SPEECH END_OF_SPEECH`` when voice activity produced no words.
+or ``START_OF_SPEECH INTERIM_TRANSCRIPT* END_OF_SPEECH`` when voice activity
+produced no words (the provider retracted its interims with an empty final).
 ``RECOGNITION_USAGE`` may appear anywhere. The :class:`Grammar` turns provider
 events (already on the stream clock) into livekit ``SpeechEvent`` s, synthesising
 the START/END events a provider does not send, and never emits an END while an

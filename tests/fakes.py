@@ -59,7 +59,7 @@ class LevelRecognizer:
         self.rate = rate
         self.interim = interim
         self.pos = 0  # samples seen
-        self.run_level = 0
+        self.run_levels: dict[int, int] = {}
         self.run_len = 0
         self.run_start = 0
         self.silence = 0
@@ -77,7 +77,7 @@ class LevelRecognizer:
                 if self.run_len == 0:
                     self.run_start = self.pos
                 self.run_len += 1
-                self.run_level = level  # last level wins; edges are short
+                self.run_levels[level] = self.run_levels.get(level, 0) + 1  # edges ring; the mode wins
                 self.silence = 0
             else:
                 if self.run_len:
@@ -91,11 +91,13 @@ class LevelRecognizer:
     def _end_word(self, out: list[ProviderEvent]) -> None:
         if self.run_len >= int(0.06 * self.rate):
             start = self.run_start / self.rate
-            self.words.append(Word(f"w{self.run_level}", start, self.pos / self.rate))
+            level = max(self.run_levels, key=self.run_levels.__getitem__)
+            self.words.append(Word(f"w{level}", start, self.pos / self.rate))
             if self.interim:
                 out.append(Transcript(" ".join(w.text for w in self.words), False, self.words[0].start_time,
                                       self.words[-1].end_time))
         self.run_len = 0
+        self.run_levels = {}
 
     def finalize(self) -> list[ProviderEvent]:
         out: list[ProviderEvent] = []

@@ -1,0 +1,179 @@
+"""The streaming core over an in-process fake provider: grammar, drain, aclose,
+resampling, framing, usage, timestamps, reconnect with replay."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import numpy as np
+import pytest
+from livekit import rtc
+from livekit.agents import APIConnectOptions, stt
+
+import speechkit
+from fakes import RATE, FakeOptions, FakeProvider, frames, speech
+
+E = stt.SpeechEventType
+FAST_RETRY = APIConnectOptions(max_retry=3, retry_interval=0.05, timeout=5.0)
+UTTERANCES = [[1, 2, 3], [4, 5], [6, 7, 8, 9]]
+
+
+async def run(engine: speechkit.STT, pushed: list[rtc.AudioFrame], flush_at: int | None = None,
+              conn_options: APIConnectOptions = FAST_RETRY) -> list[stt.SpeechEvent]:
+    stream = engine.stream(conn_options=conn_options)
+    for i, f in enumerate(pushed):
+        stream.push_frame(f)
+        if i == flush_at:
+            stream.flush()
+    stream.end_input()
+    out = [ev async for ev in stream]
+    await stream.aclose()
+    return out
+
+
+def final_words(events: list[stt.SpeechEvent]) -> list[str]:
+    return [w for e in events if e.type == E.FINAL_TRANSCRIPT for w in e.alternatives[0].text.split()]
+
+
+def expected(utterances: list[list[int]]) -> list[str]:
+    return [f"w{k}" for u in utterances for k in u]
+
+
+@pytest.fixture
+def provider() -> FakeProvider:
+    return FakeProvider(FakeOptions())
+
+
+async def test_words_in_equal_words_out(provider: FakeProvider) -> None:
+    events = await run(speechkit.STT(provider), frames(speech(UTTERANCES)))
+    assert final_words(events) == expected(UTTERANCES)
+
+
+async def test_each_utterance_follows_the_grammar(provider: FakeProvider) -> None:
+    events = await run(speechkit.STT(provider), frames(speech(UTTERANCES)))
+    kinds = [e.type for e in events if e.type != E.RECOGNITION_USAGE]
+    per_utterance = [E.START_OF_SPEECH, E.INTERIM_TRANSCRIPT, E.FINAL_TRANSCRIPT, E.END_OF_SPEECH]
+    collapsed = [k for i, k in enumerate(kinds) if i == 0 or k != kinds[i - 1]]
+    assert collapsed == per_utterance * len(UTTERANCES)
+
+
+async def test_end_input_drains_the_last_words_final(provider: FakeProvider) -> None:
+    # the audio ends mid-utterance, with no trailing silence to end it
+    audio = speech([[1, 2], [3, 4]])[: -int(0.4 * RATE) - int(0.06 * RATE)]
+    events = await run(speechkit.STT(provider), frames(audio))
+    assert final_words(events) == ["w1", "w2", "w3", "w4"]
+    assert events[-2].type == E.END_OF_SPEECH or events[-1].type == E.END_OF_SPEECH
+
+
+async def test_flush_finalises_the_current_segment(provider: FakeProvider) -> None:
+    audio = np.concatenate([speech([[1, 2]])[: -int(0.4 * RATE)], speech([[3]], lead=0.0)])
+    pushed = frames(audio)
+    flush_at = int((0.1 + 2 * 0.18) * RATE) // 320  # just after the second word
+    events = await run(speechkit.STT(provider), pushed, flush_at=flush_at)
+    finals = [e.alternatives[0].text for e in events if e.type == E.FINAL_TRANSCRIPT]
+    assert finals[0] == "w1 w2"
+
+
+@pytest.mark.parametrize("rate", [8000, 16000, 44100, 48000])
+async def test_any_input_rate_is_resampled_to_the_providers(provider: FakeProvider, rate: int) -> None:
+    audio = speech(UTTERANCES, rate=rate)
+    events = await run(speechkit.STT(provider), frames(audio, rate=rate, size=rate // 50))
+    assert final_words(events) == expected(UTTERANCES)
+    sent_seconds = len(provider.audio_bytes()) / 2 / RATE
+    assert sent_seconds == pytest.approx(len(audio) / rate, abs=0.01)
+
+
+async def test_stereo_is_mixed_down(provider: FakeProvider) -> None:
+    events = await run(speechkit.STT(provider), frames(speech(UTTERANCES), channels=2))
+    assert final_words(events) == expected(UTTERANCES)
+
+
+async def test_audio_reaches_the_provider_exactly_once_in_order(provider: FakeProvider) -> None:
+    audio = speech(UTTERANCES)
+    sizes = [7, 160, 333, 1000, 1]
+    pushed, i, n = [], 0, 0
+    while i < len(audio):
+        part = audio[i : i + sizes[n % len(sizes)]]
+        pushed.append(rtc.AudioFrame(part.tobytes(), RATE, 1, len(part)))
+        i, n = i + len(part), n + 1
+    await run(speechkit.STT(provider), pushed)
+    assert provider.audio_bytes() == audio.tobytes()
+    chunks = [m for m in provider.received if isinstance(m, bytes)]
+    assert {len(c) for c in chunks[:-1]} == {int(RATE * provider.chunk_duration) * 2}
+
+
+async def test_usage_reports_the_seconds_sent(provider: FakeProvider) -> None:
+    audio = speech(UTTERANCES * 3)
+    events = await run(speechkit.STT(provider), frames(audio))
+    usage = sum(e.recognition_usage.audio_duration for e in events if e.type == E.RECOGNITION_USAGE)
+    assert usage == pytest.approx(len(audio) / RATE, abs=provider.chunk_duration)
+
+
+async def test_timestamps_are_on_one_increasing_stream_clock(provider: FakeProvider) -> None:
+    events = await run(speechkit.STT(provider), frames(speech(UTTERANCES)))
+    finals = [e.alternatives[0] for e in events if e.type == E.FINAL_TRANSCRIPT]
+    starts = [f.start_time for f in finals]
+    assert starts == sorted(starts) and starts[0] == pytest.approx(0.1, abs=0.01)
+    assert all(f.words and f.words[0].start_time == f.start_time for f in finals)
+
+
+async def test_a_dropped_connection_reconnects_without_losing_or_repeating_words() -> None:
+    provider = FakeProvider(FakeOptions(drop_after=1.5))
+    audio = speech(UTTERANCES)
+    events = await run(speechkit.STT(provider), frames(audio))
+    assert provider.connects == 2
+    assert final_words(events) == expected(UTTERANCES)
+    finals = [e.alternatives[0] for e in events if e.type == E.FINAL_TRANSCRIPT]
+    assert [f.start_time for f in finals] == sorted(f.start_time for f in finals)
+    assert finals[-1].end_time == pytest.approx(len(audio) / RATE - 0.4 - 0.06, abs=0.02)
+
+
+async def test_a_sample_rate_change_is_refused_and_keeps_what_was_pushed(provider: FakeProvider) -> None:
+    stream = speechkit.STT(provider).stream(conn_options=FAST_RETRY)
+    for f in frames(speech([[1, 2]])):
+        stream.push_frame(f)
+    with pytest.raises(ValueError, match="sample rate changed"):
+        stream.push_frame(frames(speech([[3]], rate=8000), rate=8000)[0])
+    stream.end_input()
+    assert final_words([ev async for ev in stream]) == ["w1", "w2"]
+
+
+async def test_pushing_after_end_input_raises(provider: FakeProvider) -> None:
+    stream = speechkit.STT(provider).stream()
+    stream.end_input()
+    with pytest.raises(RuntimeError, match="input ended"):
+        stream.push_frame(frames(speech([[1]]))[0])
+    await stream.aclose()
+
+
+@pytest.mark.parametrize("stage", ["fresh", "mid_audio", "after_end_input", "after_drain"])
+async def test_aclose_returns_promptly_at_every_stage(provider: FakeProvider, stage: str) -> None:
+    stream = speechkit.STT(provider).stream()
+    if stage != "fresh":
+        for f in frames(speech(UTTERANCES))[:40]:
+            stream.push_frame(f)
+        await asyncio.sleep(0.05)
+    if stage in ("after_end_input", "after_drain"):
+        stream.end_input()
+    if stage == "after_drain":
+        _ = [ev async for ev in stream]
+    t0 = time.monotonic()
+    await stream.aclose()
+    assert time.monotonic() - t0 < 0.5
+
+
+async def test_recognize_streams_the_buffer(provider: FakeProvider) -> None:
+    buffer = frames(speech(UTTERANCES))
+    ev = await speechkit.STT(provider).recognize(buffer)
+    assert ev.type == E.FINAL_TRANSCRIPT
+    assert ev.alternatives[0].text.split() == expected(UTTERANCES)
+
+
+async def test_metrics_report_final_latency(provider: FakeProvider) -> None:
+    engine = speechkit.STT(provider)
+    seen: list[object] = []
+    engine.on("metrics_collected", seen.append)
+    await run(engine, frames(speech(UTTERANCES)))
+    latencies = [m.final_latency for m in seen if getattr(m, "final_latency", None) is not None]
+    assert len(latencies) == len(UTTERANCES) and all(0 <= x < 5 for x in latencies)
