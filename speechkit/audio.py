@@ -52,7 +52,9 @@ def decode_file(path: str | os.PathLike[str]) -> DecodedAudio:
     try:
         container = av.open(str(p))
     except (av.error.FFmpegError, OSError) as e:
-        raise AudioFileError(f"{p}: cannot decode ({e.__class__.__name__}: {e}); give a WAV, FLAC, MP3 or OGG file") from e
+        raise AudioFileError(
+            f"{p}: cannot decode ({e.__class__.__name__}: {e}); give a WAV, FLAC, MP3 or OGG file"
+        ) from e
     with container:
         if not container.streams.audio:
             raise AudioFileError(f"{p}: has no audio stream")
@@ -60,7 +62,9 @@ def decode_file(path: str | os.PathLike[str]) -> DecodedAudio:
         rate = int(stream.rate or stream.codec_context.sample_rate)
         channels = stream.codec_context.channels or 1
         layout = "mono" if channels == 1 else "stereo" if channels == 2 else stream.layout.name
-        resampler = av.AudioResampler(format="s16", layout=layout, rate=rate, frame_size=int(rate * FRAME_SECONDS))
+        resampler = av.AudioResampler(
+            format="s16", layout=layout, rate=rate, frame_size=int(rate * FRAME_SECONDS)
+        )
         out: list[rtc.AudioFrame] = []
         samples = 0
         try:

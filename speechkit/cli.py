@@ -61,10 +61,17 @@ class Renderer:
         if self.fmt == "jsonl":
             rec: dict[str, Any] = {"file": file, "type": ev.type.value}
             if alt is not None:
-                rec.update(text=alt.text, start=round(alt.start_time, 3), end=round(alt.end_time, 3),
-                           language=str(alt.language), confidence=alt.confidence)
+                rec.update(
+                    text=alt.text,
+                    start=round(alt.start_time, 3),
+                    end=round(alt.end_time, 3),
+                    language=str(alt.language),
+                    confidence=alt.confidence,
+                )
                 if alt.words:
-                    rec["words"] = [{"text": str(w), "start": w.start_time, "end": w.end_time} for w in alt.words]
+                    rec["words"] = [
+                        {"text": str(w), "start": w.start_time, "end": w.end_time} for w in alt.words
+                    ]
             if ev.recognition_usage is not None:
                 rec["audio_seconds"] = round(ev.recognition_usage.audio_duration, 3)
             self.out.write(json.dumps(rec) + "\n")
@@ -80,7 +87,10 @@ class Renderer:
             if self.fmt == "text":
                 self.out.write(f"[{_clock(alt.start_time)} --> {_clock(alt.end_time)}] {alt.text}\n")
             elif self.fmt == "srt":
-                self.out.write(f"{self.cue}\n{_clock(alt.start_time, ',')} --> {_clock(alt.end_time, ',')}\n{alt.text}\n\n")
+                self.out.write(
+                    f"{self.cue}\n{_clock(alt.start_time, ',')} --> {_clock(alt.end_time, ',')}\n"
+                    f"{alt.text}\n\n"
+                )
             else:
                 self.out.write(f"{_clock(alt.start_time)} --> {_clock(alt.end_time)}\n{alt.text}\n\n")
             self.out.flush()
@@ -93,10 +103,12 @@ class Renderer:
     def _draw(self) -> None:
         if self.status is None:
             return
-        width = max(20, (os.get_terminal_size(self.status.fileno()).columns if self.status.isatty() else 100) - 1)
+        width = max(
+            20, (os.get_terminal_size(self.status.fileno()).columns if self.status.isatty() else 100) - 1
+        )
         line = f"{self.progress} {self.interim}".strip()
         if len(line) > width:
-            line = "…" + line[-(width - 1):]
+            line = "…" + line[-(width - 1) :]
         self.status.write("\r" + line + " " * max(0, self._status_len - len(line)) + "\r")
         self.status.flush()
         self._status_len = len(line)
@@ -169,7 +181,7 @@ async def _transcribe(args: argparse.Namespace) -> int:
 
 
 def _providers(args: argparse.Namespace) -> int:
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name in registry.names():
         try:
             cls = registry.get(name)
@@ -181,14 +193,16 @@ def _providers(args: argparse.Namespace) -> int:
             for f in attrs.fields(cls.options_class)
         }
         cred = cls.credential_env
-        rows.append({
-            "name": name,
-            "available": True,
-            "capabilities": attrs.asdict(cls.capabilities),
-            "options": {k: (None if k == "api_key" else v) for k, v in options.items()},
-            "credential_env": cred,
-            "credentials_configured": bool(os.environ.get(cred)) if cred else True,
-        })
+        rows.append(
+            {
+                "name": name,
+                "available": True,
+                "capabilities": attrs.asdict(cls.capabilities),
+                "options": {k: (None if k == "api_key" else v) for k, v in options.items()},
+                "credential_env": cred,
+                "credentials_configured": bool(os.environ.get(cred)) if cred else True,
+            }
+        )
     if args.json:
         print(json.dumps(rows, indent=2, default=str))
         return EXIT_OK
@@ -198,7 +212,9 @@ def _providers(args: argparse.Namespace) -> int:
             continue
         caps = [k for k, v in row["capabilities"].items() if v is True]
         cred = row["credential_env"]
-        key = "no key needed" if not cred else f"{cred} {'set' if row['credentials_configured'] else 'NOT set'}"
+        key = (
+            "no key needed" if not cred else f"{cred} {'set' if row['credentials_configured'] else 'NOT set'}"
+        )
         print(f"{row['name']}  ({key})")
         print(f"  capabilities: {', '.join(caps)}; sample rates: {row['capabilities']['sample_rates']}")
         print("  options: " + ", ".join(f"{k}={v!r}" for k, v in row["options"].items() if k != "api_key"))
@@ -212,8 +228,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     t = sub.add_parser("transcribe", help="transcribe audio files (WAV, FLAC, MP3, OGG; any rate/channels)")
     t.add_argument("files", nargs="+", metavar="FILE")
-    t.add_argument("--stt", default=None, metavar="CONFIG",
-                   help=f"provider config string (default: ${factory.ENV_VAR} or '{factory.DEFAULT_CONFIG}')")
+    t.add_argument(
+        "--stt",
+        default=None,
+        metavar="CONFIG",
+        help=f"provider config string (default: ${factory.ENV_VAR} or '{factory.DEFAULT_CONFIG}')",
+    )
     t.add_argument("--format", choices=["text", "jsonl", "srt", "vtt"], default="text")
     t.add_argument("--realtime", action="store_true", help="pace audio at 1x, as a live caller")
     pr = sub.add_parser("providers", help="list providers, capabilities, options and credentials")

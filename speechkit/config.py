@@ -161,11 +161,16 @@ def _convert(name: str, value: str, hint: Any) -> Any:
         try:
             return hint(value)
         except ValueError:
-            raise ConfigError(f"option {name!r} must be {'an integer' if hint is int else 'a number'}, got {value!r}") from None
+            raise ConfigError(
+                f"option {name!r} must be {'an integer' if hint is int else 'a number'}, got {value!r}"
+            ) from None
     if origin is typing.Literal:
         allowed = typing.get_args(hint)
         if value not in allowed:
-            raise ConfigError(f"option {name!r} must be one of {', '.join(map(str, allowed))}; got {value!r}{suggest(value, map(str, allowed))}")
+            raise ConfigError(
+                f"option {name!r} must be one of {', '.join(map(str, allowed))}; "
+                f"got {value!r}{suggest(value, map(str, allowed))}"
+            )
         return value
     return value
 

@@ -156,4 +156,6 @@ def error_for_status(
             retry_after=retry_after,
             body=body,
         )
-    return APIStatusError(f"{provider} failed (status {status}){said}", status_code=status, body=body, retryable=True)
+    return APIStatusError(
+        f"{provider} failed (status {status}){said}", status_code=status, body=body, retryable=True
+    )

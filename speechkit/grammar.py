@@ -68,11 +68,20 @@ class Grammar:
         out: list[stt.SpeechEvent] = []
         if self._pending_interim is not None:
             last = self._pending_interim
-            self._emit(out, E.FINAL_TRANSCRIPT, Transcript(
-                text=last.text, is_final=True, start_time=last.start_time, end_time=last.end_time,
-                confidence=last.confidence, words=last.words, language=last.language,
-                speaker_id=last.speaker_id,
-            ))
+            self._emit(
+                out,
+                E.FINAL_TRANSCRIPT,
+                Transcript(
+                    text=last.text,
+                    is_final=True,
+                    start_time=last.start_time,
+                    end_time=last.end_time,
+                    confidence=last.confidence,
+                    words=last.words,
+                    language=last.language,
+                    speaker_id=last.speaker_id,
+                ),
+            )
             self._pending_interim = None
         if self.in_speech:
             self._end(out)
@@ -122,8 +131,12 @@ class Grammar:
 def to_speech_data(ev: Transcript, default_language: str) -> stt.SpeechData:
     """A livekit ``SpeechData`` from a transcript already on the stream clock."""
     words = [
-        TimedString(w.text, start_time=w.start_time, end_time=w.end_time,
-                    confidence=w.confidence if w.confidence is not None else 0.0)
+        TimedString(
+            w.text,
+            start_time=w.start_time,
+            end_time=w.end_time,
+            confidence=w.confidence if w.confidence is not None else 0.0,
+        )
         for w in ev.words
     ] or None
     return stt.SpeechData(

@@ -48,7 +48,8 @@ def backoff(failures: int, retry_interval: float, rng: random.Random | None = No
     if failures <= 1:
         return FIRST_RETRY_DELAY
     base = min(MAX_BACKOFF, retry_interval * 2 ** (failures - 2))
-    return base * (0.5 + 0.5 * (rng or random).random())
+    jitter: float = (rng or random).random()
+    return float(base * (0.5 + 0.5 * jitter))
 
 
 class RetryPolicy:

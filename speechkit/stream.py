@@ -121,7 +121,9 @@ class SpeechStream(stt.RecognizeStream):
         self._emit_error(err, recoverable=True)
         logger.warning(
             "%s stream failed, retrying in %.2fs: %s",
-            self._provider.name, delay, type(err).__name__,
+            self._provider.name,
+            delay,
+            type(err).__name__,
             extra={"provider": self._provider.name, "attempt": attempt, "stream_id": self._request_id},
         )
 
@@ -167,7 +169,9 @@ class SpeechStream(stt.RecognizeStream):
                 if recv in done:
                     recv.result()  # raises the receive error
                     if not self._input_sent:
-                        raise ServerError(f"{self._provider.name}: server ended the session before the input ended")
+                        raise ServerError(
+                            f"{self._provider.name}: server ended the session before the input ended"
+                        )
                 else:
                     send.result()
                     await recv
@@ -313,7 +317,9 @@ class SpeechStream(stt.RecognizeStream):
             )
         )
 
-    def _emit_metrics(self, **values: float) -> None:
+    def _emit_metrics(
+        self, *, time_to_first_interim: float | None = None, final_latency: float | None = None
+    ) -> None:
         self._owner.emit(
             "metrics_collected",
             SpeechkitSTTMetrics(
@@ -324,6 +330,7 @@ class SpeechStream(stt.RecognizeStream):
                 audio_duration=0.0,
                 streamed=True,
                 reconnects=max(0, self._connections - 1),
-                **values,
+                time_to_first_interim=time_to_first_interim,
+                final_latency=final_latency,
             ),
         )

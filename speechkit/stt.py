@@ -9,7 +9,7 @@ from typing import Any
 
 import aiohttp
 from livekit import rtc
-from livekit.agents import APIConnectOptions, stt, utils
+from livekit.agents import APIConnectOptions, stt
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, NOT_GIVEN, NotGivenOr
 from livekit.agents.utils import AudioBuffer, is_given
 
@@ -17,7 +17,7 @@ from .provider import Provider
 from .stream import SpeechStream
 
 
-class STT(stt.STT):
+class STT(stt.STT[None]):
     """A livekit STT backed by a speechkit provider; works in ``AgentSession``,
     ``stt.FallbackAdapter`` and ``stt.StreamAdapter`` unchanged.
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import aiohttp
@@ -49,7 +50,7 @@ class WebSocketConnection:
                 autoping=True,
             )
         except aiohttp.WSServerHandshakeError as e:
-            headers = e.headers or {}
+            headers: Mapping[str, str] = e.headers or {}
             raise error_for_status(
                 e.status,
                 provider=provider.name,
@@ -57,7 +58,7 @@ class WebSocketConnection:
                 credential_env=provider.credential_env,
                 retry_after=parse_retry_after(headers.get("Retry-After")),
             ) from e
-        except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as e:
+        except (TimeoutError, aiohttp.ClientError, OSError) as e:
             raise APIConnectionError(f"{provider.name}: could not connect ({type(e).__name__}: {e})") from e
         return cls(ws, provider, session)
 
@@ -105,5 +106,5 @@ class WebSocketConnection:
         """Close promptly (at most ~0.5 s waiting for the server's close frame)."""
         try:
             await asyncio.wait_for(self._ws.close(), _CLOSE_TIMEOUT + 0.1)
-        except (asyncio.TimeoutError, aiohttp.ClientError, ConnectionError):
+        except (TimeoutError, aiohttp.ClientError, ConnectionError):
             logger.debug("websocket close timed out", extra={"provider": self._provider.name})

@@ -69,7 +69,7 @@ class LevelRecognizer:
     def feed(self, pcm: bytes) -> list[ProviderEvent]:
         out: list[ProviderEvent] = []
         for s in np.frombuffer(pcm, np.int16):
-            level = int(round(abs(int(s)) / 1000))
+            level = round(abs(int(s)) / 1000)
             if level:
                 if not self.in_speech:
                     self.in_speech = True
@@ -94,8 +94,14 @@ class LevelRecognizer:
             level = max(self.run_levels, key=self.run_levels.__getitem__)
             self.words.append(Word(f"w{level}", start, self.pos / self.rate))
             if self.interim:
-                out.append(Transcript(" ".join(w.text for w in self.words), False, self.words[0].start_time,
-                                      self.words[-1].end_time))
+                out.append(
+                    Transcript(
+                        " ".join(w.text for w in self.words),
+                        False,
+                        self.words[0].start_time,
+                        self.words[-1].end_time,
+                    )
+                )
         self.run_len = 0
         self.run_levels = {}
 
@@ -104,9 +110,17 @@ class LevelRecognizer:
         if self.run_len:
             self._end_word(out)
         if self.words:
-            out.append(Transcript(" ".join(w.text for w in self.words), True, self.words[0].start_time,
-                                  self.words[-1].end_time, confidence=1.0, words=tuple(self.words),
-                                  end_of_utterance=True))
+            out.append(
+                Transcript(
+                    " ".join(w.text for w in self.words),
+                    True,
+                    self.words[0].start_time,
+                    self.words[-1].end_time,
+                    confidence=1.0,
+                    words=tuple(self.words),
+                    end_of_utterance=True,
+                )
+            )
         if self.in_speech:
             out.append(SpeechEnded(self.pos / self.rate))
         self.words = []
@@ -166,8 +180,9 @@ class FakeProvider(speechkit.Provider[FakeOptions]):
 
     name: ClassVar[str] = "fake"
     options_class = FakeOptions
-    capabilities = Capabilities(interim_results=True, word_timestamps=True, flush=True,
-                                end_of_utterance=True, needs_network=False)
+    capabilities = Capabilities(
+        interim_results=True, word_timestamps=True, flush=True, end_of_utterance=True, needs_network=False
+    )
     chunk_duration = 0.05
 
     def __init__(self, options: FakeOptions) -> None:
@@ -181,7 +196,9 @@ class FakeProvider(speechkit.Provider[FakeOptions]):
             raise speechkit.AuthenticationError("fake refused the credentials; set FAKE_API_KEY")
         if self.connects <= self.options.fail_connects:
             if self.options.retry_after:
-                raise speechkit.RateLimitError("fake: too many sessions", retry_after=self.options.retry_after)
+                raise speechkit.RateLimitError(
+                    "fake: too many sessions", retry_after=self.options.retry_after
+                )
             raise speechkit.ServerError("fake: 503", status_code=503)
         return InProcessConnection(self)
 
@@ -278,8 +295,11 @@ async def start_ws_server(plan: WSServerPlan) -> tuple[web.AppRunner, str]:
             for ev in events:
                 if isinstance(ev, Transcript):
                     kind = "final" if ev.is_final else "interim"
-                    await ws.send_str(json.dumps({"type": kind, "text": ev.text, "start": ev.start_time,
-                                                  "end": ev.end_time}))
+                    await ws.send_str(
+                        json.dumps(
+                            {"type": kind, "text": ev.text, "start": ev.start_time, "end": ev.end_time}
+                        )
+                    )
                 elif isinstance(ev, Finished):
                     await ws.send_str(json.dumps({"type": "done"}))
                     await ws.close()

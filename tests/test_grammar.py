@@ -15,8 +15,12 @@ provider_events = st.lists(
     st.one_of(
         st.builds(SpeechStarted, st.none()),
         st.builds(SpeechEnded, st.none()),
-        st.builds(Transcript, st.sampled_from(["", "hello", "hello world"]), st.booleans(),
-                  end_of_utterance=st.booleans()),
+        st.builds(
+            Transcript,
+            st.sampled_from(["", "hello", "hello world"]),
+            st.booleans(),
+            end_of_utterance=st.booleans(),
+        ),
     ),
     max_size=30,
 )
@@ -63,7 +67,12 @@ def test_every_nonempty_final_is_emitted_once(events: list[object]) -> None:
 def test_start_is_synthesised_before_the_first_transcript() -> None:
     g = Grammar(language="en", provider_ends_utterances=False)
     out = g.feed(Transcript("hi", False)) + g.feed(Transcript("hi there", True))
-    assert [e.type for e in out] == [E.START_OF_SPEECH, E.INTERIM_TRANSCRIPT, E.FINAL_TRANSCRIPT, E.END_OF_SPEECH]
+    assert [e.type for e in out] == [
+        E.START_OF_SPEECH,
+        E.INTERIM_TRANSCRIPT,
+        E.FINAL_TRANSCRIPT,
+        E.END_OF_SPEECH,
+    ]
 
 
 def test_end_of_speech_waits_for_the_final_of_shown_words() -> None:
@@ -79,4 +88,6 @@ def test_close_promotes_a_dangling_interim_to_final() -> None:
     g.feed(Transcript("last words", False))
     out = g.close()
     assert [(e.type, e.alternatives[0].text if e.alternatives else None) for e in out] == [
-        (E.FINAL_TRANSCRIPT, "last words"), (E.END_OF_SPEECH, None)]
+        (E.FINAL_TRANSCRIPT, "last words"),
+        (E.END_OF_SPEECH, None),
+    ]

@@ -7,10 +7,19 @@ import random
 import time
 
 import pytest
+from fakes import (
+    FakeOptions,
+    FakeProvider,
+    WSOptions,
+    WSProvider,
+    WSServerPlan,
+    frames,
+    speech,
+    start_ws_server,
+)
 from livekit.agents import APIConnectOptions, APIError, stt
 
 import speechkit
-from fakes import FakeOptions, FakeProvider, WSOptions, WSProvider, WSServerPlan, frames, speech, start_ws_server
 from speechkit.retry import FIRST_RETRY_DELAY, MAX_BACKOFF, RetryPolicy, backoff
 
 E = stt.SpeechEventType
@@ -98,7 +107,7 @@ async def ws_server():
 
 
 async def test_websocket_provider_transcribes_over_loopback(ws_server) -> None:
-    engine, plan = await ws_server(WSServerPlan())
+    engine, _ = await ws_server(WSServerPlan())
     assert await transcribe(engine) == ["w1 w2", "w3"]
     await engine.aclose()
 

@@ -8,19 +8,23 @@ import time
 
 import numpy as np
 import pytest
+from fakes import RATE, FakeOptions, FakeProvider, frames, speech
 from livekit import rtc
 from livekit.agents import APIConnectOptions, stt
 
 import speechkit
-from fakes import RATE, FakeOptions, FakeProvider, frames, speech
 
 E = stt.SpeechEventType
 FAST_RETRY = APIConnectOptions(max_retry=3, retry_interval=0.05, timeout=5.0)
 UTTERANCES = [[1, 2, 3], [4, 5], [6, 7, 8, 9]]
 
 
-async def run(engine: speechkit.STT, pushed: list[rtc.AudioFrame], flush_at: int | None = None,
-              conn_options: APIConnectOptions = FAST_RETRY) -> list[stt.SpeechEvent]:
+async def run(
+    engine: speechkit.STT,
+    pushed: list[rtc.AudioFrame],
+    flush_at: int | None = None,
+    conn_options: APIConnectOptions = FAST_RETRY,
+) -> list[stt.SpeechEvent]:
     stream = engine.stream(conn_options=conn_options)
     for i, f in enumerate(pushed):
         stream.push_frame(f)

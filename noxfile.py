@@ -1,0 +1,37 @@
+"""Developer sessions: nox -s tests | lint | typecheck | bench."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["tests", "lint", "typecheck"]
+PYTHON = "3.11"
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """The test suite (no network: servers run on 127.0.0.1)."""
+    session.install("-e", ".[test]")
+    session.run("python", "-m", "pytest", "-q", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff: lint and format check."""
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python=PYTHON)
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on the core package."""
+    session.install("-e", ".[dev]")
+    session.run("mypy", "--strict", "speechkit")
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """The local provider benchmark: RTF, peak RSS, latencies for 1, 2 and 4 real-time streams."""
+    session.install("-e", ".[test]")
+    session.run("python", "bench/bench_local.py", *session.posargs)
