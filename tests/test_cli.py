@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from fakes import FakeProvider, WSProvider, speech
+
 from speechkit import registry
 from speechkit.cli import EXIT_CONFIG, EXIT_INPUT, EXIT_OK, main
 

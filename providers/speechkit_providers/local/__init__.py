@@ -115,12 +115,11 @@ class LocalProvider(Provider[LocalOptions]):
         except FileNotFoundError as e:
             raise ConfigError(f"local: {e}") from e
         lang = options.language.split("-")[0].lower()
-        if self.model_path.name.endswith(".en") or options.model.endswith(".en"):
-            if lang != "en":
-                raise ConfigError(
-                    f"local: model {options.model!r} is English-only; use language 'en' "
-                    "or a multilingual model directory (?model=/path/to/weights)"
-                )
+        if options.model.endswith(".en") and lang != "en":
+            raise ConfigError(
+                f"local: model {options.model!r} is English-only; use language 'en' "
+                "or a multilingual model directory (?model=/path/to/weights)"
+            )
 
     async def connect(self, session: Session) -> _EngineConnection:
         from .engine import SharedModel, StreamingRecognizer
