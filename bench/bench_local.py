@@ -24,7 +24,6 @@ import asyncio
 import json
 import re
 import resource
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -50,7 +49,7 @@ def pct(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
     values = sorted(values)
-    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+    return values[min(len(values) - 1, round(q * (len(values) - 1)))]
 
 
 def rss_mb() -> float:
@@ -171,7 +170,8 @@ async def realtime_mode(frames: list[rtc.AudioFrame], seconds: float, concurrenc
         f"{concurrency} stream(s) x {seconds:.0f} s real time: wall {wall:.1f} s, "
         f"CPU {cpu / (seconds * concurrency):.3f} s per audio s, peak RSS {rss_mb():.0f} MB | "
         f"first interim p50 {pct(ttfi, 0.5):.2f} s p95 {pct(ttfi, 0.95):.2f} s (n={len(ttfi)}) | "
-        f"final p50 {pct(final, 0.5):.2f} s p95 {pct(final, 0.95):.2f} s max {max(final, default=float('nan')):.2f} s "
+        f"final p50 {pct(final, 0.5):.2f} s p95 {pct(final, 0.95):.2f} s "
+        f"max {max(final, default=float('nan')):.2f} s "
         f"(n={len(final)})"
     )
     await engine.aclose()
@@ -207,7 +207,10 @@ async def long_mode(frames: list[rtc.AudioFrame], seconds: float) -> None:
 
 def load(manifest: Path | None) -> list[tuple[str, list[rtc.AudioFrame], float, str | None]]:
     if manifest is None:
-        ref = "And so, my fellow Americans, ask not what your country can do for you, ask what you can do for your country."
+        ref = (
+            "And so, my fellow Americans, ask not what your country can do for you, "
+            "ask what you can do for your country."
+        )
         d = decode_file(ROOT / "samples" / "jfk.flac")
         return [("jfk.flac", d.frames, d.duration, ref)]
     clips = []
