@@ -137,7 +137,8 @@ class Provider(Generic[OptionsT]):
     instance serves every stream of an STT; per-connection state goes in
     :attr:`Session.state`.
 
-    Class attributes:
+    Class attributes (``capabilities`` and ``chunk_duration`` may be set per instance
+    in ``__init__`` when they depend on the options):
         name: Registry name, as in config strings (``"telnyx"``).
         options_class: The attrs options class.
         capabilities: What the provider can do.
@@ -150,9 +151,9 @@ class Provider(Generic[OptionsT]):
 
     name: ClassVar[str] = ""
     options_class: ClassVar[type[ProviderOptions]] = ProviderOptions
-    capabilities: ClassVar[Capabilities] = Capabilities()
+    capabilities: Capabilities = Capabilities()
     credential_env: ClassVar[str | None] = None
-    chunk_duration: ClassVar[float] = 0.1
+    chunk_duration: float = 0.1
     drain_timeout: ClassVar[float] = 5.0
     heartbeat: ClassVar[float | None] = 10.0
 

@@ -39,6 +39,15 @@ logger = logging.getLogger("speechkit")
 USAGE_INTERVAL = 5.0
 """Seconds of sent audio between two RECOGNITION_USAGE events (the rest comes at the end)."""
 
+PAUSE_SECONDS = 0.2
+"""Silence that makes a pause boundary, for replay bookkeeping of finals without times."""
+
+SILENCE_RMS = 0.01 * 32768
+"""Chunk RMS (s16 units, -40 dBFS) below which a chunk counts as silence."""
+
+MAX_REPLAY_SECONDS = 60.0
+"""Unconfirmed audio kept for replay at most; older audio is dropped (and logged)."""
+
 
 @attrs.define
 class _Chunk:
@@ -75,6 +84,10 @@ class SpeechStream(stt.RecognizeStream):
         self._bytestream = utils.audio.AudioByteStream(self._rate, 1, samples_per_channel=self._chunk_samples)
         self._unconfirmed: collections.deque[_Chunk] = collections.deque()
         self._audio_pos = 0.0  # seconds of audio chunked so far (stream clock)
+        # pause boundaries (stream clock) not yet matched by an untimed final, for _confirm
+        self._pauses: collections.deque[float] = collections.deque()
+        self._silence_start: float | None = None
+        self._speech_since_pause = False
         self._sent_ends: list[float] = []  # recent chunk ends / their send times, for latency
         self._sent_times: list[float] = []
         self._usage_pending = 0.0
@@ -207,6 +220,14 @@ class SpeechStream(stt.RecognizeStream):
         self._audio_pos += frame.samples_per_channel / self._rate
         chunk = _Chunk(bytes(frame.data), start, self._audio_pos, time.monotonic())
         self._unconfirmed.append(chunk)  # before sending: a failed send replays it
+        self._track_pauses(chunk)
+        if chunk.end - self._unconfirmed[0].start > MAX_REPLAY_SECONDS:
+            dropped = self._unconfirmed.popleft()
+            logger.warning(
+                "no final for %.0f s of audio: replay buffer trimmed",
+                MAX_REPLAY_SECONDS,
+                extra={"provider": self._provider.name, "stream_id": self._request_id, "at": dropped.start},
+            )
         self._sent_ends.append(chunk.end)
         self._sent_times.append(chunk.sent_at)
         if len(self._sent_ends) > 4096:  # keep a bounded history for latency lookups
@@ -279,14 +300,40 @@ class SpeechStream(stt.RecognizeStream):
                 end = sev.alternatives[0].end_time - self.start_time_offset if sev.alternatives else 0.0
                 if end > 0:
                     self._emit_metrics(final_latency=self._latency(end, now))
-                self._confirm(end if end > 0 else None)
+                eou = isinstance(ev, Transcript) and ev.end_of_utterance
+                self._confirm(end if end > 0 else None, eou)
                 self._policy.succeeded()
             self._send_event(sev)
 
-    def _confirm(self, end: float | None) -> None:
-        """Drop replay audio a final covers (all sent audio when the final has no time)."""
-        limit = end if end is not None else self._audio_pos
-        while self._unconfirmed and self._unconfirmed[0].end <= limit + 1e-6:
+    def _track_pauses(self, chunk: _Chunk) -> None:
+        """Note where pauses (>= PAUSE_SECONDS of silence after speech) begin."""
+        pcm = np.frombuffer(chunk.data, dtype=np.int16).astype(np.float32)
+        silent = pcm.size == 0 or float(np.sqrt(np.mean(pcm * pcm))) < SILENCE_RMS
+        if not silent:
+            self._silence_start = None
+            self._speech_since_pause = True
+            return
+        if self._silence_start is None:
+            self._silence_start = chunk.start
+        if self._speech_since_pause and chunk.end - self._silence_start >= PAUSE_SECONDS - 1e-6:
+            self._pauses.append(self._silence_start)
+            self._speech_since_pause = False
+
+    def _confirm(self, end: float | None, end_of_utterance: bool) -> None:
+        """Drop replay audio a final covers.
+
+        A final with an end time covers audio up to it. A final without times (Telnyx)
+        covers its utterance: audio up to the oldest pause not yet matched by a final.
+        Finals that do not close an utterance confirm nothing then: replaying audio a
+        final covered would repeat words, but dropping audio none covered loses them.
+        """
+        if end is None:
+            if not end_of_utterance or not self._pauses:
+                return
+            end = self._pauses.popleft()
+        while self._pauses and self._pauses[0] <= end:
+            self._pauses.popleft()
+        while self._unconfirmed and self._unconfirmed[0].end <= end + 1e-6:
             self._unconfirmed.popleft()
 
     def _latency(self, stream_time: float, now: float) -> float:

@@ -1,0 +1,401 @@
+"""The emulator framework: a real aiohttp WebSocket server on 127.0.0.1 that records what it
+receives and fails on command.
+
+A vendor emulator subclasses :class:`Emulator` and implements the protocol hooks
+(:meth:`Emulator.handshake`, :meth:`Emulator.open_session`, :meth:`Emulator.on_binary`,
+:meth:`Emulator.on_text`, :meth:`Emulator.on_client_close`, :meth:`Emulator.error_message`).
+The base owns the server, the per-session :class:`SessionRecord`, the outbox (so a response
+delay keeps message order) and every fault of a :class:`FaultPlan`::
+
+    async with TelnyxEmulator(faults=FaultPlan(drop_after=1.0)) as emu:
+        provider = TelnyxProvider(TelnyxOptions(base_url=emu.url, api_key=emu.api_key))
+        ...
+        assert emu.sessions[0].audio_seconds >= 1.0
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Coroutine
+from typing import Any, Literal, Self
+
+import attrs
+from aiohttp import WSMsgType, web
+
+
+@attrs.define(kw_only=True)
+class FaultPlan:
+    """What an emulator does wrong, and when. Every field defaults to "behave".
+
+    Mid-stream faults (``close_*``, ``drop_after``, ``stall_after``, ``malformed_after``,
+    ``error_after``) trigger once the session has received that many seconds of audio
+    (0.0: on the first audio frame) and apply to the first ``fault_sessions`` accepted
+    sessions only, so a reconnect finds a healthy server.
+
+    Attributes:
+        refuse_status: Refuse the WebSocket handshake with this HTTP status (401, 403, 429,
+            500, 503...).
+        refuse_count: Refuse only the first N connects; None refuses every one.
+        retry_after: ``Retry-After`` header (seconds) on refusals (429/503) and over capacity.
+        close_code: Close with this WebSocket code after ``close_after`` seconds of audio.
+        close_after: Seconds of audio before ``close_code``.
+        drop_after: Seconds of audio after which the TCP connection is aborted with no
+            close frame.
+        stall_after: Seconds of audio after which the session goes half-open: the socket
+            stays up but the server neither reads, answers pings nor sends.
+        delay: Seconds every server message (and the server's close) is held back.
+        malformed_after: Seconds of audio after which one malformed text frame is sent.
+        malformed_frame: The malformed frame.
+        error_after: Seconds of audio after which the vendor's error message is sent and the
+            session closed (see :meth:`Emulator.error_message`).
+        error_message: Overrides the vendor's default error message (a JSON-able object or str).
+        error_close_code: Close code after the error; None for the vendor's default.
+        max_sessions: Concurrent sessions allowed; one more is refused with
+            ``capacity_status``.
+        capacity_status: HTTP status for a connect over ``max_sessions``.
+        fault_sessions: Mid-stream faults apply to the first N accepted sessions; None: all.
+    """
+
+    refuse_status: int | None = None
+    refuse_count: int | None = None
+    retry_after: float | None = None
+    close_code: int | None = None
+    close_after: float = 0.0
+    drop_after: float | None = None
+    stall_after: float | None = None
+    delay: float = 0.0
+    malformed_after: float | None = None
+    malformed_frame: str = '{"transcript": "unterminated'
+    error_after: float | None = None
+    error_message: object | None = None
+    error_close_code: int | None = None
+    max_sessions: int | None = None
+    capacity_status: int = 429
+    fault_sessions: int | None = 1
+
+
+@attrs.define(kw_only=True)
+class SessionRecord:
+    """What one connect sent and got, for tests to assert on.
+
+    Attributes:
+        index: 1-based connect number (refused handshakes count).
+        path: Request path.
+        query: Query parameters (last value wins), as decoded by the server.
+        raw_query: The query string as sent (to check URL-encoding).
+        headers: Upgrade request headers.
+        status: 101 when upgraded, else the HTTP status it was refused with.
+        binary: Every binary frame, in order.
+        texts: Every text frame from the client, in order.
+        sent: Every text frame the server sent, in order.
+        timeline: ``(seconds since connect, "bin"|"text"|"sent"|"close", size or code)``.
+        audio_seconds: Seconds of audio the vendor hook counted.
+        close_code: The close code the session ended with, if any.
+        ended_by: ``"client"``, ``"server"``, ``"drop"``, ``"stall"`` or ``""`` while open.
+        state: Free vendor state (the parsed rate, the engine...).
+    """
+
+    index: int
+    path: str
+    query: dict[str, str]
+    raw_query: str
+    headers: dict[str, str]
+    status: int = 101
+    binary: list[bytes] = attrs.field(factory=list)
+    texts: list[str] = attrs.field(factory=list)
+    sent: list[str] = attrs.field(factory=list)
+    timeline: list[tuple[float, str, int]] = attrs.field(factory=list)
+    audio_seconds: float = 0.0
+    close_code: int | None = None
+    ended_by: str = ""
+    state: dict[str, Any] = attrs.field(factory=dict)
+    started: float = attrs.field(factory=time.monotonic)
+
+    @property
+    def audio(self) -> bytes:
+        """All binary frames joined."""
+        return b"".join(self.binary)
+
+    def mark(self, kind: str, size: int) -> None:
+        """Add a timeline entry now."""
+        self.timeline.append((time.monotonic() - self.started, kind, size))
+
+
+_Item = tuple[Literal["text", "close"], str | int]
+
+
+class SessionContext:
+    """One upgraded session: the socket, its record, its outbox and its tasks.
+
+    Vendor hooks send with :meth:`send` and end the session with :meth:`close`; both go
+    through the outbox, so :attr:`FaultPlan.delay` delays them without reordering.
+    """
+
+    def __init__(
+        self, emulator: Emulator, ws: web.WebSocketResponse, request: web.Request, record: SessionRecord
+    ):
+        self.emulator = emulator
+        self.ws = ws
+        self.request = request
+        self.record = record
+        self.faulty = (
+            emulator.faults.fault_sessions is None or emulator.accepted <= emulator.faults.fault_sessions
+        )
+        self.stalled = False
+        self.ended = asyncio.Event()
+        self._outbox: asyncio.Queue[tuple[float, _Item]] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._fired: set[str] = set()
+        self.spawn(self._sender())
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """Run a task for the session's lifetime (cancelled when it ends)."""
+        task = asyncio.ensure_future(coro)
+        self._tasks.append(task)
+        return task
+
+    def send(self, message: str) -> None:
+        """Queue a text frame (sent after :attr:`FaultPlan.delay`; dropped while stalled)."""
+        self._outbox.put_nowait((time.monotonic() + self.emulator.faults.delay, ("text", message)))
+
+    def close(self, code: int = 1000) -> None:
+        """Queue a close with ``code`` after everything already queued."""
+        self._outbox.put_nowait((time.monotonic() + self.emulator.faults.delay, ("close", code)))
+
+    async def _sender(self) -> None:
+        while True:
+            due, (kind, value) = await self._outbox.get()
+            await asyncio.sleep(max(0.0, due - time.monotonic()))
+            if self.stalled or self.ws.closed:
+                continue
+            if kind == "text":
+                assert isinstance(value, str)
+                self.record.sent.append(value)
+                self.record.mark("sent", len(value))
+                with contextlib.suppress(ConnectionError, RuntimeError):
+                    await self.ws.send_str(value)
+            else:
+                assert isinstance(value, int)
+                await self._close_now(value, "server")
+
+    async def _close_now(self, code: int, by: str) -> None:
+        self.record.close_code, self.record.ended_by = code, by
+        self.record.mark("close", code)
+        self.ended.set()
+        with contextlib.suppress(ConnectionError, RuntimeError, asyncio.TimeoutError):
+            await asyncio.wait_for(self.ws.close(code=code), 1.0)
+
+    def drop(self) -> None:
+        """Abort the TCP connection: no close frame (the client sees a dropped connection)."""
+        if not self.stalled:  # stop() aborts stalled sessions too; keep what they did
+            self.record.ended_by = "drop"
+            self.record.mark("close", 1006)
+        self.ended.set()
+        if self.request.transport is not None:
+            self.request.transport.abort()
+
+    def stall(self) -> None:
+        """Go half-open: stop sending, reading and answering pings; keep the socket."""
+        self.stalled = True
+        self.record.ended_by = "stall"
+        if self.request.transport is not None:
+            self.request.transport.pause_reading()
+
+    async def check_faults(self) -> None:
+        """Fire the mid-stream faults whose audio threshold has been reached."""
+        plan, t = self.emulator.faults, self.record.audio_seconds
+        if not self.faulty or self.ended.is_set() or self.stalled:
+            return
+
+        def due(name: str, after: float | None) -> bool:
+            if after is None or t < after or name in self._fired:
+                return False
+            self._fired.add(name)
+            return True
+
+        if due("malformed", plan.malformed_after):
+            self.send(plan.malformed_frame)
+        if due("error", plan.error_after):
+            msg = plan.error_message if plan.error_message is not None else self.emulator.error_message(self)
+            self.send(msg if isinstance(msg, str) else self.emulator.encode(msg))
+            self.close(plan.error_close_code or self.emulator.error_close_code)
+        if plan.close_code is not None and due("close", plan.close_after):
+            await self._close_now(plan.close_code, "server")
+        if due("drop", plan.drop_after):
+            self.drop()
+        if due("stall", plan.stall_after):
+            self.stall()
+
+    async def finish(self) -> None:
+        """Cancel the session's tasks."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+
+class Emulator:
+    """Base of a vendor emulator: server lifecycle, records, faults; vendors add the protocol.
+
+    Args:
+        faults: What to do wrong (default: nothing).
+        host: Interface to bind (loopback only: there is no network here).
+        port: Port, or 0 for an ephemeral one.
+
+    Attributes:
+        paths: WebSocket paths served (set by subclasses).
+        error_close_code: Close code after the vendor's error message.
+        sessions: One :class:`SessionRecord` per connect, refused ones included.
+        accepted: Sessions upgraded so far.
+        active: Sessions open now.
+    """
+
+    paths: tuple[str, ...] = ("/",)
+    error_close_code: int = 1008
+
+    def __init__(self, *, faults: FaultPlan | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.faults = faults or FaultPlan()
+        self.host = host
+        self.port = port
+        self.sessions: list[SessionRecord] = []
+        self.accepted = 0
+        self.active = 0
+        self._runner: web.AppRunner | None = None
+        self._contexts: set[SessionContext] = set()
+        self._stopping = asyncio.Event()
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """``ws://127.0.0.1:<port>``: the base URL to give a provider."""
+        return f"ws://{self.host}:{self.port}"
+
+    async def start(self) -> Self:
+        """Start serving; :attr:`port` is set when it was 0."""
+        self._stopping = asyncio.Event()
+        app = web.Application()
+        for path in self.paths:
+            app.router.add_get(path, self._handle)
+        self._runner = web.AppRunner(app, shutdown_timeout=0.5, handle_signals=False)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, self.host, self.port).start()
+        self.port = int(self._runner.addresses[0][1])
+        return self
+
+    async def stop(self) -> None:
+        """Stop serving: open sessions (stalled ones included) are aborted."""
+        self._stopping.set()
+        for ctx in list(self._contexts):
+            ctx.drop()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> Self:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # -- vendor hooks -------------------------------------------------------------------
+
+    def handshake(self, request: web.Request, record: SessionRecord) -> web.StreamResponse | None:
+        """Check the upgrade request (auth); return a response to refuse it, or None."""
+        return None
+
+    async def open_session(self, ctx: SessionContext) -> bool:
+        """Validate the session after the upgrade; False when it was refused (and closed)."""
+        return True
+
+    async def on_binary(self, ctx: SessionContext, data: bytes) -> float:
+        """Handle one binary frame; return the seconds of audio it carried."""
+        return 0.0
+
+    async def on_text(self, ctx: SessionContext, text: str) -> None:
+        """Handle one text frame from the client."""
+
+    async def on_client_close(self, ctx: SessionContext) -> None:
+        """The client closed (or the session ended); release vendor resources."""
+
+    def error_message(self, ctx: SessionContext) -> object:
+        """The vendor's generic error message for :attr:`FaultPlan.error_after`."""
+        return {"error": "internal error"}
+
+    def encode(self, message: object) -> str:
+        """Serialise a vendor message (JSON by default)."""
+        import json
+
+        return json.dumps(message)
+
+    # -- the server ---------------------------------------------------------------------
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        plan = self.faults
+        record = SessionRecord(
+            index=len(self.sessions) + 1,
+            path=request.path,
+            query=dict(request.query),
+            raw_query=request.raw_path.partition("?")[2],
+            headers=dict(request.headers),
+        )
+        self.sessions.append(record)
+        retry = {"Retry-After": f"{plan.retry_after:g}"} if plan.retry_after is not None else {}
+        refused: web.StreamResponse | None = None
+        if plan.refuse_status and (plan.refuse_count is None or record.index <= plan.refuse_count):
+            refused = web.Response(status=plan.refuse_status, headers=retry, text="refused by the fault plan")
+        elif plan.max_sessions is not None and self.active >= plan.max_sessions:
+            refused = web.Response(status=plan.capacity_status, headers=retry, text="too many sessions")
+        else:
+            refused = self.handshake(request, record)
+        if refused is not None:
+            record.status = refused.status
+            return refused
+        ws = web.WebSocketResponse(autoping=True, max_msg_size=0)
+        await ws.prepare(request)
+        self.accepted += 1
+        self.active += 1
+        ctx = SessionContext(self, ws, request, record)
+        self._contexts.add(ctx)
+        try:
+            if await self.open_session(ctx):
+                await self._serve(ctx)
+            if ctx.stalled:
+                await self._stopping.wait()  # half-open until stop()
+            else:
+                await asyncio.wait_for(ctx.ended.wait(), 2.0)  # let queued frames and the close go out
+        except (TimeoutError, asyncio.CancelledError):
+            pass
+        finally:
+            self.active -= 1
+            self._contexts.discard(ctx)
+            await self.on_client_close(ctx)
+            await ctx.finish()
+            if record.close_code is None and ws.close_code is not None:
+                record.close_code = ws.close_code
+        return ws
+
+    async def _serve(self, ctx: SessionContext) -> None:
+        record = ctx.record
+        while not ctx.ended.is_set() and not ctx.stalled:
+            msg = await ctx.ws.receive()
+            if ctx.stalled:
+                return
+            if msg.type == WSMsgType.BINARY:
+                record.binary.append(bytes(msg.data))
+                record.mark("bin", len(msg.data))
+                record.audio_seconds += await self.on_binary(ctx, bytes(msg.data))
+                await ctx.check_faults()
+            elif msg.type == WSMsgType.TEXT:
+                record.texts.append(str(msg.data))
+                record.mark("text", len(msg.data))
+                await self.on_text(ctx, str(msg.data))
+            else:  # the client closed, or the connection is gone
+                if not record.ended_by:
+                    record.ended_by = "client"
+                    record.close_code = ctx.ws.close_code
+                ctx.ended.set()
+                return

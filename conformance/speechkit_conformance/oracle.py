@@ -1,0 +1,234 @@
+"""A deterministic oracle recognizer: synthetic tone words that survive resampling and μ-law.
+
+Every word of :data:`VOCABULARY` is two consecutive tones of :data:`TONE_S` seconds: first
+a *low* tone from :data:`LOW_HZ`, then a *high* tone from :data:`HIGH_HZ` (5 x 5 = 25 words).
+Words are separated by :data:`GAP_S` of silence, utterances by :data:`PAUSE_S`. All tones
+lie between 400 and 2800 Hz, under the 4 kHz Nyquist limit of 8 kHz telephony audio, so
+the words survive resampling between 8, 16, 44.1 and 48 kHz and 8-bit μ-law.
+
+:class:`OracleRecognizer` reads PCM s16le at the session rate in 20 ms frames, takes each
+frame's dominant frequency with an FFT, and maps it to the nearest tone. A run of
+non-silent frames is a word only if it is exactly *(low tone, high tone)*; anything else
+(a word cut by lost audio, two half-words glued together) is dropped. So lost, duplicated
+or reordered audio shows up as lost, duplicated or reordered words, never as a crash.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from speechkit.events import Transcript, Word
+
+LOW_HZ: tuple[float, ...] = (400.0, 600.0, 800.0, 1000.0, 1200.0)
+"""First-tone frequencies, Hz."""
+HIGH_HZ: tuple[float, ...] = (1600.0, 1900.0, 2200.0, 2500.0, 2800.0)
+"""Second-tone frequencies, Hz."""
+VOCABULARY: tuple[str, ...] = (
+    "alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india",
+    "juliett", "kilo", "lima", "mike", "november", "oscar", "papa", "quebec", "romeo",
+    "sierra", "tango", "uniform", "victor", "whiskey", "xray", "yankee",
+)  # fmt: skip
+"""The 25 words; word ``i`` is ``(LOW_HZ[i // 5], HIGH_HZ[i % 5])``."""
+
+TONE_S = 0.08
+"""Duration of one tone, seconds."""
+GAP_S = 0.08
+"""Silence between two words of an utterance, seconds."""
+PAUSE_S = 0.5
+"""Silence after each utterance, seconds (longer than :data:`UTTERANCE_END_S`)."""
+LEAD_S = 0.1
+"""Silence before the first utterance, seconds."""
+UTTERANCE_END_S = 0.3
+"""Silence after which the recognizer finalises an utterance, seconds."""
+FRAME_S = 0.02
+"""Analysis frame, seconds (50 Hz FFT bins: tones are 200+ Hz apart)."""
+AMPLITUDE = 0.3
+"""Tone peak as a fraction of full scale."""
+
+_TONES = LOW_HZ + HIGH_HZ
+_WORDS = {(i // 5, 5 + i % 5): w for i, w in enumerate(VOCABULARY)}
+_SILENCE_RMS = 0.02 * 32768  # well above μ-law/resampler noise, well below the tones
+_TOLERANCE_HZ = 80.0
+_MIN_RUN = 2  # frames a tone must last to count (transition frames are mixed)
+
+_I16 = npt.NDArray[np.int16]
+
+
+def word_tones(word: str) -> tuple[float, float]:
+    """The (low, high) tone frequencies of ``word`` in Hz.
+
+    Raises:
+        KeyError: ``word`` is not in :data:`VOCABULARY`.
+    """
+    i = VOCABULARY.index(word) if word in VOCABULARY else -1
+    if i < 0:
+        raise KeyError(f"{word!r} is not an oracle word; words: {', '.join(VOCABULARY)}")
+    return LOW_HZ[i // 5], HIGH_HZ[i % 5]
+
+
+def _tone(freq: float, rate: int) -> npt.NDArray[np.float64]:
+    n = round(TONE_S * rate)
+    t = np.arange(n) / rate
+    fade = min(n // 2, round(0.005 * rate))  # 5 ms raised-cosine edges limit splatter
+    env = np.ones(n)
+    ramp = 0.5 - 0.5 * np.cos(np.linspace(0, np.pi, fade))
+    env[:fade], env[n - fade :] = ramp, ramp[::-1]
+    return np.sin(2 * np.pi * freq * t) * env
+
+
+def synthesize(utterances: Sequence[Sequence[str]], sample_rate: int, *, lead: float = LEAD_S) -> _I16:
+    """Synthesize utterances of oracle words as PCM.
+
+    Args:
+        utterances: Words per utterance, each from :data:`VOCABULARY`.
+        sample_rate: Output rate, Hz.
+        lead: Silence before the first word, seconds.
+
+    Returns:
+        Mono int16 samples: ``lead`` silence, then per utterance its words separated by
+        :data:`GAP_S` and followed by :data:`PAUSE_S` of silence.
+    """
+    parts = [np.zeros(round(lead * sample_rate))]
+    gap = np.zeros(round(GAP_S * sample_rate))
+    for utterance in utterances:
+        for i, word in enumerate(utterance):
+            if i:
+                parts.append(gap)
+            low, high = word_tones(word)
+            parts += [_tone(low, sample_rate), _tone(high, sample_rate)]
+        parts.append(np.zeros(round(PAUSE_S * sample_rate)))
+    return (np.concatenate(parts) * AMPLITUDE * 32767).astype(np.int16)
+
+
+def mulaw_encode(pcm: _I16) -> bytes:
+    """G.711 μ-law encode int16 samples, one byte per sample (bit-exact with ``audioop.lin2ulaw``)."""
+    v = pcm.astype(np.int32) >> 2  # G.711 works on 14-bit samples
+    mask = np.where(v < 0, 0x7F, 0xFF)
+    v = np.minimum(np.abs(v), 8159) + 0x21
+    segment = np.searchsorted(np.array([0x3F, 0x7F, 0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF, 0x1FFF]), v)
+    code = np.where(segment >= 8, 0x7F, (segment << 4) | ((v >> (segment + 1)) & 0x0F))  # 8: clipped
+    return (code ^ mask).astype(np.uint8).tobytes()
+
+
+def mulaw_decode(data: bytes) -> _I16:
+    """G.711 μ-law decode bytes to int16 samples."""
+    u = ~np.frombuffer(data, dtype=np.uint8).astype(np.int32) & 0xFF
+    mag = (((u & 0x0F) << 3) + 0x84) << ((u >> 4) & 0x07)
+    return np.where(u & 0x80, 0x84 - mag, mag - 0x84).astype(np.int16)
+
+
+class OracleRecognizer:
+    """Streaming recognizer of oracle words; times are seconds from its first sample.
+
+    Args:
+        sample_rate: Rate of the PCM s16le mono fed in, Hz.
+        interim_results: Emit an interim after each recognised word.
+
+    ``feed`` returns :class:`speechkit.events.Transcript` s: an interim (all words of the
+    utterance so far) after each word, and one final with word timings once
+    :data:`UTTERANCE_END_S` of silence follows the utterance (or on :meth:`finalize`).
+    """
+
+    def __init__(self, sample_rate: int, *, interim_results: bool = True) -> None:
+        self.sample_rate = sample_rate
+        self.interim_results = interim_results
+        self._frame = round(FRAME_S * sample_rate)
+        self._buf = np.zeros(0, dtype=np.float64)
+        self._carry = b""
+        self._frames = 0  # frames analysed
+        self._run: list[int] = []  # tone index per frame of the current non-silent run (-1: no tone)
+        self._run_start = 0
+        self._silent = 0  # silent frames since the last sound
+        self._words: list[Word] = []
+
+    @property
+    def position(self) -> float:
+        """Seconds of audio analysed."""
+        return self._frames * FRAME_S
+
+    def feed(self, pcm: bytes) -> list[Transcript]:
+        """Analyse more PCM s16le (any length; odd bytes carry over)."""
+        data = self._carry + pcm
+        usable = len(data) & ~1
+        self._carry = data[usable:]
+        samples = np.frombuffer(data[:usable], dtype="<i2").astype(np.float64)
+        self._buf = np.concatenate([self._buf, samples])
+        out: list[Transcript] = []
+        window = np.hanning(self._frame)
+        while len(self._buf) >= self._frame:
+            frame, self._buf = self._buf[: self._frame], self._buf[self._frame :]
+            self._analyse(frame, window, out)
+        return out
+
+    def finalize(self) -> list[Transcript]:
+        """End the current word and utterance now; returns its final (if it has words)."""
+        out: list[Transcript] = []
+        self._end_run(out)
+        if self._words:
+            words, self._words = tuple(self._words), []
+            text = " ".join(w.text for w in words)
+            out.append(
+                Transcript(
+                    text, True, words[0].start_time, words[-1].end_time, 1.0, words, end_of_utterance=True
+                )
+            )
+        return out
+
+    def _analyse(
+        self, frame: npt.NDArray[np.float64], window: npt.NDArray[np.float64], out: list[Transcript]
+    ) -> None:
+        self._frames += 1
+        if np.sqrt(np.mean(frame**2)) < _SILENCE_RMS:
+            self._end_run(out)
+            self._silent += 1
+            if self._words and self._silent * FRAME_S >= UTTERANCE_END_S:
+                out += self.finalize()
+            return
+        if not self._run:
+            self._run_start = self._frames - 1
+        self._silent = 0
+        spectrum = np.abs(np.fft.rfft(frame * window))
+        peak = float(np.argmax(spectrum[1:]) + 1) * self.sample_rate / self._frame
+        nearest = int(np.argmin([abs(peak - f) for f in _TONES]))
+        self._run.append(nearest if abs(peak - _TONES[nearest]) <= _TOLERANCE_HZ else -1)
+
+    def _end_run(self, out: list[Transcript]) -> None:
+        if not self._run:
+            return
+        run, self._run = self._run, []
+        tones: list[int] = []  # the run's tones, each lasting >= _MIN_RUN frames, in order
+        i = 0
+        while i < len(run):
+            j = i
+            while j < len(run) and run[j] == run[i]:
+                j += 1
+            if j - i >= _MIN_RUN and run[i] >= 0 and (not tones or tones[-1] != run[i]):
+                tones.append(run[i])
+            i = j
+        word = _WORDS.get((tones[0], tones[1])) if len(tones) == 2 else None
+        if word is None:
+            return  # not exactly (low, high): a damaged word is lost, not guessed
+        start = self._run_start * FRAME_S
+        self._words.append(Word(word, start, start + len(run) * FRAME_S, 1.0))
+        if self.interim_results:
+            text = " ".join(w.text for w in self._words)
+            out.append(Transcript(text, False, self._words[0].start_time, self._words[-1].end_time, 0.0))
+
+
+def recognize(pcm: _I16 | bytes, sample_rate: int) -> list[list[str]]:
+    """Words per utterance in a whole recording (a convenience for tests).
+
+    Args:
+        pcm: int16 samples or PCM s16le bytes.
+        sample_rate: Their rate, Hz.
+
+    Returns:
+        The words of each final, in order.
+    """
+    rec = OracleRecognizer(sample_rate, interim_results=False)
+    data = pcm if isinstance(pcm, bytes) else pcm.astype("<i2").tobytes()
+    finals = [*rec.feed(data), *rec.finalize()]
+    return [[w.text for w in f.words] for f in finals if f.is_final]
