@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -26,6 +27,11 @@ from .errors import ConfigError
 
 EXIT_OK, EXIT_API, EXIT_CONFIG, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 E = stt.SpeechEventType
+
+
+def _span(start: float, end: float, sep: str = ".") -> str:
+    """``start --> end``; a provider that gave no end time gets the start repeated."""
+    return f"{_clock(start, sep)} --> {_clock(max(start, end), sep)}"
 
 
 def _clock(seconds: float, sep: str = ".") -> str:
@@ -85,14 +91,14 @@ class Renderer:
             self._clear()
             self.cue += 1
             if self.fmt == "text":
-                self.out.write(f"[{_clock(alt.start_time)} --> {_clock(alt.end_time)}] {alt.text}\n")
-            elif self.fmt == "srt":
+                timed = alt.start_time or alt.end_time  # some vendors (Telnyx) send no times
                 self.out.write(
-                    f"{self.cue}\n{_clock(alt.start_time, ',')} --> {_clock(alt.end_time, ',')}\n"
-                    f"{alt.text}\n\n"
+                    f"[{_span(alt.start_time, alt.end_time)}] {alt.text}\n" if timed else f"{alt.text}\n"
                 )
+            elif self.fmt == "srt":
+                self.out.write(f"{self.cue}\n{_span(alt.start_time, alt.end_time, ',')}\n{alt.text}\n\n")
             else:
-                self.out.write(f"{_clock(alt.start_time)} --> {_clock(alt.end_time)}\n{alt.text}\n\n")
+                self.out.write(f"{_span(alt.start_time, alt.end_time)}\n{alt.text}\n\n")
             self.out.flush()
             self._draw()
 
@@ -173,7 +179,7 @@ async def _transcribe(args: argparse.Namespace) -> int:
             try:
                 await _transcribe_one(engine, path, audio, r, args.realtime)
             except APIError as e:
-                print(f"speechkit: {path}: {e}", file=sys.stderr)
+                print(f"speechkit: {path}: {e.message}", file=sys.stderr)
                 status = EXIT_API if status == EXIT_OK else status
     finally:
         await engine.aclose()
@@ -222,6 +228,51 @@ def _providers(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _emulate(args: argparse.Namespace) -> int:
+    import importlib
+
+    cls = registry.get(args.provider)
+    if not cls.emulator:
+        print(f"speechkit: {args.provider} runs in-process and has no emulator", file=sys.stderr)
+        return EXIT_CONFIG
+    module, _, name = cls.emulator.partition(":")
+    emulator_cls = getattr(importlib.import_module(module), name)
+
+    async def serve() -> None:
+        async with emulator_cls.for_cli(recognizer=args.recognizer, port=args.port) as emu:
+            print(f"{args.provider} emulator ({args.recognizer} recognizer) listening on {emu.url}")
+            config = f"{args.provider}?base_url={emu.url}&api_key={emu.api_key}"
+            print(f"  try: speechkit transcribe FILE --stt '{config}'")
+            print("  Ctrl-C to stop", flush=True)
+            await asyncio.Event().wait()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve())
+    return EXIT_OK
+
+
+def _conformance(args: argparse.Namespace, extra: list[str]) -> int:
+    import pytest
+
+    registry.get(args.provider)  # an unknown name fails here, with a suggestion
+    return int(
+        pytest.main(
+            [
+                "-p",
+                "speechkit_conformance.plugin",
+                "--pyargs",
+                "speechkit_conformance.suite",
+                "-o",
+                "asyncio_mode=auto",
+                "--speechkit-provider",
+                args.provider,
+                "-rs",
+                *extra,
+            ]
+        )
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="speechkit", description="Streaming speech-to-text behind one core.")
     p.add_argument("-v", "--verbose", action="count", default=0, help="log more (-vv for debug)")
@@ -238,17 +289,38 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--realtime", action="store_true", help="pace audio at 1x, as a live caller")
     pr = sub.add_parser("providers", help="list providers, capabilities, options and credentials")
     pr.add_argument("--json", action="store_true")
+    em = sub.add_parser("emulate", help="run a provider's protocol emulator on 127.0.0.1")
+    em.add_argument("provider")
+    em.add_argument("--port", type=int, default=0, help="TCP port (default: any free one)")
+    em.add_argument(
+        "--recognizer",
+        choices=["oracle", "local"],
+        default="oracle",
+        help="oracle: synthetic tone words (tests); local: the local engine on real speech",
+    )
+    co = sub.add_parser(
+        "conformance",
+        help="run the shared conformance suite for a provider",
+        description="Extra arguments go to pytest (e.g. -x, -k NAME).",
+    )
+    co.add_argument("provider")
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``speechkit`` command. Returns the exit code."""
-    args = build_parser().parse_args(argv)
+    args, extra = build_parser().parse_known_args(argv)
+    if extra and args.command != "conformance":
+        build_parser().parse_args(argv)  # reports the unknown arguments and exits 2
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     try:
         if args.command == "providers":
             return _providers(args)
+        if args.command == "emulate":
+            return _emulate(args)
+        if args.command == "conformance":
+            return _conformance(args, extra)
         return asyncio.run(_transcribe(args))
     except ConfigError as e:
         print(f"speechkit: {e}", file=sys.stderr)

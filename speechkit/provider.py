@@ -147,6 +147,9 @@ class Provider(Generic[OptionsT]):
         drain_timeout: After end of input, seconds of server silence after which the
             stream ends even without a :class:`~speechkit.events.Finished`.
         heartbeat: WebSocket ping interval in seconds (half-open detection), or None.
+        emulator: ``"module:Class"`` of the provider's protocol emulator (a
+            ``speechkit_conformance.emulator.Emulator``) that the conformance suite and
+            ``speechkit emulate`` run; None for an in-process engine.
     """
 
     name: ClassVar[str] = ""
@@ -156,6 +159,7 @@ class Provider(Generic[OptionsT]):
     chunk_duration: float = 0.1
     drain_timeout: ClassVar[float] = 5.0
     heartbeat: ClassVar[float | None] = 10.0
+    emulator: ClassVar[str | None] = None
 
     def __init__(self, options: OptionsT) -> None:
         """Build a provider from validated options.

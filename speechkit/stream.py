@@ -39,11 +39,15 @@ logger = logging.getLogger("speechkit")
 USAGE_INTERVAL = 5.0
 """Seconds of sent audio between two RECOGNITION_USAGE events (the rest comes at the end)."""
 
-PAUSE_SECONDS = 0.2
+PAUSE_SECONDS = 0.3
 """Silence that makes a pause boundary, for replay bookkeeping of finals without times."""
 
 SILENCE_RMS = 0.01 * 32768
-"""Chunk RMS (s16 units, -40 dBFS) below which a chunk counts as silence."""
+"""Chunk RMS (s16 units, -40 dBFS) below which a chunk always counts as silence."""
+
+SILENCE_RELATIVE = 0.1
+"""A chunk under this fraction of the loudest chunk's RMS so far (-20 dB) is silence too,
+so background noise in real recordings does not hide pauses."""
 
 MAX_REPLAY_SECONDS = 60.0
 """Unconfirmed audio kept for replay at most; older audio is dropped (and logged)."""
@@ -88,6 +92,7 @@ class SpeechStream(stt.RecognizeStream):
         self._pauses: collections.deque[float] = collections.deque()
         self._silence_start: float | None = None
         self._speech_since_pause = False
+        self._peak_rms = 0.0
         self._sent_ends: list[float] = []  # recent chunk ends / their send times, for latency
         self._sent_times: list[float] = []
         self._usage_pending = 0.0
@@ -308,7 +313,9 @@ class SpeechStream(stt.RecognizeStream):
     def _track_pauses(self, chunk: _Chunk) -> None:
         """Note where pauses (>= PAUSE_SECONDS of silence after speech) begin."""
         pcm = np.frombuffer(chunk.data, dtype=np.int16).astype(np.float32)
-        silent = pcm.size == 0 or float(np.sqrt(np.mean(pcm * pcm))) < SILENCE_RMS
+        rms = float(np.sqrt(np.mean(pcm * pcm))) if pcm.size else 0.0
+        self._peak_rms = max(self._peak_rms, rms)
+        silent = rms < max(SILENCE_RMS, SILENCE_RELATIVE * self._peak_rms)
         if not silent:
             self._silence_start = None
             self._speech_since_pause = True

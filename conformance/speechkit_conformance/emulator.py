@@ -267,6 +267,21 @@ class Emulator:
         self._contexts: set[SessionContext] = set()
         self._stopping = asyncio.Event()
 
+    @classmethod
+    def for_cli(cls, *, recognizer: str = "oracle", port: int = 0) -> Emulator:
+        """An emulator as ``speechkit emulate`` starts it (vendor defaults, chosen recognizer).
+
+        Args:
+            recognizer: ``"oracle"`` (tone words) or ``"local"`` (the local engine, real speech).
+            port: TCP port on 127.0.0.1; 0 for an ephemeral one.
+        """
+        raise NotImplementedError(f"{cls.__name__} does not support `speechkit emulate`")
+
+    @property
+    def api_key(self) -> str:
+        """The credential the emulator accepts."""
+        raise NotImplementedError
+
     # -- lifecycle ----------------------------------------------------------------------
 
     @property

@@ -82,6 +82,7 @@ class TelnyxProvider(Provider[TelnyxOptions]):
         end_of_utterance=True, interim_results=False, sample_rates=(8000, 16000, 48000)
     )
     credential_env = "TELNYX_API_KEY"
+    emulator = "speechkit_conformance.emulators.telnyx:TelnyxEmulator"
     # Telnyx sends the last final a few hundred ms after audio stops and then may keep the
     # socket open with no end marker (§4.7, SC78): 2 s of silence after CloseStream means done.
     drain_timeout = 2.0

@@ -216,6 +216,12 @@ class TelnyxEmulator(Emulator):
         """The key the emulator accepts."""
         return self.config.api_key
 
+    @classmethod
+    def for_cli(cls, *, recognizer: str = "oracle", port: int = 0) -> TelnyxEmulator:
+        # documented behaviour: flush finals and close after CloseStream (§4.7, §4.11.6c)
+        rec: Literal["oracle", "local"] = "local" if recognizer == "local" else "oracle"
+        return cls(TelnyxConfig(recognizer=rec), port=port)
+
     def handshake(self, request: web.Request, record: SessionRecord) -> web.StreamResponse | None:
         if self.config.reject_origin and "Origin" in request.headers:
             return web.Response(status=403, text="Origin not allowed")
