@@ -1,4 +1,4 @@
-"""Developer sessions: nox -s tests | lint | typecheck | bench."""
+"""Developer sessions: nox -s tests | conformance | lint | typecheck | bench."""
 
 from __future__ import annotations
 
@@ -13,6 +13,14 @@ def tests(session: nox.Session) -> None:
     """The test suite (no network: servers run on 127.0.0.1)."""
     session.install("-e", ".[test]")
     session.run("python", "-m", "pytest", "-q", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+@nox.parametrize("provider", ["local", "telnyx"])
+def conformance(session: nox.Session, provider: str) -> None:
+    """The shared conformance suite for one provider: nox -s "conformance(provider='telnyx')"."""
+    session.install("-e", ".[test]")
+    session.run("speechkit", "conformance", provider, *session.posargs)
 
 
 @nox.session(python=PYTHON)

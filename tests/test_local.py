@@ -1,0 +1,150 @@
+"""The local provider on a real recording (samples/jfk.flac), with the real engine."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jiwer
+import pytest
+from livekit.agents import stt
+from test_grammar import check_grammar
+
+import speechkit
+from speechkit.audio import decode_file
+
+E = stt.SpeechEventType
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "samples" / "jfk.flac"
+REFERENCE = (
+    "And so, my fellow Americans, ask not what your country can do for you, "
+    "ask what you can do for your country."
+)
+
+
+def normalise(text: str) -> str:
+    return " ".join(re.sub(r"[^a-z0-9' ]+", " ", text.lower()).split())
+
+
+async def transcribe(engine: speechkit.STT, pace: float = 0.0) -> list[stt.SpeechEvent]:
+    audio = decode_file(SAMPLE)
+    stream = engine.stream()
+
+    async def feed() -> None:
+        t0 = time.monotonic()
+        pushed = 0.0
+        for i, frame in enumerate(audio.frames):
+            stream.push_frame(frame)
+            pushed += frame.samples_per_channel / frame.sample_rate
+            if pace:
+                await asyncio.sleep(max(0.0, t0 + pushed / pace - time.monotonic()))
+            elif i % 50 == 0:
+                await asyncio.sleep(0)
+        stream.end_input()
+
+    feeder = asyncio.create_task(feed())
+    events = [ev async for ev in stream]
+    await feeder
+    await stream.aclose()
+    return events
+
+
+def text_of(events: list[stt.SpeechEvent]) -> str:
+    return " ".join(e.alternatives[0].text for e in events if e.type == E.FINAL_TRANSCRIPT)
+
+
+@pytest.fixture(scope="module")
+def engine() -> speechkit.STT:
+    made = speechkit.stt("local")
+    assert isinstance(made, speechkit.STT)
+    return made
+
+
+@pytest.mark.slow
+async def test_file_mode_transcribes_real_speech(engine: speechkit.STT) -> None:
+    events = await transcribe(engine)
+    assert jiwer.wer(normalise(REFERENCE), normalise(text_of(events))) <= 0.1
+    check_grammar([e.type for e in events if e.type != E.RECOGNITION_USAGE])
+
+
+@pytest.mark.slow
+async def test_finals_carry_word_timestamps_on_the_stream_clock(engine: speechkit.STT) -> None:
+    events = await transcribe(engine)
+    words = [w for e in events if e.type == E.FINAL_TRANSCRIPT for w in e.alternatives[0].words or []]
+    starts = [w.start_time for w in words]
+    assert words and starts == sorted(starts)
+    assert 0.0 <= starts[0] < 1.0 and words[-1].end_time <= 11.1
+
+
+@pytest.mark.slow
+async def test_real_time_streams_interims_before_each_final(engine: speechkit.STT) -> None:
+    events = await transcribe(engine, pace=1.0)
+    kinds = [e.type for e in events if e.type != E.RECOGNITION_USAGE]
+    assert E.INTERIM_TRANSCRIPT in kinds[: kinds.index(E.FINAL_TRANSCRIPT)]
+    check_grammar(kinds)
+
+
+@pytest.mark.slow
+async def test_concurrent_streams_share_one_model(engine: speechkit.STT) -> None:
+    from speechkit_providers.local.engine import SharedModel
+
+    a, b = await asyncio.gather(transcribe(engine), transcribe(engine))
+    assert text_of(a) == text_of(b)
+    assert len(SharedModel._cache) == 1
+
+
+@pytest.mark.slow
+async def test_decoding_never_blocks_the_event_loop(engine: speechkit.STT) -> None:
+    gaps: list[float] = []
+
+    async def ticker() -> None:
+        last = time.monotonic()
+        while True:
+            await asyncio.sleep(0.01)
+            now = time.monotonic()
+            gaps.append(now - last)
+            last = now
+
+    tick = asyncio.create_task(ticker())
+    await transcribe(engine)
+    tick.cancel()
+    assert max(gaps) < 0.25  # a decode takes 0.1-0.3 s: it would show here if run on the loop
+
+
+@pytest.mark.slow
+async def test_aclose_mid_decode_is_prompt(engine: speechkit.STT) -> None:
+    stream = engine.stream()
+    for frame in decode_file(SAMPLE).frames:
+        stream.push_frame(frame)
+    await asyncio.sleep(0.3)  # decoding is under way
+    t0 = time.monotonic()
+    await stream.aclose()
+    assert time.monotonic() - t0 < 0.5
+
+
+def test_a_model_not_on_disk_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(speechkit.ConfigError, match=r"not found.*model\.bin"):
+        speechkit.stt(f"local?model={tmp_path / 'nothing'}")
+
+
+def test_an_english_only_model_refuses_another_language() -> None:
+    with pytest.raises(speechkit.ConfigError, match="English-only"):
+        speechkit.stt("local:de")
+
+
+@pytest.mark.slow
+def test_cli_transcribes_the_sample_offline() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "speechkit", "transcribe", str(SAMPLE)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    text = " ".join(line.split("] ", 1)[1] for line in out.splitlines())
+    assert "ask not what your country can do for you" in normalise(text)
+    assert re.match(r"\[00:00:0\d\.\d{3} --> 00:00:\d\d\.\d{3}\] ", out)
