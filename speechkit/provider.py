@@ -147,6 +147,8 @@ class Provider(Generic[OptionsT]):
         drain_timeout: After end of input, seconds of server silence after which the
             stream ends even without a :class:`~speechkit.events.Finished`.
         heartbeat: WebSocket ping interval in seconds (half-open detection), or None.
+        keepalive_interval: Seconds without input after which :meth:`keepalive_message`
+            is sent (when it returns a message).
         emulator: ``"module:Class"`` of the provider's protocol emulator (a
             ``speechkit_conformance.emulator.Emulator``) that the conformance suite and
             ``speechkit emulate`` run; None for an in-process engine.
@@ -159,6 +161,7 @@ class Provider(Generic[OptionsT]):
     chunk_duration: float = 0.1
     drain_timeout: ClassVar[float] = 5.0
     heartbeat: ClassVar[float | None] = 10.0
+    keepalive_interval: ClassVar[float] = 5.0
     emulator: ClassVar[str | None] = None
 
     def __init__(self, options: OptionsT) -> None:
@@ -225,7 +228,7 @@ class Provider(Generic[OptionsT]):
         return None
 
     def keepalive_message(self, session: Session) -> Message | None:
-        """Sent when no audio flowed for ``heartbeat`` seconds, or None."""
+        """Sent when no input arrived for ``keepalive_interval`` seconds, or None."""
         return None
 
     # -- parsing -----------------------------------------------------------------

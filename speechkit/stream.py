@@ -205,7 +205,17 @@ class SpeechStream(stt.RecognizeStream):
             await conn.send(msg)
         for chunk in list(self._unconfirmed):  # replay what no final covers yet
             await self._send_audio(conn, session, chunk)
-        async for item in self._input_ch:
+        keepalive = self._provider.keepalive_message(session)
+        while True:
+            try:
+                # wake up to send a keep-alive when the caller pushes nothing for a while
+                async with asyncio.timeout(self._provider.keepalive_interval if keepalive else None):
+                    item = await self._input_ch.recv()
+            except TimeoutError:
+                await conn.send(keepalive)
+                continue
+            except utils.aio.channel.ChanClosed:
+                break
             if isinstance(item, rtc.AudioFrame):
                 for frame in self._bytestream.push(item.data):
                     await self._send_audio(conn, session, self._new_chunk(frame))

@@ -151,6 +151,8 @@ class InProcessConnection:
 
     async def send(self, message: object) -> None:
         self.provider.received.append(message)
+        if isinstance(message, str):  # control text (keep-alive): nothing to recognise
+            return
         if message is FLUSH:
             events: list[ProviderEvent] = self.rec.finalize()
         elif message is END:

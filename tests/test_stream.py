@@ -181,3 +181,19 @@ async def test_metrics_report_final_latency(provider: FakeProvider) -> None:
     await run(engine, frames(speech(UTTERANCES)))
     latencies = [m.final_latency for m in seen if getattr(m, "final_latency", None) is not None]
     assert len(latencies) == len(UTTERANCES) and all(0 <= x < 5 for x in latencies)
+
+
+class _KeepAliveProvider(FakeProvider):
+    keepalive_interval = 0.05
+
+    def keepalive_message(self, session: speechkit.Session) -> object:
+        return "keepalive"
+
+
+async def test_a_keepalive_is_sent_while_the_caller_pushes_nothing() -> None:
+    provider = _KeepAliveProvider(FakeOptions())
+    stream = speechkit.STT(provider).stream()
+    await asyncio.sleep(0.3)
+    stream.end_input()
+    _ = [ev async for ev in stream]
+    assert provider.received.count("keepalive") >= 3
