@@ -252,25 +252,21 @@ def _emulate(args: argparse.Namespace) -> int:
 
 
 def _conformance(args: argparse.Namespace, extra: list[str]) -> int:
-    import pytest
+    import subprocess
 
     registry.get(args.provider)  # an unknown name fails here, with a suggestion
-    return int(
-        pytest.main(
-            [
-                "-p",
-                "speechkit_conformance.plugin",
-                "--pyargs",
-                "speechkit_conformance.suite",
-                "-o",
-                "asyncio_mode=auto",
-                "--speechkit-provider",
-                args.provider,
-                "-rs",
-                *extra,
-            ]
-        )
-    )
+    # a child pytest: its assertion rewriting needs modules this process already imported
+    return subprocess.call(
+        [
+            sys.executable, "-m", "pytest",
+            "-p", "speechkit_conformance.plugin",
+            "--pyargs", "speechkit_conformance.suite",
+            "-o", "asyncio_mode=auto",
+            "-o", "asyncio_default_fixture_loop_scope=function",
+            "--speechkit-provider", args.provider,
+            "-rs", *extra,
+        ]
+    )  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
