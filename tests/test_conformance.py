@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 SUITE = ["-m", "pytest", "-p", "speechkit_conformance.plugin", "--pyargs", "speechkit_conformance.suite"]
 
@@ -20,8 +22,16 @@ def run_suite(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_the_suite_passes_for_telnyx_through_the_plugin() -> None:
-    result = run_suite("--speechkit-provider", "telnyx", "-q", "-rs", "-p", "no:cacheprovider")
+@pytest.mark.parametrize("provider", ["telnyx", "local"])
+def test_speechkit_conformance_passes_for_each_built_in_provider(provider: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "speechkit", "conformance", provider, "-q", "-p", "no:cacheprovider"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     passed = re.search(r"(\d+) passed", result.stdout)
     assert result.returncode == 0 and passed and int(passed.group(1)) > 0, result.stdout[-3000:]
 
