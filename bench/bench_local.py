@@ -33,7 +33,7 @@ from livekit import rtc
 from livekit.agents import stt as lk_stt
 
 import speechkit
-from speechkit.audio import decode_file
+from speechkit.audio import decode_file, push_frames
 from speechkit.metrics import SpeechkitSTTMetrics
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -84,18 +84,7 @@ async def run_stream(engine: speechkit.STT, frames: list[rtc.AudioFrame], realti
     stream = engine.stream()
     finals: list[str] = []
 
-    async def feed() -> None:
-        t0, pushed = time.monotonic(), 0.0
-        for i, f in enumerate(frames):
-            stream.push_frame(f)
-            pushed += f.samples_per_channel / f.sample_rate
-            if realtime:
-                await asyncio.sleep(max(0.0, t0 + pushed - time.monotonic()))
-            elif i % 50 == 0:
-                await asyncio.sleep(0)
-        stream.end_input()
-
-    feeder = asyncio.create_task(feed())
+    feeder = asyncio.create_task(push_frames(stream, frames, speed=1.0 if realtime else None))
     async for ev in stream:
         if ev.type == E.FINAL_TRANSCRIPT:
             finals.append(ev.alternatives[0].text)

@@ -2,14 +2,51 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import attrs
 from livekit import rtc
+from livekit.agents import stt
 
 FRAME_SECONDS = 0.02
 """Frames are cut at 20 ms, as a real-time caller (WebRTC) delivers them."""
+
+
+async def push_frames(
+    stream: stt.RecognizeStream,
+    frames: Sequence[rtc.AudioFrame],
+    *,
+    speed: float | None = None,
+    end_input: bool = True,
+    progress: Callable[[float], None] | None = None,
+) -> None:
+    """Push frames into a stream, as fast as it takes them or paced like a live caller.
+
+    Args:
+        stream: Any livekit ``RecognizeStream``.
+        frames: The audio.
+        speed: Pace at this multiple of real time (1.0: a live caller); None pushes as
+            fast as possible, yielding to the loop every few frames so the stream sends
+            while we push.
+        end_input: Call ``stream.end_input()`` after the last frame.
+        progress: Called with the seconds of audio pushed so far, after each frame.
+    """
+    t0, pushed = time.monotonic(), 0.0
+    for i, frame in enumerate(frames):
+        stream.push_frame(frame)
+        pushed += frame.samples_per_channel / frame.sample_rate
+        if progress is not None:
+            progress(pushed)
+        if speed:  # an absolute schedule, so sleeps do not drift
+            await asyncio.sleep(max(0.0, t0 + pushed / speed - time.monotonic()))
+        elif i % 25 == 0:
+            await asyncio.sleep(0)
+    if end_input:
+        stream.end_input()
 
 
 class AudioFileError(Exception):

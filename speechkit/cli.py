@@ -14,7 +14,6 @@ import json
 import logging
 import os
 import sys
-import time
 from collections.abc import Sequence
 from typing import IO, Any
 
@@ -22,7 +21,7 @@ import attrs
 from livekit.agents import APIError, stt
 
 from . import factory, registry
-from .audio import AudioFileError, DecodedAudio, decode_file
+from .audio import AudioFileError, DecodedAudio, decode_file, push_frames
 from .errors import ConfigError
 
 EXIT_OK, EXIT_API, EXIT_CONFIG, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -131,24 +130,18 @@ async def _transcribe_one(engine: Any, path: str, audio: DecodedAudio, r: Render
     total = audio.duration
     pushed = 0.0
 
-    async def feed() -> None:
+    def advance(seconds: float) -> None:
         nonlocal pushed
-        t0 = time.monotonic()
-        for i, frame in enumerate(audio.frames):
-            stream.push_frame(frame)
-            pushed += frame.samples_per_channel / frame.sample_rate
-            if realtime:  # pace on an absolute schedule so sleeps do not drift
-                await asyncio.sleep(max(0.0, t0 + pushed - time.monotonic()))
-            elif i % 50 == 0:
-                await asyncio.sleep(0)  # let the stream send while we push
-        stream.end_input()
+        pushed = seconds
 
     async def progress() -> None:
         while True:
             r.set_progress(f"[{path}: {100 * pushed / total:3.0f}% of {total:.0f}s]")
             await asyncio.sleep(0.5)
 
-    feeder = asyncio.create_task(feed())
+    feeder = asyncio.create_task(
+        push_frames(stream, audio.frames, speed=1.0 if realtime else None, progress=advance)
+    )
     ticker = asyncio.create_task(progress()) if r.status is not None and total >= 10 else None
     try:
         async for ev in stream:

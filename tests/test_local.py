@@ -15,7 +15,7 @@ from livekit.agents import stt
 from test_grammar import check_grammar
 
 import speechkit
-from speechkit.audio import decode_file
+from speechkit.audio import decode_file, push_frames
 
 E = stt.SpeechEventType
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,19 +34,7 @@ async def transcribe(engine: speechkit.STT, pace: float = 0.0) -> list[stt.Speec
     audio = decode_file(SAMPLE)
     stream = engine.stream()
 
-    async def feed() -> None:
-        t0 = time.monotonic()
-        pushed = 0.0
-        for i, frame in enumerate(audio.frames):
-            stream.push_frame(frame)
-            pushed += frame.samples_per_channel / frame.sample_rate
-            if pace:
-                await asyncio.sleep(max(0.0, t0 + pushed / pace - time.monotonic()))
-            elif i % 50 == 0:
-                await asyncio.sleep(0)
-        stream.end_input()
-
-    feeder = asyncio.create_task(feed())
+    feeder = asyncio.create_task(push_frames(stream, audio.frames, speed=pace or None))
     events = [ev async for ev in stream]
     await feeder
     await stream.aclose()

@@ -27,6 +27,7 @@ from livekit.agents.types import NOT_GIVEN, NotGivenOr
 
 import speechkit
 from speechkit import Provider, ProviderOptions, Session
+from speechkit.audio import push_frames
 
 from .emulator import Emulator, FaultPlan, SessionRecord
 from .oracle import PAUSE_S, VOCABULARY, synthesize
@@ -329,30 +330,8 @@ class Run:
         )
 
 
-async def push(
-    stream: stt.RecognizeStream,
-    frames: Sequence[rtc.AudioFrame],
-    *,
-    speed: float | None = None,
-    end: bool = True,
-) -> None:
-    """Push frames, optionally paced, then end the input.
-
-    Args:
-        speed: Pace at this multiple of real time; None pushes as fast as possible (yielding
-            to the loop now and then).
-        end: Call ``end_input()`` after the last frame.
-    """
-    t0, pushed = time.monotonic(), 0.0
-    for i, frame in enumerate(frames):
-        stream.push_frame(frame)
-        pushed += frame.samples_per_channel / frame.sample_rate
-        if speed:
-            await asyncio.sleep(max(0.0, t0 + pushed / speed - time.monotonic()))
-        elif i % 25 == 0:
-            await asyncio.sleep(0)
-    if end:
-        stream.end_input()
+push = push_frames
+"""Push frames, paced or not, then (by default) end the input; see :func:`speechkit.audio.push_frames`."""
 
 
 async def transcribe(

@@ -58,7 +58,7 @@ class TestBadInput:
         audio = speechkit_target.audio
         stream = speechkit_stt.stream(conn_options=FAST)
         collector = asyncio.create_task(_collect(stream))
-        await push(stream, audio.frames(), end=False)
+        await push(stream, audio.frames(), end_input=False)
         with contextlib.suppress(ValueError):
             stream.push_frame(_other_rate_frame(audio.sample_rate))
         stream.end_input()

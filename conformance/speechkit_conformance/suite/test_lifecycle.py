@@ -44,10 +44,10 @@ async def _reach(stage: str, stream: stt.RecognizeStream, target: Target) -> Non
         return
     if stage == "streaming":
         frames = audio.frames()
-        await push(stream, frames[: len(frames) // 2], end=False)
+        await push(stream, frames[: len(frames) // 2], end_input=False)
         await _connected(target)
     elif stage == "after_first_final":
-        await push(stream, audio.frames(), end=False)
+        await push(stream, audio.frames(), end_input=False)
         stream.flush()
         assert await asyncio.wait_for(_next_of(stream, E.FINAL_TRANSCRIPT), 10.0) is not None
     elif stage == "draining":
@@ -97,7 +97,7 @@ class TestLifecycle:
         self, speechkit_target: Target, speechkit_stt: speechkit.STT
     ) -> None:
         stream = speechkit_stt.stream(conn_options=FAST)
-        await push(stream, speechkit_target.audio.short().without_tail().frames(), end=False)
+        await push(stream, speechkit_target.audio.short().without_tail().frames(), end_input=False)
         stream.flush()
         final = await asyncio.wait_for(_next_of(stream, E.FINAL_TRANSCRIPT), 10.0)
         await stream.aclose()
@@ -142,7 +142,7 @@ class TestLifecycle:
     ) -> None:
         speechkit_target.faults(FaultPlan(stall_after=0.2))
         stream = speechkit_target.stt().stream(conn_options=FAST)
-        await push(stream, speechkit_target.audio.frames(), end=False)
+        await push(stream, speechkit_target.audio.frames(), end_input=False)
         sessions = speechkit_target.sessions
         assert await wait_for(lambda: bool(sessions) and sessions[0].ended_by == "stall", 5.0)
         t0 = time.monotonic()
@@ -165,7 +165,7 @@ class TestLifecycle:
     ) -> None:
         frames = speechkit_target.audio.short().frames()
         async with speechkit_stt.stream(conn_options=FAST) as stream:
-            await push(stream, frames[:10], end=False)  # input not ended: only the exit closes it
+            await push(stream, frames[:10], end_input=False)  # input not ended: only the exit closes it
         with pytest.raises(RuntimeError):
             stream.push_frame(frames[10])
 
