@@ -93,6 +93,7 @@ class SpeechStream(stt.RecognizeStream):
         self._silence_start: float | None = None
         self._speech_since_pause = False
         self._peak_rms = 0.0
+        self._replay_trimmed = False
         self._sent_ends: list[float] = []  # recent chunk ends / their send times, for latency
         self._sent_times: list[float] = []
         self._usage_pending = 0.0
@@ -238,11 +239,17 @@ class SpeechStream(stt.RecognizeStream):
         self._track_pauses(chunk)
         if chunk.end - self._unconfirmed[0].start > MAX_REPLAY_SECONDS:
             dropped = self._unconfirmed.popleft()
-            logger.warning(
-                "no final for %.0f s of audio: replay buffer trimmed",
-                MAX_REPLAY_SECONDS,
-                extra={"provider": self._provider.name, "stream_id": self._request_id, "at": dropped.start},
-            )
+            if not self._replay_trimmed:  # once per stream: a file pushed faster than real time does this
+                self._replay_trimmed = True
+                logger.info(
+                    "over %.0f s of audio await a final: only the newest is kept for replay on reconnect",
+                    MAX_REPLAY_SECONDS,
+                    extra={
+                        "provider": self._provider.name,
+                        "stream_id": self._request_id,
+                        "at": dropped.start,
+                    },
+                )
         self._sent_ends.append(chunk.end)
         self._sent_times.append(chunk.sent_at)
         if len(self._sent_ends) > 4096:  # keep a bounded history for latency lookups

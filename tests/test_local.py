@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import subprocess
 import sys
@@ -136,3 +137,47 @@ def test_cli_transcribes_the_sample_offline() -> None:
     text = " ".join(line.split("] ", 1)[1] for line in out.splitlines())
     assert "ask not what your country can do for you" in normalise(text)
     assert re.match(r"\[00:00:0\d\.\d{3} --> 00:00:\d\d\.\d{3}\] ", out)
+
+
+def _transcode(src: Path, dst: Path, codec: str, rate: int, layout: str) -> Path:
+    """Re-encode ``src`` with PyAV (a compressed format at another rate and channel count)."""
+    import av
+
+    with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
+        stream = out.add_stream(codec, rate=rate, layout=layout)
+        resampler = av.AudioResampler(
+            format=stream.format.name,
+            layout=layout,
+            rate=rate,
+            frame_size=stream.codec_context.frame_size or 1024,
+        )
+        for frame in inp.decode(audio=0):
+            for f in resampler.resample(frame):
+                out.mux(stream.encode(f))
+        for f in resampler.resample(None):
+            out.mux(stream.encode(f))
+        out.mux(stream.encode(None))
+    return dst
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("name", "codec", "rate", "layout"),
+    [
+        ("jfk.mp3", "libmp3lame", 44100, "stereo"),
+        ("jfk.ogg", "libopus", 48000, "stereo"),
+    ],
+)
+def test_cli_reads_compressed_formats_at_any_rate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, codec: str, rate: int, layout: str
+) -> None:
+    from speechkit.cli import main
+
+    path = _transcode(SAMPLE, tmp_path / name, codec, rate, layout)
+    assert main(["transcribe", str(path), "--stt", "local", "--format", "jsonl"]) == 0
+    finals = [
+        json.loads(line)["text"]
+        for line in capsys.readouterr().out.splitlines()
+        if '"final_transcript"' in line
+    ]
+    assert jiwer.wer(normalise(REFERENCE), normalise(" ".join(finals))) <= 0.15

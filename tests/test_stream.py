@@ -197,3 +197,22 @@ async def test_a_keepalive_is_sent_while_the_caller_pushes_nothing() -> None:
     stream.end_input()
     _ = [ev async for ev in stream]
     assert provider.received.count("keepalive") >= 3
+
+
+async def test_replay_audio_is_bounded_and_the_trim_is_logged_once(
+    provider: FakeProvider, caplog: pytest.LogCaptureFixture
+) -> None:
+    from speechkit.stream import MAX_REPLAY_SECONDS
+
+    caplog.set_level("INFO", logger="speechkit")
+    stream = speechkit.STT(provider).stream()
+    one_word = np.full(int(1.0 * RATE), 1000, np.int16)  # speech with no pause: no final
+    for _ in range(int(MAX_REPLAY_SECONDS) + 5):
+        for f in frames(one_word, size=1600):
+            stream.push_frame(f)
+        await asyncio.sleep(0)
+    await asyncio.sleep(0.2)
+    kept = sum(c.end - c.start for c in stream._unconfirmed)
+    await stream.aclose()
+    assert kept <= MAX_REPLAY_SECONDS + 0.1
+    assert sum("await a final" in r.getMessage() for r in caplog.records) == 1

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, ClassVar
 import attrs
 
 from speechkit import Capabilities, ConfigError, Provider, ProviderOptions, Session
+from speechkit.errors import APIError
 from speechkit.events import ProviderEvent
 
 if TYPE_CHECKING:
@@ -76,7 +77,10 @@ class _EngineConnection:
             self._rec.push(message)
 
     async def receive(self) -> object | None:
-        return await anext(self._events, None)
+        try:
+            return await anext(self._events, None)
+        except Exception as e:  # an engine bug is not transient: report it, do not retry
+            raise APIError(f"local: the engine failed ({type(e).__name__}: {e})", retryable=False) from e
 
     async def aclose(self) -> None:
         await self._rec.aclose()
