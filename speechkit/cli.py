@@ -197,7 +197,12 @@ def _providers(args: argparse.Namespace) -> int:
                 "name": name,
                 "available": True,
                 "capabilities": attrs.asdict(cls.capabilities),
-                "options": {k: (None if k == "api_key" else v) for k, v in options.items()},
+                # credentials are never printed; a provider with no network has no endpoint
+                "options": {
+                    k: v
+                    for k, v in options.items()
+                    if k != "api_key" and (cls.capabilities.needs_network or k != "base_url")
+                },
                 "credential_env": cred,
                 "credentials_configured": bool(os.environ.get(cred)) if cred else True,
             }
@@ -216,7 +221,7 @@ def _providers(args: argparse.Namespace) -> int:
         )
         print(f"{row['name']}  ({key})")
         print(f"  capabilities: {', '.join(caps)}; sample rates: {row['capabilities']['sample_rates']}")
-        print("  options: " + ", ".join(f"{k}={v!r}" for k, v in row["options"].items() if k != "api_key"))
+        print("  options: " + ", ".join(f"{k}={v!r}" for k, v in row["options"].items()))
         print()
     return EXIT_OK
 

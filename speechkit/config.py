@@ -194,7 +194,7 @@ def build_options(cls: type[ProviderOptions], spec: ProviderSpec, *, provider: s
             raise ConfigError(f"{provider}: {key!r} is given both in the string's head and as an option")
         if key not in fields:
             accepted = ", ".join(sorted(fields))
-            raise ConfigError(f"{provider} has no option {key!r}{suggest(key, fields)}; options: {accepted}")
+            raise ConfigError(f"{provider} has no option {key!r}; options: {accepted}{suggest(key, fields)}")
         kwargs[key] = _convert(key, value, hints.get(key, str))
     try:
         return cls(**kwargs)

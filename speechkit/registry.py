@@ -51,8 +51,8 @@ def get(name: str) -> type[Provider[Any]]:
     if name not in eps:
         known = names()
         raise ProviderUnavailableError(
-            f"unknown STT provider {name!r}{suggest(name, known)}; "
-            f"installed providers: {', '.join(known) or 'none'}"
+            f"unknown STT provider {name!r}; "
+            f"installed providers: {', '.join(known) or 'none'}{suggest(name, known)}"
         )
     ep = eps[name]
     try:
