@@ -38,8 +38,18 @@ E = stt.SpeechEventType
 FAST = APIConnectOptions(max_retry=3, retry_interval=0.05, timeout=5.0)
 """Connection options of every suite stream: quick retries, so failures fail fast."""
 
-SAMPLE = Path(speechkit.__file__).resolve().parent.parent / "samples" / "jfk.flac"
-"""The real-speech recording (a source checkout's ``samples/``)."""
+SAMPLE = next(
+    (
+        p
+        for p in (
+            Path(__file__).resolve().parent / "data" / "jfk.flac",  # in a wheel
+            Path(speechkit.__file__).resolve().parent.parent / "samples" / "jfk.flac",  # a checkout
+        )
+        if p.exists()
+    ),
+    Path(speechkit.__file__).resolve().parent.parent / "samples" / "jfk.flac",
+)
+"""The real-speech recording: the wheel's copy, else a source checkout's ``samples/``."""
 REFERENCE = (
     "And so, my fellow Americans, ask not what your country can do for you, "
     "ask what you can do for your country."
