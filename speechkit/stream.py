@@ -218,18 +218,21 @@ class SpeechStream(stt.RecognizeStream):
             except utils.aio.channel.ChanClosed:
                 break
             if isinstance(item, rtc.AudioFrame):
-                for frame in self._bytestream.push(item.data):
-                    await self._send_audio(conn, session, self._new_chunk(frame))
+                await self._send_chunks(conn, session, self._bytestream.push(item.data))
             else:
-                for frame in self._bytestream.flush():
-                    await self._send_audio(conn, session, self._new_chunk(frame))
+                await self._send_chunks(conn, session, self._bytestream.flush())
                 if (flush := self._provider.flush_message(session)) is not None:
                     await conn.send(flush)
-        for frame in self._bytestream.flush():
-            await self._send_audio(conn, session, self._new_chunk(frame))
+        await self._send_chunks(conn, session, self._bytestream.flush())
         if (eoi := self._provider.end_of_input_message(session)) is not None:
             await conn.send(eoi)
         self._input_sent = True
+
+    async def _send_chunks(self, conn: Connection, session: Session, frames: list[rtc.AudioFrame]) -> None:
+        # every chunk joins the replay buffer before the first await: a connection lost
+        # midway replays the rest instead of losing it
+        for chunk in [self._new_chunk(frame) for frame in frames]:
+            await self._send_audio(conn, session, chunk)
 
     def _new_chunk(self, frame: rtc.AudioFrame) -> _Chunk:
         start = self._audio_pos

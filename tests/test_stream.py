@@ -216,3 +216,11 @@ async def test_replay_audio_is_bounded_and_the_trim_is_logged_once(
     await stream.aclose()
     assert kept <= MAX_REPLAY_SECONDS + 0.1
     assert sum("await a final" in r.getMessage() for r in caplog.records) == 1
+
+
+async def test_a_drop_while_sending_a_large_frame_loses_none_of_its_chunks() -> None:
+    # one pushed frame spans many provider chunks; the drop strikes between two of them
+    provider = FakeProvider(FakeOptions(drop_after=1.5))
+    events = await run(speechkit.STT(provider), frames(speech(UTTERANCES), size=RATE))
+    assert provider.connects == 2
+    assert final_words(events) == expected(UTTERANCES)
