@@ -37,7 +37,7 @@ class Grammar:
     """
 
     def __init__(self, *, language: str, provider_ends_utterances: bool, request_id: str = "") -> None:
-        self._language = language
+        self.language = language
         self._provider_ends = provider_ends_utterances
         self._request_id = request_id
         self.in_speech = False
@@ -122,7 +122,7 @@ class Grammar:
             stt.SpeechEvent(
                 type=kind,
                 request_id=self._request_id,
-                alternatives=[to_speech_data(ev, self._language)],
+                alternatives=[to_speech_data(ev, self.language)],
                 created_at=time.time(),
             )
         )

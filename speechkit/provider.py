@@ -26,7 +26,7 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 import aiohttp
 import attrs
 
-from .errors import APIError, InvalidRequestError, MissingCredentialsError, ServerError
+from .errors import APIError, ConfigError, InvalidRequestError, MissingCredentialsError, ServerError
 from .events import ProviderEvent
 
 Message = bytes | str | object
@@ -42,7 +42,8 @@ class Capabilities:
         word_timestamps: Finals carry word timings.
         diarization: Labels speakers.
         flush: Honours a flush (finalises the current segment on request).
-        update_options: Options can change on a live stream (by reconnecting).
+        update_options: Options can change on a live stream (the core reconnects with
+            them and replays the audio no final covers yet).
         end_of_utterance: Signals the end of an utterance itself (``SpeechEnded`` or
             ``Transcript.end_of_utterance``); if False the core closes the utterance
             after every non-empty final.
@@ -55,7 +56,7 @@ class Capabilities:
     word_timestamps: bool = False
     diarization: bool = False
     flush: bool = False
-    update_options: bool = False
+    update_options: bool = True
     end_of_utterance: bool = False
     sample_rates: tuple[int, ...] = (16000,)
     encodings: tuple[str, ...] = ("pcm_s16le",)
@@ -240,6 +241,28 @@ class Provider(Generic[OptionsT]):
             APIError: the message is a vendor error; set ``retryable`` by its kind.
         """
         raise NotImplementedError(f"{type(self).__name__} must implement parse()")
+
+    def with_options(self, **changes: Any) -> Provider[OptionsT]:
+        """A new instance of this provider with some options changed (validated as at parse time).
+
+        Raises:
+            ConfigError: an unknown option (with a close match) or a value the options
+                class refuses.
+        """
+        from .config import suggest
+
+        fields = {f.name for f in attrs.fields(type(self.options))}
+        for key in changes:
+            if key not in fields:
+                accepted = ", ".join(sorted(fields))
+                raise ConfigError(
+                    f"{self.name} has no option {key!r}; options: {accepted}{suggest(key, fields)}"
+                )
+        try:
+            options = attrs.evolve(self.options, **changes)
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"{self.name}: {e}") from e
+        return type(self)(options)
 
     def classify_close(self, code: int, reason: str, session: Session) -> APIError | None:
         """Turn a server close into an error, or None for a normal close.

@@ -108,6 +108,7 @@ class RetryPolicy:
         Raises:
             APIError: the last error once the budget is spent, or at once if not retryable.
         """
+        self._attempt = self._reset_at = 0  # tenacity counts from 1 again
         retrying = tenacity.AsyncRetrying(
             stop=self._stop,
             wait=self._wait,

@@ -23,8 +23,10 @@ import attrs
 import numpy as np
 from livekit import rtc
 from livekit.agents import APIConnectOptions, stt, utils
+from livekit.agents.types import NOT_GIVEN, NotGivenOr
+from livekit.agents.utils import is_given
 
-from .errors import APIConnectionError, APIError, ServerError
+from .errors import APIConnectionError, APIError, ConfigError, ServerError
 from .events import Finished, ProviderEvent, Ready, SpeechEnded, SpeechStarted, Transcript, Word
 from .grammar import Grammar
 from .metrics import SpeechkitSTTMetrics
@@ -59,6 +61,13 @@ class _Chunk:
     start: float  # stream clock, seconds
     end: float
     sent_at: float  # monotonic time the chunk was complete and first sent
+
+
+class _UpdateSentinel(stt.RecognizeStream._FlushSentinel):
+    """Queued by update_options, in order with the audio (a flush sentinel to the base's types)."""
+
+    def __init__(self, version: int) -> None:
+        self.version = version
 
 
 class SpeechStream(stt.RecognizeStream):
@@ -107,6 +116,8 @@ class SpeechStream(stt.RecognizeStream):
         self._ttfi_pending_since: float | None = None  # stream time of utterance onset
         self._connections = 0
         self._policy = RetryPolicy(conn_options, on_retry=self._log_retry)
+        self._updating = False  # the last connection ended for update_options
+        self._options_version = 0  # bumped by update_options; each connection knows its own
         self._owner = stt
         super().__init__(stt=stt, conn_options=conn_options, sample_rate=self._rate)
 
@@ -134,6 +145,32 @@ class SpeechStream(stt.RecognizeStream):
             )
         super().push_frame(frame)
 
+    def update_options(self, *, language: NotGivenOr[str] = NOT_GIVEN, **options: Any) -> None:
+        """Change options on the live stream: it reconnects with them and replays the audio
+        no final covers yet, so no word is lost or repeated.
+
+        Args:
+            language: New stream language (BCP-47).
+            **options: Fields of the provider's options class, typed values.
+
+        Raises:
+            ConfigError: unknown option or bad value; a change of ``sample_rate`` (the
+                stream resamples to one rate: open a new stream); a provider that
+                declares it cannot update options.
+        """
+        if not self._provider.capabilities.update_options:
+            raise ConfigError(f"{self._provider.name} cannot change options on a live stream")
+        if "sample_rate" in options and options["sample_rate"] != self._rate:
+            raise ConfigError("sample_rate cannot change on a live stream; open a new stream")
+        provider = self._provider.with_options(**options) if options else self._provider
+        if is_given(language):
+            self._language = self._grammar.language = language
+        self._provider = provider
+        self._options_version += 1
+        if not self._input_ch.closed:
+            # in order with the audio: what was pushed before goes out with the old options
+            self._input_ch.send_nowait(_UpdateSentinel(self._options_version))
+
     # -- retry loop ---------------------------------------------------------------
 
     def _log_retry(self, err: APIError, attempt: int, delay: float) -> None:
@@ -148,9 +185,11 @@ class SpeechStream(stt.RecognizeStream):
 
     async def _main_task(self) -> None:
         try:
-            async for attempt in self._policy.attempts():
-                with attempt:
-                    await self._run()
+            self._updating = True
+            while self._updating:  # update_options ends a connection on purpose: not a failure
+                async for attempt in self._policy.attempts():
+                    with attempt:
+                        await self._run()
         except Exception as e:
             self._emit_error(e, recoverable=False)
             raise
@@ -160,6 +199,9 @@ class SpeechStream(stt.RecognizeStream):
             self._emit_usage()
 
     async def _run(self) -> None:
+        """One connection; ``_updating`` tells whether it ended for update_options."""
+        self._updating = False
+        version = self._options_version
         session = Session(
             language=self._language,
             sample_rate=self._rate,
@@ -181,7 +223,7 @@ class SpeechStream(stt.RecognizeStream):
         self._report_connection_acquired(time.perf_counter() - t0, False)
         self._input_sent = False
         try:
-            send = asyncio.create_task(self._send_loop(conn, session), name="speechkit.send")
+            send = asyncio.create_task(self._send_loop(conn, session, version), name="speechkit.send")
             recv = asyncio.create_task(self._recv_loop(conn, session, origin), name="speechkit.recv")
             try:
                 done, _ = await asyncio.wait({send, recv}, return_when=asyncio.FIRST_COMPLETED)
@@ -191,8 +233,9 @@ class SpeechStream(stt.RecognizeStream):
                         raise ServerError(
                             f"{self._provider.name}: server ended the session before the input ended"
                         )
+                elif send.result():  # ended for update_options: reconnect, replaying what is unconfirmed
+                    self._updating = True
                 else:
-                    send.result()
                     await recv
             finally:
                 await utils.aio.cancel_and_wait(send, recv)
@@ -201,7 +244,8 @@ class SpeechStream(stt.RecognizeStream):
 
     # -- send ---------------------------------------------------------------------
 
-    async def _send_loop(self, conn: Connection, session: Session) -> None:
+    async def _send_loop(self, conn: Connection, session: Session, version: int) -> bool:
+        """Send until the input ends (False) or an options update asks to reconnect (True)."""
         for msg in self._provider.start_messages(session):
             await conn.send(msg)
         for chunk in list(self._unconfirmed):  # replay what no final covers yet
@@ -219,6 +263,9 @@ class SpeechStream(stt.RecognizeStream):
                 break
             if isinstance(item, rtc.AudioFrame):
                 await self._send_chunks(conn, session, self._bytestream.push(item.data))
+            elif isinstance(item, _UpdateSentinel):
+                if item.version > version:  # else this connection already has those options
+                    return True
             else:
                 await self._send_chunks(conn, session, self._bytestream.flush())
                 if (flush := self._provider.flush_message(session)) is not None:
@@ -227,6 +274,7 @@ class SpeechStream(stt.RecognizeStream):
         if (eoi := self._provider.end_of_input_message(session)) is not None:
             await conn.send(eoi)
         self._input_sent = True
+        return False
 
     async def _send_chunks(self, conn: Connection, session: Session, frames: list[rtc.AudioFrame]) -> None:
         # every chunk joins the replay buffer before the first await: a connection lost

@@ -149,6 +149,19 @@ class STT(stt.STT[None]):
             type=stt.SpeechEventType.FINAL_TRANSCRIPT, request_id=request_id, alternatives=[data]
         )
 
+    def update_options(self, *, language: NotGivenOr[str] = NOT_GIVEN, **options: Any) -> None:
+        """Change options for new streams and every open one (which reconnect with them).
+
+        Raises:
+            ConfigError: unknown option or bad value (nothing is changed then).
+        """
+        changes = dict(options, **({"language": language} if is_given(language) else {}))
+        self._provider = self._provider.with_options(**changes)
+        for stream in list(self._streams):
+            stream.update_options(
+                language=language, **{k: v for k, v in options.items() if k != "sample_rate"}
+            )
+
     async def aclose(self) -> None:
         """Close every open stream of this STT, then its HTTP session."""
         await asyncio.gather(*(s.aclose() for s in list(self._streams)), return_exceptions=True)

@@ -224,3 +224,46 @@ async def test_a_drop_while_sending_a_large_frame_loses_none_of_its_chunks() -> 
     events = await run(speechkit.STT(provider), frames(speech(UTTERANCES), size=RATE))
     assert provider.connects == 2
     assert final_words(events) == expected(UTTERANCES)
+
+
+async def test_update_options_reconnects_with_them_and_loses_no_word(provider: FakeProvider) -> None:
+    stream = speechkit.STT(provider).stream(conn_options=FAST_RETRY)
+    pushed = frames(speech(UTTERANCES))
+    half = len(pushed) // 2
+    for f in pushed[:half]:
+        stream.push_frame(f)
+    await asyncio.sleep(0.05)
+    stream.update_options(language="de", interim_results=False)
+    for f in pushed[half:]:
+        stream.push_frame(f)
+    stream.end_input()
+    events = [ev async for ev in stream]
+    updated = stream._provider
+    assert updated is not provider and updated.options.interim_results is False
+    assert provider.connects == 1 and updated.connects == 1  # one reconnect, not counted as a failure
+    assert final_words(events) == expected(UTTERANCES)
+    assert events[-2].type == E.END_OF_SPEECH or events[-1].type == E.END_OF_SPEECH
+    finals = [e.alternatives[0] for e in events if e.type == E.FINAL_TRANSCRIPT]
+    assert finals[-1].language == "de"
+
+
+async def test_update_options_refuses_bad_values_and_keeps_streaming(provider: FakeProvider) -> None:
+    stream = speechkit.STT(provider).stream()
+    with pytest.raises(speechkit.ConfigError, match="no option 'interim'"):
+        stream.update_options(interim=False)
+    with pytest.raises(speechkit.ConfigError, match="sample_rate cannot change"):
+        stream.update_options(sample_rate=8000)
+    for f in frames(speech([[1, 2]])):
+        stream.push_frame(f)
+    stream.end_input()
+    assert final_words([ev async for ev in stream]) == ["w1", "w2"]
+    assert stream._provider is provider
+
+
+async def test_stt_update_options_applies_to_open_and_new_streams(provider: FakeProvider) -> None:
+    engine = speechkit.STT(provider)
+    open_stream = engine.stream()
+    engine.update_options(language="fr")
+    assert engine.language == "fr" and engine.stream()._language == "fr"
+    assert open_stream._language == "fr"
+    await engine.aclose()
