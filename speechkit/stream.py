@@ -112,7 +112,7 @@ class SpeechStream(stt.RecognizeStream):
             provider_ends_utterances=provider.capabilities.end_of_utterance,
             request_id=self._request_id,
         )
-        self._input_sent = False  # end of input reached the server
+        self._input_sent = asyncio.Event()  # end of input reached the server (this connection)
         self._ttfi_pending_since: float | None = None  # stream time of utterance onset
         self._connections = 0
         self._policy = RetryPolicy(conn_options, on_retry=self._log_retry)
@@ -221,7 +221,7 @@ class SpeechStream(stt.RecognizeStream):
             ) from e
         self._connections += 1
         self._report_connection_acquired(time.perf_counter() - t0, False)
-        self._input_sent = False
+        self._input_sent.clear()
         try:
             send = asyncio.create_task(self._send_loop(conn, session, version), name="speechkit.send")
             recv = asyncio.create_task(self._recv_loop(conn, session, origin), name="speechkit.recv")
@@ -229,7 +229,7 @@ class SpeechStream(stt.RecognizeStream):
                 done, _ = await asyncio.wait({send, recv}, return_when=asyncio.FIRST_COMPLETED)
                 if recv in done:
                     recv.result()  # raises the receive error
-                    if not self._input_sent:
+                    if not self._input_sent.is_set():
                         raise ServerError(
                             f"{self._provider.name}: server ended the session before the input ended"
                         )
@@ -268,12 +268,14 @@ class SpeechStream(stt.RecognizeStream):
                     return True
             else:
                 await self._send_chunks(conn, session, self._bytestream.flush())
+                self._mark_boundary()  # a flush ends the segment as a pause would
                 if (flush := self._provider.flush_message(session)) is not None:
                     await conn.send(flush)
         await self._send_chunks(conn, session, self._bytestream.flush())
+        self._mark_boundary()  # so does the end of the input
         if (eoi := self._provider.end_of_input_message(session)) is not None:
             await conn.send(eoi)
-        self._input_sent = True
+        self._input_sent.set()
         return False
 
     async def _send_chunks(self, conn: Connection, session: Session, frames: list[rtc.AudioFrame]) -> None:
@@ -316,31 +318,39 @@ class SpeechStream(stt.RecognizeStream):
     # -- receive ------------------------------------------------------------------
 
     async def _recv_loop(self, conn: Connection, session: Session, origin: float) -> None:
-        while True:
-            if self._input_sent:
+        receiving: asyncio.Task[object | None] | None = None
+        input_sent = asyncio.create_task(self._input_sent.wait())
+        try:
+            while True:
+                receiving = receiving or asyncio.create_task(conn.receive())
+                if input_sent.done():
+                    # drain: once the input is out, server silence this long means it is done
+                    done, _ = await asyncio.wait({receiving}, timeout=self._provider.drain_timeout)
+                    if not done:
+                        logger.debug("drain timeout", extra={"provider": self._provider.name})
+                        return
+                else:
+                    await asyncio.wait({receiving, input_sent}, return_when=asyncio.FIRST_COMPLETED)
+                    if not receiving.done():
+                        continue  # the input just ended: wait again, with the drain timeout
+                msg, receiving = receiving.result(), None
+                if msg is None:
+                    return
                 try:
-                    async with asyncio.timeout(self._provider.drain_timeout):
-                        msg = await conn.receive()
-                except TimeoutError:
-                    logger.debug("drain timeout", extra={"provider": self._provider.name})
-                    return
-            else:
-                msg = await conn.receive()
-            if msg is None:
-                return
-            try:
-                events = list(self._provider.parse(msg, session))
-            except APIError:
-                raise
-            except Exception as e:  # a malformed frame must not end the stream silently
-                raise ServerError(
-                    f"{self._provider.name}: could not parse a server message ({type(e).__name__})"
-                ) from e
-            for ev in events:
-                if isinstance(ev, Finished):
-                    return
-                if not isinstance(ev, Ready):
-                    self._handle(self._to_stream_clock(ev, origin))
+                    events = list(self._provider.parse(msg, session))
+                except APIError:
+                    raise
+                except Exception as e:  # a malformed frame must not end the stream silently
+                    raise ServerError(
+                        f"{self._provider.name}: could not parse a server message ({type(e).__name__})"
+                    ) from e
+                for ev in events:
+                    if isinstance(ev, Finished):
+                        return
+                    if not isinstance(ev, Ready):
+                        self._handle(self._to_stream_clock(ev, origin))
+        finally:
+            await utils.aio.cancel_and_wait(*(t for t in (receiving, input_sent) if t is not None))
 
     def _to_stream_clock(self, ev: ProviderEvent, origin: float) -> ProviderEvent:
         offset = origin + self.start_time_offset
@@ -392,6 +402,12 @@ class SpeechStream(stt.RecognizeStream):
             self._silence_start = chunk.start
         if self._speech_since_pause and chunk.end - self._silence_start >= PAUSE_SECONDS - 1e-6:
             self._pauses.append(self._silence_start)
+            self._speech_since_pause = False
+
+    def _mark_boundary(self) -> None:
+        """A segment boundary at the current end of audio (flush, end of input)."""
+        if self._speech_since_pause:
+            self._pauses.append(self._audio_pos)
             self._speech_since_pause = False
 
     def _confirm(self, end: float | None, end_of_utterance: bool) -> None:

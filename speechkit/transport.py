@@ -91,7 +91,9 @@ class WebSocketConnection:
         if msg.type == aiohttp.WSMsgType.BINARY:
             return bytes(msg.data)
         if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED):
-            code = self._ws.close_code
+            # the server's own code is in its CLOSE frame; ws.close_code turns into 1006 when
+            # aiohttp's reply handshake times out, which is not the server's doing
+            code = msg.data if msg.type == aiohttp.WSMsgType.CLOSE and msg.data else self._ws.close_code
             if code is None:
                 raise APIConnectionError(f"{self._provider.name}: connection dropped without a close frame")
             err: APIError | None = self._provider.classify_close(code, str(msg.extra or ""), self._session)

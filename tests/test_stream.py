@@ -267,3 +267,23 @@ async def test_stt_update_options_applies_to_open_and_new_streams(provider: Fake
     assert engine.language == "fr" and engine.stream()._language == "fr"
     assert open_stream._language == "fr"
     await engine.aclose()
+
+
+class _QuietAtEndProvider(FakeProvider):
+    """A server that says nothing after end of input (no Finished, stays open: Telnyx mode b)."""
+
+    drain_timeout = 0.2
+
+    def end_of_input_message(self, session: speechkit.Session) -> None:
+        return None
+
+
+async def test_a_server_silent_after_end_of_input_ends_the_stream_after_the_drain_timeout() -> None:
+    stream = speechkit.STT(_QuietAtEndProvider(FakeOptions())).stream()
+    for f in frames(speech(UTTERANCES)):  # ends in a pause: every final comes before end_input
+        stream.push_frame(f)
+    await asyncio.sleep(0.3)
+    stream.end_input()
+    async with asyncio.timeout(2.0):
+        events = [ev async for ev in stream]
+    assert final_words(events) == expected(UTTERANCES)
