@@ -141,6 +141,12 @@ def suggest(word: str, choices: Iterable[str]) -> str:
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
+def unknown_option(provider: str, key: str, fields: Iterable[str]) -> ConfigError:
+    """The error for an option the provider does not have: what it has, and a close match."""
+    names = sorted(fields)
+    return ConfigError(f"{provider} has no option {key!r}; options: {', '.join(names)}{suggest(key, names)}")
+
+
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -193,8 +199,7 @@ def build_options(cls: type[ProviderOptions], spec: ProviderSpec, *, provider: s
         if key in kwargs:
             raise ConfigError(f"{provider}: {key!r} is given both in the string's head and as an option")
         if key not in fields:
-            accepted = ", ".join(sorted(fields))
-            raise ConfigError(f"{provider} has no option {key!r}; options: {accepted}{suggest(key, fields)}")
+            raise unknown_option(provider, key, fields)
         kwargs[key] = _convert(key, value, hints.get(key, str))
     try:
         return cls(**kwargs)

@@ -249,15 +249,12 @@ class Provider(Generic[OptionsT]):
             ConfigError: an unknown option (with a close match) or a value the options
                 class refuses.
         """
-        from .config import suggest
+        from .config import unknown_option
 
         fields = {f.name for f in attrs.fields(type(self.options))}
         for key in changes:
             if key not in fields:
-                accepted = ", ".join(sorted(fields))
-                raise ConfigError(
-                    f"{self.name} has no option {key!r}; options: {accepted}{suggest(key, fields)}"
-                )
+                raise unknown_option(self.name, key, fields)
         try:
             options = attrs.evolve(self.options, **changes)
         except (TypeError, ValueError) as e:
