@@ -68,6 +68,11 @@ def _positive_rate(_: object, attribute: attrs.Attribute[int], value: int) -> No
         raise ValueError(f"{attribute.name} must be between 8000 and 48000 Hz, got {value}")
 
 
+def _positive(_: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if value <= 0:
+        raise ValueError(f"{attribute.name} must be a positive number of seconds, got {value}")
+
+
 @attrs.frozen(kw_only=True)
 class ProviderOptions:
     """Base of every provider's options; the target of config-string ``?key=value`` options.
@@ -84,6 +89,10 @@ class ProviderOptions:
         sample_rate: Rate in Hz the audio is sent at; the core resamples to it.
         api_key: Credential; None to read the provider's environment variable.
         base_url: Endpoint override (an emulator on 127.0.0.1, a regional host).
+        response_timeout: Seconds without any server message, while audio awaits
+            transcription, after which the connection counts as half-open and is replaced
+            (the audio is replayed); None for the provider's default
+            (:attr:`Provider.response_timeout`).
     """
 
     model: str = ""
@@ -91,6 +100,7 @@ class ProviderOptions:
     sample_rate: int = attrs.field(default=16000, validator=_positive_rate)
     api_key: str | None = attrs.field(default=None, repr=False)
     base_url: str | None = None
+    response_timeout: float | None = attrs.field(default=None, validator=attrs.validators.optional(_positive))
 
 
 OptionsT = TypeVar("OptionsT", bound=ProviderOptions)
@@ -148,6 +158,12 @@ class Provider(Generic[OptionsT]):
         drain_timeout: After end of input, seconds of server silence after which the
             stream ends even without a :class:`~speechkit.events.Finished`.
         heartbeat: WebSocket ping interval in seconds (half-open detection), or None.
+        response_timeout: Default of :attr:`ProviderOptions.response_timeout`: seconds of
+            server silence, while speech sent on the connection has had no answer at all,
+            after which the connection is half-open — in every push mode and while
+            draining. Set it above the longest silence the vendor keeps while working
+            normally (a finals-only vendor is silent for a whole utterance); None turns the
+            check off (an in-process engine cannot go half-open).
         keepalive_interval: Seconds without input after which :meth:`keepalive_message`
             is sent (when it returns a message).
         emulator: ``"module:Class"`` of the provider's protocol emulator (a
@@ -162,6 +178,7 @@ class Provider(Generic[OptionsT]):
     chunk_duration: float = 0.1
     drain_timeout: ClassVar[float] = 5.0
     heartbeat: ClassVar[float | None] = 10.0
+    response_timeout: ClassVar[float | None] = 10.0
     keepalive_interval: ClassVar[float] = 5.0
     emulator: ClassVar[str | None] = None
 
@@ -184,6 +201,11 @@ class Provider(Generic[OptionsT]):
         if self.options.api_key:
             return self.options.api_key
         return os.environ.get(self.credential_env) if self.credential_env else None
+
+    @property
+    def response_limit(self) -> float | None:
+        """Seconds of server silence after unanswered speech that mean half-open, or None."""
+        return self.options.response_timeout or type(self).response_timeout
 
     @property
     def sample_rate(self) -> int:

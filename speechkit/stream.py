@@ -30,6 +30,7 @@ from .errors import APIConnectionError, APIError, ConfigError, ServerError
 from .events import Finished, ProviderEvent, Ready, SpeechEnded, SpeechStarted, Transcript, Word
 from .grammar import Grammar
 from .metrics import SpeechkitSTTMetrics
+from .overlap import ReplayOverlap, words_of
 from .provider import Connection, Provider, Session
 from .retry import RetryPolicy
 
@@ -55,12 +56,17 @@ MAX_REPLAY_SECONDS = 60.0
 """Unconfirmed audio kept for replay at most; older audio is dropped (and logged)."""
 
 
+MAX_OVERLAP_FINALS = 64
+"""Untimed finals remembered for overlap resolution after a reconnect."""
+
+
 @attrs.define
 class _Chunk:
     data: bytes
     start: float  # stream clock, seconds
     end: float
     sent_at: float  # monotonic time the chunk was complete and first sent
+    speech: bool = False  # louder than the silence threshold
 
 
 class _UpdateSentinel(stt.RecognizeStream._FlushSentinel):
@@ -106,6 +112,16 @@ class SpeechStream(stt.RecognizeStream):
         self._sent_ends: list[float] = []  # recent chunk ends / their send times, for latency
         self._sent_times: list[float] = []
         self._usage_pending = 0.0
+        # reconnects emit each word once: timed results are cut at the last final's end,
+        # untimed ones by the words they repeat (speechkit.overlap)
+        self._final_end: float | None = None  # end of the last timed final, stream clock
+        self._replay_cut: float | None = None  # this connection drops timed results before it
+        self._recent_finals: collections.deque[tuple[float, list[str]]] = collections.deque(
+            maxlen=MAX_OVERLAP_FINALS
+        )  # (monotonic receive time, words) of untimed finals
+        self._overlap: ReplayOverlap[Transcript] | None = None
+        # half-open detection: when speech went out that no server message has followed yet
+        self._unanswered_since: float | None = None
         self._request_id = uuid.uuid4().hex[:12]
         self._grammar = Grammar(
             language=language,
@@ -191,12 +207,22 @@ class SpeechStream(stt.RecognizeStream):
                     with attempt:
                         await self._run()
         except Exception as e:
+            if isinstance(e, APIError) and (gap := self._untranscribed()) > 0:
+                # never a silent gap: the error says how much audio no final covers
+                e.message = f"{e.message}; {gap:.1f} s of audio were never transcribed"
+                e.args = (e.message, *e.args[1:])
+                e.untranscribed_seconds = gap  # type: ignore[attr-defined]
             self._emit_error(e, recoverable=False)
             raise
         finally:
+            self._end_overlap()
             for ev in self._grammar.close():
                 self._send_event(ev)
             self._emit_usage()
+
+    def _untranscribed(self) -> float:
+        """Seconds of speech sent (or pushed) that no final is known to cover."""
+        return sum(c.end - c.start for c in self._unconfirmed if c.speech)
 
     async def _run(self) -> None:
         """One connection; ``_updating`` tells whether it ended for update_options."""
@@ -211,6 +237,7 @@ class SpeechStream(stt.RecognizeStream):
         )
         # times the provider reports are relative to the first audio of this connection
         origin = self._unconfirmed[0].start if self._unconfirmed else self._audio_pos
+        self._prepare_replay()
         t0 = time.perf_counter()
         try:
             async with asyncio.timeout(self._conn_options.timeout):
@@ -222,6 +249,7 @@ class SpeechStream(stt.RecognizeStream):
         self._connections += 1
         self._report_connection_acquired(time.perf_counter() - t0, False)
         self._input_sent.clear()
+        self._unanswered_since = None
         try:
             send = asyncio.create_task(self._send_loop(conn, session, version), name="speechkit.send")
             recv = asyncio.create_task(self._recv_loop(conn, session, origin), name="speechkit.recv")
@@ -289,7 +317,7 @@ class SpeechStream(stt.RecognizeStream):
         self._audio_pos += frame.samples_per_channel / self._rate
         chunk = _Chunk(bytes(frame.data), start, self._audio_pos, time.monotonic())
         self._unconfirmed.append(chunk)  # before sending: a failed send replays it
-        self._track_pauses(chunk)
+        chunk.speech = self._track_pauses(chunk)
         if chunk.end - self._unconfirmed[0].start > MAX_REPLAY_SECONDS:
             dropped = self._unconfirmed.popleft()
             if not self._replay_trimmed:  # once per stream: a file pushed faster than real time does this
@@ -311,6 +339,8 @@ class SpeechStream(stt.RecognizeStream):
 
     async def _send_audio(self, conn: Connection, session: Session, chunk: _Chunk) -> None:
         await conn.send(self._provider.encode_audio(chunk.data, session))
+        if chunk.speech and self._unanswered_since is None:
+            self._unanswered_since = time.monotonic()
         self._usage_pending += chunk.end - chunk.start
         if self._usage_pending >= USAGE_INTERVAL:
             self._emit_usage()
@@ -320,22 +350,34 @@ class SpeechStream(stt.RecognizeStream):
     async def _recv_loop(self, conn: Connection, session: Session, origin: float) -> None:
         receiving: asyncio.Task[object | None] | None = None
         input_sent = asyncio.create_task(self._input_sent.wait())
+        quiet_since = time.monotonic()  # the last server message, or the end of the input
         try:
             while True:
                 receiving = receiving or asyncio.create_task(conn.receive())
-                if input_sent.done():
-                    # drain: once the input is out, server silence this long means it is done
-                    done, _ = await asyncio.wait({receiving}, timeout=self._provider.drain_timeout)
-                    if not done:
+                draining = input_sent.done()
+                waiting = {receiving} if draining else {receiving, input_sent}
+                done, _ = await asyncio.wait(
+                    waiting,
+                    timeout=self._recv_timeout(draining, quiet_since),
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                if receiving not in done:
+                    now = time.monotonic()
+                    if input_sent in done:  # the input just ended: wait again, now draining
+                        quiet_since = max(quiet_since, now)
+                        continue
+                    self._check_answered(now)
+                    # drain: once the input is out and all speech answered, this much server
+                    # silence means it is done
+                    quiet = now - quiet_since >= self._provider.drain_timeout - 1e-3
+                    if draining and self._unanswered_since is None and quiet:
                         logger.debug("drain timeout", extra={"provider": self._provider.name})
                         return
-                else:
-                    await asyncio.wait({receiving, input_sent}, return_when=asyncio.FIRST_COMPLETED)
-                    if not receiving.done():
-                        continue  # the input just ended: wait again, with the drain timeout
+                    continue
                 msg, receiving = receiving.result(), None
                 if msg is None:
                     return
+                quiet_since, self._unanswered_since = time.monotonic(), None
                 try:
                     events = list(self._provider.parse(msg, session))
                 except APIError:
@@ -348,9 +390,82 @@ class SpeechStream(stt.RecognizeStream):
                     if isinstance(ev, Finished):
                         return
                     if not isinstance(ev, Ready):
-                        self._handle(self._to_stream_clock(ev, origin))
+                        for out in self._dedupe(self._to_stream_clock(ev, origin)):
+                            self._handle(out)
         finally:
             await utils.aio.cancel_and_wait(*(t for t in (receiving, input_sent) if t is not None))
+
+    def _recv_timeout(self, draining: bool, quiet_since: float) -> float | None:
+        """How long the receive loop may wait before it must look at the clock again."""
+        now, limit = time.monotonic(), self._provider.response_limit
+        if limit is not None and self._unanswered_since is not None:
+            return max(0.0, self._unanswered_since + limit - now)
+        if draining:
+            return max(0.0, quiet_since + self._provider.drain_timeout - now)
+        return limit  # speech may go out meanwhile: look again after one bound
+
+    def _check_answered(self, now: float) -> None:
+        """Raise when speech went out and the server said nothing at all for the bound.
+
+        Raises:
+            APIConnectionError: the connection is half-open (retried: a new connection
+                gets the unconfirmed audio replayed).
+        """
+        limit = self._provider.response_limit
+        if limit is None or self._unanswered_since is None or now - self._unanswered_since < limit - 1e-3:
+            return
+        raise APIConnectionError(
+            f"{self._provider.name}: no server message for {limit:g} s while audio awaited "
+            "transcription (half-open connection?)"
+        )
+
+    # -- one emission per word across reconnects ----------------------------------
+
+    def _prepare_replay(self) -> None:
+        """Before a connection: what its replay repeats, to drop from its results."""
+        self._end_overlap()  # finals held by an unresolved overlap go out now: lose nothing
+        replaying = self._connections > 0 and bool(self._unconfirmed)
+        self._replay_cut = self._final_end if replaying else None
+        if replaying:
+            since = self._unconfirmed[0].sent_at  # a final received before this covers no replay
+            emitted = [w for at, words in self._recent_finals if at >= since for w in words]
+            self._overlap = ReplayOverlap(emitted) if emitted else None
+
+    def _end_overlap(self) -> None:
+        if self._overlap is not None:
+            for held in self._overlap.finish():
+                self._handle(held)
+            self._overlap = None
+
+    def _dedupe(self, ev: ProviderEvent) -> list[ProviderEvent]:
+        """Drop or trim what a replaying connection repeats; other events pass unchanged."""
+        cut = self._replay_cut
+        if isinstance(ev, Transcript) and ev.end_time is not None:
+            if cut is None or ev.start_time is None or ev.start_time >= cut - 1e-3:
+                return [ev]
+            if ev.end_time <= cut + 1e-3:
+                return []  # wholly before the last final: a repeat
+            if not ev.words:
+                return [ev]
+            kept = tuple(w for w in ev.words if (w.start_time + w.end_time) / 2 >= cut)
+            if not kept:
+                return []
+            text = " ".join(w.text for w in kept)
+            return [attrs.evolve(ev, text=text, start_time=kept[0].start_time, words=kept)]
+        if isinstance(ev, (SpeechStarted, SpeechEnded)) and ev.time is not None:
+            return [] if cut is not None and ev.time < cut else [ev]
+        overlap = self._overlap
+        if overlap is None or not overlap.active:
+            return [ev]
+        if not isinstance(ev, Transcript):
+            return []  # untimed speech markers inside a repeat
+        if not ev.is_final:
+            return [] if overlap.repeats(ev.text) else [ev]
+        res = overlap.final(ev.text, ev)
+        out: list[ProviderEvent] = list(res.release)
+        if res.emit is not None:
+            out.append(ev if res.emit == ev.text else attrs.evolve(ev, text=res.emit))
+        return out
 
     def _to_stream_clock(self, ev: ProviderEvent, origin: float) -> ProviderEvent:
         offset = origin + self.start_time_offset
@@ -383,13 +498,17 @@ class SpeechStream(stt.RecognizeStream):
                 end = sev.alternatives[0].end_time - self.start_time_offset if sev.alternatives else 0.0
                 if end > 0:
                     self._emit_metrics(final_latency=self._latency(end, now))
+                if isinstance(ev, Transcript) and ev.end_time is not None:
+                    self._final_end = max(self._final_end or 0.0, ev.end_time)
+                elif isinstance(ev, Transcript):
+                    self._recent_finals.append((now, words_of(ev.text)))
                 eou = isinstance(ev, Transcript) and ev.end_of_utterance
                 self._confirm(end if end > 0 else None, eou)
                 self._policy.succeeded()
             self._send_event(sev)
 
-    def _track_pauses(self, chunk: _Chunk) -> None:
-        """Note where pauses (>= PAUSE_SECONDS of silence after speech) begin."""
+    def _track_pauses(self, chunk: _Chunk) -> bool:
+        """Note where pauses (>= PAUSE_SECONDS of silence after speech) begin; True for speech."""
         pcm = np.frombuffer(chunk.data, dtype=np.int16).astype(np.float32)
         rms = float(np.sqrt(np.mean(pcm * pcm))) if pcm.size else 0.0
         self._peak_rms = max(self._peak_rms, rms)
@@ -397,12 +516,13 @@ class SpeechStream(stt.RecognizeStream):
         if not silent:
             self._silence_start = None
             self._speech_since_pause = True
-            return
+            return True
         if self._silence_start is None:
             self._silence_start = chunk.start
         if self._speech_since_pause and chunk.end - self._silence_start >= PAUSE_SECONDS - 1e-6:
             self._pauses.append(self._silence_start)
             self._speech_since_pause = False
+        return False
 
     def _mark_boundary(self) -> None:
         """A segment boundary at the current end of audio (flush, end of input)."""

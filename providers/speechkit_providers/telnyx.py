@@ -86,6 +86,10 @@ class TelnyxProvider(Provider[TelnyxOptions]):
     # Telnyx sends the last final a few hundred ms after audio stops and then may keep the
     # socket open with no end marker (§4.7, SC78): 2 s of silence after CloseStream means done.
     drain_timeout = 2.0
+    # finals-only engines (Telnyx, Google, Azure) say nothing until an utterance ends (§4.6):
+    # a long sentence is 10-15 s of silence from a healthy server. Past 20 s of speech with
+    # no answer the socket is half-open; aiohttp's 10 s heartbeat usually notices first.
+    response_timeout = 20.0
 
     def __init__(self, options: TelnyxOptions) -> None:
         """Build the provider; capabilities follow the engine (§4.4, §4.6).

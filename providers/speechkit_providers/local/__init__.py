@@ -102,6 +102,7 @@ class LocalProvider(Provider[LocalOptions]):
     chunk_duration = 0.1
     drain_timeout = 60.0  # the engine always ends with Finished; this only bounds a stuck decode
     heartbeat = None
+    response_timeout = None  # in-process: the engine raises when it fails, it cannot go half-open
 
     def __init__(self, options: LocalOptions) -> None:
         """Check the weights and language now, so a bad string fails when parsed.
