@@ -138,12 +138,13 @@ def _match(expected: Sequence[str], words: Sequence[str]) -> tuple[int, int] | N
         return None
     matched = sum(b.size for b in blocks)
     a_end, b_end = blocks[-1].a + blocks[-1].size, blocks[-1].b + blocks[-1].size
-    if a_end >= len(expected) - 1:  # every expected word seen (the last may be misheard)
+    a_left, b_left = len(expected) - a_end, len(words) - b_end
+    if a_left == 0 or (a_left == 1 and b_left >= 1):  # all expected seen (the last may be misheard)
         if matched < MIN_AGREEMENT * len(expected):
             return None
-        return len(expected), min(len(words), b_end + (len(expected) - a_end))
-    if b_end >= len(words) - 1:  # all of ``words`` is a repeat; more expected to come
+        return len(expected), min(len(words), b_end + a_left)
+    if b_left <= 1:  # all of ``words`` is a repeat; more expected to come
         if matched < MIN_AGREEMENT * len(words):
             return None
-        return min(len(expected), a_end + (len(words) - b_end)), len(words)
+        return min(len(expected), a_end + b_left), len(words)
     return None

@@ -262,3 +262,27 @@ async def test_the_local_recognizer_serves_real_speech() -> None:
         event = await engine.recognize(audio.frames)
         await engine.aclose()
     assert "your country" in event.alternatives[0].text.lower()
+
+
+@pytest.mark.parametrize("pace", [0.005, 0.0], ids=["paced", "burst"])
+async def test_final_times_after_a_reconnect_are_on_the_stream_clock(pace: float) -> None:
+    # timestamps mode: finals say where in the *connection's* audio they are; the core adds
+    # where that connection's replay began, so utterance two keeps the time it was spoken
+    drop_at = LEAD_S + 0.4 + PAUSE_S + 0.3  # inside "delta"
+    config = TelnyxConfig(timestamps=True)
+    async with TelnyxEmulator(config, faults=FaultPlan(drop_after=drop_at)) as emu:
+        events = await run(emu, pace=pace)
+    assert len(emu.sessions) == 2, "no reconnect happened"
+    finals = [e.alternatives[0] for e in events if e.type == E.FINAL_TRANSCRIPT]
+    assert [f.text for f in finals] == ["alpha bravo", "charlie delta echo"]
+    second_start = LEAD_S + 2 * 0.16 + 0.08 + PAUSE_S  # two words (two 80 ms tones each), a gap
+    assert abs(finals[1].start_time - second_start) <= 0.1, [(f.start_time, f.end_time) for f in finals]
+    assert abs(finals[1].end_time - (second_start + 3 * 0.16 + 2 * 0.08)) <= 0.1
+
+
+async def test_a_half_open_server_after_the_last_audio_fails_the_drain_and_is_replaced() -> None:
+    pcm = synthesize(UTTERANCES, RATE)[: -round(PAUSE_S * RATE)]  # only the drain finalises "echo"
+    async with TelnyxEmulator(faults=FaultPlan(stall_after=len(pcm) / RATE - 0.05)) as emu:
+        events = await run(emu, pcm, response_timeout=0.5)
+    assert [s.ended_by for s in emu.sessions] == ["stall", "server"]
+    assert final_words(events) == WORDS

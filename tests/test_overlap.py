@@ -1,0 +1,83 @@
+"""Overlap resolution after a reconnect, for untimed finals (speechkit.overlap)."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from speechkit.overlap import ReplayOverlap, drop_words, words_of
+
+
+def resolve(emitted: str, finals: list[str]) -> list[str]:
+    """The texts a stream emits for ``finals`` of a new connection after ``emitted`` went out."""
+    overlap: ReplayOverlap[str] = ReplayOverlap(words_of(emitted))
+    out: list[str] = []
+    for text in finals:
+        res = overlap.final(text, text)
+        out += res.release
+        if res.emit is not None:
+            out.append(res.emit)
+    return out + overlap.finish()
+
+
+def test_words_are_compared_without_case_or_punctuation() -> None:
+    assert words_of("Times, it WAS... the best!") == ["times", "it", "was", "the", "best"]
+
+
+def test_dropping_words_keeps_the_rest_of_the_text_as_written() -> None:
+    assert drop_words("of times. It was the age", 2) == "It was the age"
+
+
+def test_a_repeated_final_is_dropped_and_the_next_passes() -> None:
+    emitted = "Ask what you can do for your country. And so my fellow Americans."
+    assert resolve(emitted, ["And so my fellow Americans.", "Ask not!"]) == ["Ask not!"]
+
+
+def test_a_repeat_decoded_slightly_differently_is_still_a_repeat() -> None:
+    # seen with Whisper tiny.en re-decoding the replayed audio of samples/jfk.flac
+    emitted = "Ask what you can do for your country. And so my fellow Americans."
+    assert resolve(emitted, ["And so am I fellow Americans.", "Ask not!"]) == ["Ask not!"]
+
+
+def test_a_final_that_ends_the_repeat_midway_keeps_its_new_words() -> None:
+    emitted = "It was the best of times, it was the worst of times."
+    assert resolve(emitted, ["of times. It was the age"]) == ["It was the age"]
+
+
+def test_a_repeated_phrase_in_new_speech_is_not_taken_for_a_repeat() -> None:
+    emitted = "It was the best of times, it was the worst of times."
+    assert resolve(emitted, ["It was the age of wisdom"]) == ["It was the age of wisdom"]
+
+
+def test_finals_held_while_ambiguous_are_released_when_no_repeat_is_found() -> None:
+    emitted = "It was the best of times, it was the worst of times."
+    assert resolve(emitted, ["it was", "the age"]) == ["it was", "the age"]
+
+
+def test_finals_held_while_ambiguous_are_dropped_when_the_repeat_completes() -> None:
+    emitted = "It was the best of times, it was the worst of times."
+    assert resolve(emitted, ["it was", "the worst", "of times. It was the age"]) == ["It was the age"]
+
+
+def test_finals_held_when_the_stream_ends_are_emitted_not_lost() -> None:
+    emitted = "It was the best of times, it was the worst of times."
+    assert resolve(emitted, ["it was the"]) == ["it was the"]
+
+
+_WORDS = [f"w{i}" for i in range(200)]
+
+
+@given(
+    st.lists(st.sampled_from(_WORDS), min_size=1, max_size=40, unique=True),
+    st.data(),
+)
+def test_every_word_is_emitted_once_wherever_the_replay_starts(words: list[str], data: st.DataObject) -> None:
+    """Distinct words, emitted in finals up to ``cut``; the replay starts at ``start`` <= cut and
+    the new connection's finals split the rest anywhere: the stream emits each word once."""
+    cut = data.draw(st.integers(0, len(words)), label="cut")
+    start = data.draw(st.integers(0, cut), label="replay start")
+    again = words[start:]
+    bounds = sorted(data.draw(st.sets(st.integers(1, max(1, len(again) - 1)), max_size=6), label="splits"))
+    finals = [" ".join(again[i:j]) for i, j in zip([0, *bounds], [*bounds, len(again)], strict=True)]
+    out = resolve(" ".join(words[:cut]), [f for f in finals if f])
+    assert " ".join(out).split() == words[cut:]
