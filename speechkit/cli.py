@@ -236,9 +236,21 @@ def _emulate(args: argparse.Namespace) -> int:
     module, _, name = cls.emulator.partition(":")
     emulator_cls = getattr(importlib.import_module(module), name)
 
+    changes: dict[str, str] = {}
+    for item in args.set:
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise ConfigError(f"--set takes FIELD=VALUE, got {item!r}")
+        changes[key.strip()] = value.strip()
+    emulator = emulator_cls.for_cli(recognizer=args.recognizer, port=args.port)
+    emulator.configure(changes)  # an unknown field fails here, before serving
+
     async def serve() -> None:
-        async with emulator_cls.for_cli(recognizer=args.recognizer, port=args.port) as emu:
-            print(f"{args.provider} emulator ({args.recognizer} recognizer) listening on {emu.url}")
+        async with emulator as emu:
+            print(
+                f"{args.provider} emulator ({args.recognizer} recognizer) listening on {emu.url} "
+                f"api_key={emu.api_key}"
+            )
             config = f"{args.provider}?base_url={emu.url}&api_key={emu.api_key}"
             print(f"  try: speechkit transcribe FILE --stt '{config}'")
             print("  Ctrl-C to stop", flush=True)
@@ -291,6 +303,14 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["oracle", "local"],
         default="oracle",
         help="oracle: synthetic tone words (tests); local: the local engine on real speech",
+    )
+    em.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="set a field of the emulator's config or fault plan (repeatable), e.g. "
+        "--set stall_after=15 --set end_of_stream=stay_open",
     )
     co = sub.add_parser(
         "conformance",

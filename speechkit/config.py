@@ -151,13 +151,18 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
 
-def _convert(name: str, value: str, hint: Any) -> Any:
+def convert_value(name: str, value: str, hint: Any) -> Any:
+    """Convert a config-string value by a field's type hint (bool, int, float, Literal, optional).
+
+    Raises:
+        ConfigError: the value does not fit the type; the message names ``name``.
+    """
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(hint) if a is not type(None)]
         if value.lower() == "none" and len(args) < len(typing.get_args(hint)):
             return None
-        return _convert(name, value, args[0])
+        return convert_value(name, value, args[0])
     if hint is bool:
         low = value.lower()
         if low in _TRUE or low in _FALSE:
@@ -200,7 +205,7 @@ def build_options(cls: type[ProviderOptions], spec: ProviderSpec, *, provider: s
             raise ConfigError(f"{provider}: {key!r} is given both in the string's head and as an option")
         if key not in fields:
             raise unknown_option(provider, key, fields)
-        kwargs[key] = _convert(key, value, hints.get(key, str))
+        kwargs[key] = convert_value(key, value, hints.get(key, str))
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as e:

@@ -282,6 +282,43 @@ class Emulator:
         """The credential the emulator accepts."""
         raise NotImplementedError
 
+    def configure(self, changes: dict[str, str]) -> None:
+        """Set fields of the emulator's ``config`` (if it has one) and of its :class:`FaultPlan`.
+
+        Values are config-string values (``true``, ``15``, ``none``), converted by the field's
+        type; a field both have is set in both. Used by ``speechkit emulate --set FIELD=VALUE``.
+
+        Raises:
+            speechkit.ConfigError: an unknown field (the message lists the valid ones), or a
+                value its type or validators refuse.
+        """
+        import typing
+
+        from speechkit.config import convert_value, suggest
+        from speechkit.errors import ConfigError
+
+        targets = {"faults": self.faults}
+        config = getattr(self, "config", None)
+        if config is not None and attrs.has(type(config)):
+            targets["config"] = config
+        fields = {name: {f.name for f in attrs.fields(type(obj))} for name, obj in targets.items()}
+        known = sorted(set().union(*fields.values()))
+        for key in changes:
+            if key not in known:
+                hint = suggest(key, known)
+                raise ConfigError(
+                    f"{type(self).__name__} has no field {key!r}; fields: {', '.join(known)}{hint}"
+                )
+        for name, obj in targets.items():
+            hints = typing.get_type_hints(type(obj))
+            mine = {
+                k: convert_value(k, v, hints.get(k, str)) for k, v in changes.items() if k in fields[name]
+            }
+            try:
+                setattr(self, name, attrs.evolve(obj, **mine))
+            except (TypeError, ValueError) as e:
+                raise ConfigError(f"{type(self).__name__}: {e}") from e
+
     # -- lifecycle ----------------------------------------------------------------------
 
     @property

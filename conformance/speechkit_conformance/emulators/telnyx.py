@@ -209,7 +209,11 @@ class TelnyxEmulator(Emulator):
     def __init__(self, config: TelnyxConfig | None = None, *, faults: FaultPlan | None = None, port: int = 0):
         super().__init__(faults=faults, port=port)
         self.config = config or TelnyxConfig()
-        self.error_close_code = self.config.error_close_code
+
+    @property  # type: ignore[override]
+    def error_close_code(self) -> int:
+        """Close code after an ``errors`` frame (from the config, which ``--set`` may change)."""
+        return self.config.error_close_code
 
     @property
     def api_key(self) -> str:

@@ -1,0 +1,62 @@
+"""``speechkit emulate --set``: any field of an emulator's config or fault plan, from the command line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import wave
+from pathlib import Path
+
+import pytest
+from speechkit_conformance.oracle import synthesize
+
+from speechkit.cli import EXIT_CONFIG, EXIT_OK, main
+
+UTTERANCES = [["alpha", "bravo"], ["charlie", "delta", "echo"]]
+
+
+def test_an_unknown_field_is_refused_with_the_valid_ones(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["emulate", "telnyx", "--set", "stal_after=1"]) == EXIT_CONFIG
+    err = capsys.readouterr().err
+    assert "'stal_after'" in err and "did you mean 'stall_after'" in err and "end_of_stream" in err
+
+
+def test_a_value_of_the_wrong_type_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["emulate", "telnyx", "--set", "drop_after=soon"]) == EXIT_CONFIG
+    assert "'drop_after' must be a number" in capsys.readouterr().err
+
+
+def test_a_value_outside_a_literal_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["emulate", "telnyx", "--set", "end_of_stream=never"]) == EXIT_CONFIG
+    assert "close_after_final" in capsys.readouterr().err
+
+
+def test_a_fault_set_on_the_command_line_strikes_and_the_transcript_survives(tmp_path: Path) -> None:
+    clip = tmp_path / "oracle.wav"
+    with wave.open(str(clip), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(synthesize(UTTERANCES, 16000).tobytes())
+    cmd = [sys.executable, "-m", "speechkit", "emulate", "telnyx", "--set", "stall_after=0.5"]
+    emulator = subprocess.Popen(
+        [*cmd, "--set", "end_of_stream=close_after_final"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert emulator.stdout is not None
+        first = emulator.stdout.readline().split()  # one line: URL and key, before serving
+        url = next(w for w in first if w.startswith("ws://"))
+        key = next(w for w in first if w.startswith("api_key=")).partition("=")[2]
+        config = f"telnyx?base_url={url}&api_key={key}&response_timeout=1"
+        done = subprocess.run(
+            [sys.executable, "-m", "speechkit", "transcribe", str(clip), "--stt", config],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        emulator.terminate()
+        emulator.wait(10)
+    assert done.returncode == EXIT_OK, done.stderr
+    assert "retrying" in done.stderr, "the stall did not strike"
+    assert done.stdout.split() == [w for u in UTTERANCES for w in u]
