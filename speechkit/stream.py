@@ -53,11 +53,18 @@ SILENCE_RELATIVE = 0.1
 so background noise in real recordings does not hide pauses."""
 
 MAX_REPLAY_SECONDS = 60.0
-"""Unconfirmed audio kept for replay at most; older audio is dropped (and logged)."""
+"""Audio awaiting a final kept for replay at most (default). New audio waits while this much
+awaits one (backpressure: a file pushed faster than the server transcribes is sent as finals
+free room), so nothing is dropped; only a single frame longer than the room is trimmed, with a
+warning."""
 
 
 MAX_OVERLAP_FINALS = 64
 """Untimed finals remembered for overlap resolution after a reconnect."""
+
+
+REPLAY_WAIT = 5.0
+"""Seconds new audio waits for a final to free replay room before it is sent regardless."""
 
 
 @attrs.define
@@ -109,6 +116,8 @@ class SpeechStream(stt.RecognizeStream):
         self._speech_since_pause = False
         self._peak_rms = 0.0
         self._replay_trimmed = False
+        self._max_replay = MAX_REPLAY_SECONDS
+        self._confirmed = asyncio.Event()  # set when a final frees replay room
         self._sent_ends: list[float] = []  # recent chunk ends / their send times, for latency
         self._sent_times: list[float] = []
         self._usage_pending = 0.0
@@ -201,11 +210,7 @@ class SpeechStream(stt.RecognizeStream):
 
     async def _main_task(self) -> None:
         try:
-            self._updating = True
-            while self._updating:  # update_options ends a connection on purpose: not a failure
-                async for attempt in self._policy.attempts():
-                    with attempt:
-                        await self._run()
+            await self._serve()
         except Exception as e:
             if isinstance(e, APIError) and (gap := self._untranscribed()) > 0:
                 # never a silent gap: the error says how much audio no final covers
@@ -219,6 +224,18 @@ class SpeechStream(stt.RecognizeStream):
             for ev in self._grammar.close():
                 self._send_event(ev)
             self._emit_usage()
+
+    async def _serve(self) -> None:
+        """Connections until the input is done, under the retry policy.
+
+        Raises:
+            APIError: a non-retryable error, or the last one once retries are spent.
+        """
+        self._updating = True
+        while self._updating:  # update_options ends a connection on purpose: not a failure
+            async for attempt in self._policy.attempts():
+                with attempt:
+                    await self._run()
 
     def _untranscribed(self) -> float:
         """Seconds of speech sent (or pushed) that no final is known to cover."""
@@ -290,6 +307,7 @@ class SpeechStream(stt.RecognizeStream):
             except utils.aio.channel.ChanClosed:
                 break
             if isinstance(item, rtc.AudioFrame):
+                await self._room_for_audio(item.samples_per_channel / item.sample_rate)
                 await self._send_chunks(conn, session, self._bytestream.push(item.data))
             elif isinstance(item, _UpdateSentinel):
                 if item.version > version:  # else this connection already has those options
@@ -306,6 +324,19 @@ class SpeechStream(stt.RecognizeStream):
         self._input_sent.set()
         return False
 
+    async def _room_for_audio(self, seconds: float) -> None:
+        """Backpressure: hold new audio while the replay buffer is full and finals keep freeing
+        it; a server that finalises nothing for REPLAY_WAIT seconds gets the audio anyway (then
+        the oldest unconfirmed audio is trimmed, with a warning)."""
+        seconds += self._chunk_samples / self._rate  # the byte stream may complete one more chunk
+        while self._unconfirmed and self._audio_pos + seconds - self._unconfirmed[0].start > self._max_replay:
+            self._confirmed.clear()
+            try:
+                async with asyncio.timeout(REPLAY_WAIT):
+                    await self._confirmed.wait()
+            except TimeoutError:
+                return
+
     async def _send_chunks(self, conn: Connection, session: Session, frames: list[rtc.AudioFrame]) -> None:
         # every chunk joins the replay buffer before the first await: a connection lost
         # midway replays the rest instead of losing it
@@ -318,13 +349,13 @@ class SpeechStream(stt.RecognizeStream):
         chunk = _Chunk(bytes(frame.data), start, self._audio_pos, time.monotonic())
         self._unconfirmed.append(chunk)  # before sending: a failed send replays it
         chunk.speech = self._track_pauses(chunk)
-        if chunk.end - self._unconfirmed[0].start > MAX_REPLAY_SECONDS:
+        if chunk.end - self._unconfirmed[0].start > self._max_replay:
             dropped = self._unconfirmed.popleft()
-            if not self._replay_trimmed:  # once per stream: a file pushed faster than real time does this
+            if not self._replay_trimmed:  # once per stream
                 self._replay_trimmed = True
-                logger.info(
+                logger.warning(
                     "over %.0f s of audio await a final: only the newest is kept for replay on reconnect",
-                    MAX_REPLAY_SECONDS,
+                    self._max_replay,
                     extra={
                         "provider": self._provider.name,
                         "stream_id": self._request_id,
@@ -546,6 +577,7 @@ class SpeechStream(stt.RecognizeStream):
             self._pauses.popleft()
         while self._unconfirmed and self._unconfirmed[0].end <= end + 1e-6:
             self._unconfirmed.popleft()
+            self._confirmed.set()
 
     def _latency(self, stream_time: float, now: float) -> float:
         """Seconds from when the audio at ``stream_time`` was pushed to ``now``."""
@@ -581,7 +613,7 @@ class SpeechStream(stt.RecognizeStream):
         self._owner.emit(
             "metrics_collected",
             SpeechkitSTTMetrics(
-                label=self._owner.label,
+                label=f"speechkit.{self._provider.name}",  # the provider that served (a chain has several)
                 request_id=self._request_id,
                 timestamp=time.time(),
                 duration=0.0,

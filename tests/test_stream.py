@@ -200,10 +200,12 @@ async def test_a_keepalive_is_sent_while_the_caller_pushes_nothing() -> None:
 
 
 async def test_replay_audio_is_bounded_and_the_trim_is_logged_once(
-    provider: FakeProvider, caplog: pytest.LogCaptureFixture
+    provider: FakeProvider, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from speechkit import stream as core
     from speechkit.stream import MAX_REPLAY_SECONDS
 
+    monkeypatch.setattr(core, "REPLAY_WAIT", 0.05)  # a server that never finalises: stop waiting soon
     caplog.set_level("INFO", logger="speechkit")
     stream = speechkit.STT(provider).stream()
     one_word = np.full(int(1.0 * RATE), 1000, np.int16)  # speech with no pause: no final
@@ -211,11 +213,25 @@ async def test_replay_audio_is_bounded_and_the_trim_is_logged_once(
         for f in frames(one_word, size=1600):
             stream.push_frame(f)
         await asyncio.sleep(0)
-    await asyncio.sleep(0.2)
+    await asyncio.sleep(1.0)
     kept = sum(c.end - c.start for c in stream._unconfirmed)
     await stream.aclose()
     assert kept <= MAX_REPLAY_SECONDS + 0.1
     assert sum("await a final" in r.getMessage() for r in caplog.records) == 1
+
+
+async def test_audio_pushed_faster_than_finals_come_waits_instead_of_being_dropped(
+    provider: FakeProvider, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from speechkit import stream as core
+
+    monkeypatch.setattr(core, "MAX_REPLAY_SECONDS", 2.0)  # room for two utterances, not twelve
+    caplog.set_level("INFO", logger="speechkit")
+    utterances = [[1, 2], [3], [4, 5], [6]] * 3  # ~6 s of speech, pushed at once
+    events = await run(speechkit.STT(provider), frames(speech(utterances)))
+    finals = [e.alternatives[0].text for e in events if e.type == E.FINAL_TRANSCRIPT]
+    assert " ".join(finals).split() == [f"w{w}" for u in utterances for w in u]
+    assert not any("await a final" in r.getMessage() for r in caplog.records), "audio was trimmed"
 
 
 async def test_a_drop_while_sending_a_large_frame_loses_none_of_its_chunks() -> None:
