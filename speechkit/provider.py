@@ -19,6 +19,7 @@ replay, the event grammar, usage and metrics) lives in the core.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
@@ -121,6 +122,8 @@ class Session:
         http: The STT's aiohttp session (for WebSocket providers).
         timeout: Connect timeout in seconds (``APIConnectOptions.timeout``).
         state: Free per-connection state for the provider's parser.
+        ready: Set when the parser returns :class:`~speechkit.events.Ready`; with
+            :attr:`Provider.wait_for_ready` no audio is sent before it.
     """
 
     language: str
@@ -129,6 +132,7 @@ class Session:
     http: aiohttp.ClientSession | None
     timeout: float
     state: dict[str, Any] = attrs.field(factory=dict)
+    ready: asyncio.Event = attrs.field(factory=asyncio.Event)
 
 
 class Provider(Generic[OptionsT]):
@@ -150,6 +154,9 @@ class Provider(Generic[OptionsT]):
         heartbeat: WebSocket ping interval in seconds (half-open detection), or None.
         keepalive_interval: Seconds without input after which :meth:`keepalive_message`
             is sent (when it returns a message).
+        wait_for_ready: Hold the audio (not the start messages) until the parser returns
+            :class:`~speechkit.events.Ready` (e.g. ``RecognitionStarted``); a connection not
+            ready within the connect timeout fails with a retryable ``APIConnectionError``.
         emulator: ``"module:Class"`` of the provider's protocol emulator (a
             ``speechkit_conformance.emulator.Emulator``) that the conformance suite and
             ``speechkit emulate`` run; None for an in-process engine.
@@ -163,6 +170,7 @@ class Provider(Generic[OptionsT]):
     drain_timeout: ClassVar[float] = 5.0
     heartbeat: ClassVar[float | None] = 10.0
     keepalive_interval: ClassVar[float] = 5.0
+    wait_for_ready: ClassVar[bool] = False
     emulator: ClassVar[str | None] = None
 
     def __init__(self, options: OptionsT) -> None:
@@ -230,6 +238,11 @@ class Provider(Generic[OptionsT]):
 
     def keepalive_message(self, session: Session) -> Message | None:
         """Sent when no input arrived for ``keepalive_interval`` seconds, or None."""
+        return None
+
+    def update_message(self, previous: Provider[OptionsT], session: Session) -> Message | None:
+        """A message that applies this instance's options to a live connection opened with
+        ``previous``'s (same language), or None to reconnect with them (the default)."""
         return None
 
     # -- parsing -----------------------------------------------------------------
