@@ -366,7 +366,9 @@ class SpeechmaticsEmulator(Emulator):
             st.max_delay = float(cfg.get("max_delay", st.max_delay))
             st.max_delay_mode = cfg.get("max_delay_mode", st.max_delay_mode)
             st.partials = bool(cfg.get("enable_partials", st.partials))
-        elif kind == "GetSpeakers" and st.diarization:
+        elif kind == "GetSpeakers" and not st.diarization:  # [I] the docs do not say
+            ctx.send(json.dumps({"message": "Warning", "type": "speaker_id", "reason": "Diarization is off"}))
+        elif kind == "GetSpeakers":
             labels = [f"S{i + 1}" for i in range(min(self.config.speakers, st.utterance + 1))]
             speakers = [{"label": s, "speaker_identifiers": [f"<{s}>"]} for s in labels]
             ctx.send(json.dumps({"message": "SpeakersResult", "speakers": speakers}))
@@ -494,9 +496,9 @@ class SpeechmaticsEmulator(Emulator):
             if isinstance(ev, Transcript) and not ev.is_final:
                 st.pending = [w for w in ev.words if w.start_time >= st.final_until - 1e-6]
                 st.eou_due = st.eou_due or bool(st.pending)
-                self._finalise_due(ctx, st)
-                if st.partials and st.pending:
+                if st.partials and st.pending:  # a partial first, even for words final at once
                     ctx.send(json.dumps(self.transcript("AddPartialTranscript", st, st.pending)))
+                self._finalise_due(ctx, st)
             elif isinstance(ev, Transcript):
                 words = [w for w in ev.words if w.start_time >= st.final_until - 1e-6]
                 self._final(ctx, st, words, eos=ev.end_of_utterance)
