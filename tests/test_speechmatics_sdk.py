@@ -80,3 +80,22 @@ async def test_the_sdk_at_its_default_44_1_khz_pushed_at_once_gets_every_final()
     assert emu.sessions[0].state["audio_format"]["sample_rate"] == 44100
     assert _words(seen["AddTranscript"]) == WORDS and len(seen["EndOfTranscript"]) == 1
     assert "AddPartialTranscript" not in seen  # enable_partials defaults to false (§3.2)
+
+
+async def test_the_sdk_gets_a_temporary_key_from_the_mock_and_connects_with_it() -> None:
+    pcm = synthesize(UTTERANCES[:1], 16000).tobytes()
+    fmt = rt.AudioFormat(encoding=rt.AudioEncoding.PCM_S16LE, sample_rate=16000)
+    finals: list[dict[str, Any]] = []
+    async with SpeechmaticsEmulator() as emu:
+        client = rt.AsyncClient(rt.JWTAuth(KEY, mp_url=emu.auth_url), url=emu.url)
+        client.on(rt.ServerMessageType.ADD_TRANSCRIPT, finals.append)
+        try:
+            await client.transcribe(io.BytesIO(pcm), audio_format=fmt, timeout=20.0)
+        finally:
+            await client.close()
+    (jwt,) = emu.issued
+    session = emu.sessions[0]
+    assert session.headers["Authorization"] == f"Bearer {jwt}" and _words(finals) == UTTERANCES[0]
+    # the SDK names the last *acknowledged* seq_no (SM-RT _on_audio_added), which lags the frames
+    # sent when audio goes out at once; the server still transcribes every frame it received
+    assert session.state["last_seq_no"] <= len(session.binary)
