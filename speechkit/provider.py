@@ -124,6 +124,8 @@ class Session:
         state: Free per-connection state for the provider's parser.
         ready: Set when the parser returns :class:`~speechkit.events.Ready`; with
             :attr:`Provider.wait_for_ready` no audio is sent before it.
+        chunks_sent: Audio chunks handed to this connection so far (replayed ones included).
+        seconds_sent: Seconds of audio in them.
     """
 
     language: str
@@ -133,6 +135,8 @@ class Session:
     timeout: float
     state: dict[str, Any] = attrs.field(factory=dict)
     ready: asyncio.Event = attrs.field(factory=asyncio.Event)
+    chunks_sent: int = 0
+    seconds_sent: float = 0.0
 
 
 class Provider(Generic[OptionsT]):

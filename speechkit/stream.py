@@ -328,7 +328,10 @@ class SpeechStream(stt.RecognizeStream):
         return chunk
 
     async def _send_audio(self, conn: Connection, session: Session, chunk: _Chunk) -> None:
-        await conn.send(self._provider.encode_audio(chunk.data, session))
+        message = self._provider.encode_audio(chunk.data, session)
+        session.chunks_sent += 1  # before the send: the server may acknowledge it before send() returns
+        session.seconds_sent += chunk.end - chunk.start
+        await conn.send(message)
         self._usage_pending += chunk.end - chunk.start
         if self._usage_pending >= USAGE_INTERVAL:
             self._emit_usage()
