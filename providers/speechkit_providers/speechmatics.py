@@ -172,25 +172,21 @@ class SpeechmaticsProvider(Provider[SpeechmaticsOptions]):
 
     def start_messages(self, session: Session) -> list[str]:
         """``StartRecognition``: raw audio in the wire encoding at the provider rate (§3.2)."""
-        session.state.update(sent=0, seconds=0.0)  # seq_no and audio seconds of this connection
         fmt = {"type": "raw", "encoding": self.options.encoding, "sample_rate": session.sample_rate}
         start = {"message": "StartRecognition", "audio_format": fmt}
         return [json.dumps(start | {"transcription_config": self.transcription_config(session)})]
 
     def encode_audio(self, pcm: bytes, session: Session) -> bytes:
-        """One binary frame (``AddAudio``); counts ``seq_no`` from 1 (§3.4)."""
-        session.state["sent"] = session.state.get("sent", 0) + 1
-        session.state["seconds"] = session.state.get("seconds", 0.0) + len(pcm) / 2 / session.sample_rate
+        """One binary frame (``AddAudio``), acknowledged as ``seq_no`` ``session.chunks_sent + 1`` (§3.4)."""
         return encode_pcm(pcm, self.options.encoding)
 
     def flush_message(self, session: Session) -> str:
         """``ForceEndOfUtterance`` at the audio sent so far: only that audio is finalised (§3.2, §3.9.5)."""
-        seconds = round(session.state.get("seconds", 0.0), 3)
-        return json.dumps({"message": "ForceEndOfUtterance", "timestamp": seconds})
+        return json.dumps({"message": "ForceEndOfUtterance", "timestamp": round(session.seconds_sent, 3)})
 
     def end_of_input_message(self, session: Session) -> str:
         """``EndOfStream`` with the last seq_no sent; ``EndOfTranscript`` answers it (§3.5)."""
-        return json.dumps({"message": "EndOfStream", "last_seq_no": session.state.get("sent", 0)})
+        return json.dumps({"message": "EndOfStream", "last_seq_no": session.chunks_sent})
 
     def update_message(self, previous: Provider[SpeechmaticsOptions], session: Session) -> str | None:
         """``SetRecognitionConfig`` when only :data:`LIVE` options changed (§3.2); else None: reconnect."""
@@ -218,7 +214,7 @@ class SpeechmaticsProvider(Provider[SpeechmaticsOptions]):
         if kind == "RecognitionStarted":
             session.state["delimiter"] = (data.get("language_pack_info") or {}).get("word_delimiter", " ")
             return (Ready(),)
-        if kind == "AudioAdded" and int(data.get("seq_no", 0)) > session.state.get("sent", 0):
+        if kind == "AudioAdded" and int(data.get("seq_no", 0)) > session.chunks_sent:
             raise errors.ServerError(f"{self.name} acknowledged seq_no {data['seq_no']}, never sent")
         if kind == "EndOfUtterance":
             return (SpeechEnded((data.get("metadata") or {}).get("end_time")),)
