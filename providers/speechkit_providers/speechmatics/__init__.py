@@ -1,27 +1,32 @@
 """The Speechmatics provider: the classic Real-Time API v2 (``shared/protocols.md`` §3.1–3.2, §3.4–3.7).
 
-Config strings: ``speechmatics/enhanced:en``, ``speechmatics:de?diarization=true&max_delay=1.5``. The
-key (``SPEECHMATICS_API_KEY`` or ``api_key``) goes as ``Authorization: Bearer``, or is first swapped
-for a temporary key (``temporary_key=true``). Agent STT (§3.3) would be a second model: another
-:meth:`SpeechmaticsProvider.transcription_config` and parser over the same connect and framing.
+Config strings: ``speechmatics/enhanced:en``, ``speechmatics:de?diarization=true&max_delay=1.5``
+(options: :mod:`.options`). The key (``SPEECHMATICS_API_KEY`` or ``api_key``) goes as ``Authorization:
+Bearer``, or is first swapped for a temporary key (``temporary_key=true``). Agent STT (§3.3) would be
+a second model: another :meth:`SpeechmaticsProvider.transcription_config` and parser over the same
+connect, auth and framing.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
 import time
 from collections.abc import Iterable
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import aiohttp
 import attrs
-from attrs import validators as v
 
-from speechkit import Capabilities, Connection, Provider, ProviderOptions, Session, errors
-from speechkit.audio import WIRE_ENCODINGS, encode_pcm
+from speechkit import Capabilities, Connection, Provider, Session, errors
+from speechkit.audio import encode_pcm
 from speechkit.events import Finished, ProviderEvent, Ready, SpeechEnded, Transcript, Word
+
+from .options import SpeechmaticsOptions
+
+__all__ = ["RETRY_AFTER", "SpeechmaticsOptions", "SpeechmaticsProvider"]
 
 logger = logging.getLogger("speechkit")
 DEFAULT_URL = "wss://eu2.rt.speechmatics.com/v2"  # §3.1; SPEECHMATICS_RT_URL overrides it
@@ -30,59 +35,6 @@ RETRY_AFTER = 5.0  # §3.1: quota_exceeded (4005), job_error (4013), internal_er
 RATES = (8000, 16000, 22050, 32000, 44100, 48000)  # [I] the RT docs list none; the SDK defaults to 44100
 _LATER = {"quota_exceeded": 4005, "job_error": 4013, "internal_error": 1011}
 _FINAL = {"not_allowed", "insufficient_funds", "protocol_error", "data_error", "timelimit_exceeded"}
-
-
-def _within(low: float, high: float) -> list[Any]:
-    return [v.ge(low), v.le(high)]
-
-
-def _terms(value: str | Iterable[str]) -> tuple[str, ...]:
-    """Comma-separated in a config string (``%2C`` there), any iterable of strings in code."""
-    return tuple(t.strip() for t in (value.split(",") if isinstance(value, str) else value) if t.strip())
-
-
-@attrs.frozen(kw_only=True)
-class SpeechmaticsOptions(ProviderOptions):
-    """Options of the Speechmatics provider (``transcription_config``, §3.2; wire names in brackets).
-
-    Attributes:
-        model: [``operating_point``] ``standard`` or ``enhanced``: the config string's model part.
-        language: BCP-47; its primary subtag is sent (``en-US`` -> ``en``).
-        interim_results: [``enable_partials``] ask for partial transcripts.
-        max_delay: Seconds (0.7-4) within which a word is finalised.
-        max_delay_mode: ``fixed``, or ``flexible`` (may exceed max_delay to finish an entity); None: the
-            server's default.
-        endpointing: [``conversation_config.end_of_utterance_silence_trigger``] seconds of silence
-            (0-2) after which the server sends ``EndOfUtterance``; 0: off (the core then ends an
-            utterance after every final).
-        diarization: [``diarization: speaker``] label speakers; ``max_speakers`` (2-100) caps them.
-        keyterms: [``additional_vocab``] words to recognise.
-        output_locale: e.g. ``en-GB`` spelling.
-        punctuation_marks: [``punctuation_overrides.permitted_marks``] e.g. ``.?``, with
-            ``punctuation_sensitivity`` (0-1).
-        encoding: Wire encoding: ``pcm_s16le``, ``pcm_f32le`` or ``mulaw`` (8 kHz telephony).
-        temporary_key: Swap the key for a 60 s temporary key (JWT) at ``auth_url`` first (§3.1).
-        base_url: The RT endpoint; a bare host gets ``/v2``.
-    """
-
-    model: str = attrs.field(default="enhanced", validator=v.in_(("standard", "enhanced")))
-    interim_results: bool = True
-    max_delay: float = attrs.field(default=0.7, validator=_within(0.7, 4.0))
-    max_delay_mode: Literal["fixed", "flexible"] | None = attrs.field(
-        default=None, validator=v.optional(v.in_(("fixed", "flexible")))
-    )
-    endpointing: float = attrs.field(default=0.5, validator=_within(0.0, 2.0))
-    diarization: bool = False
-    max_speakers: int | None = attrs.field(default=None, validator=v.optional(_within(2, 100)))
-    keyterms: tuple[str, ...] = attrs.field(default=(), converter=_terms)
-    output_locale: str | None = None
-    punctuation_marks: str | None = None
-    punctuation_sensitivity: float | None = attrs.field(default=None, validator=v.optional(_within(0, 1)))
-    encoding: Literal["pcm_s16le", "pcm_f32le", "mulaw"] = attrs.field(
-        default="pcm_s16le", validator=v.in_(tuple(WIRE_ENCODINGS))
-    )
-    temporary_key: bool = False
-    auth_url: str = "https://mp.speechmatics.com"
 
 
 class SpeechmaticsProvider(Provider[SpeechmaticsOptions]):
@@ -130,12 +82,9 @@ class SpeechmaticsProvider(Provider[SpeechmaticsOptions]):
 
     async def _fetch_key(self, http: aiohttp.ClientSession) -> str:
         """``POST {auth_url}/v1/api_keys?type=rt`` with the key answers 201 ``{"key_value": ...}`` (§3.1)."""
-        url, auth = (
-            f"{self.options.auth_url}/v1/api_keys?type=rt",
-            {"Authorization": f"Bearer {self.api_key}"},
-        )
+        url, auth = f"{self.options.auth_url}/v1/api_keys?type=rt", f"Bearer {self.api_key}"
         try:
-            async with http.post(url, json={"ttl": 60}, headers=auth) as r:
+            async with http.post(url, json={"ttl": 60}, headers={"Authorization": auth}) as r:
                 if r.status != 201:
                     raise errors.error_for_status(
                         r.status, provider=self.name, credential_env=self.credential_env
@@ -149,10 +98,9 @@ class SpeechmaticsProvider(Provider[SpeechmaticsOptions]):
     def transcription_config(self, session: Session) -> dict[str, Any]:
         """``StartRecognition.transcription_config`` from the options (§3.2)."""
         o = self.options
-        marks = {
-            "permitted_marks": list(o.punctuation_marks or "") or None,
-            "sensitivity": o.punctuation_sensitivity,
-        }
+        marks = {"permitted_marks": list(o.punctuation_marks or "") or None}
+        marks["sensitivity"] = o.punctuation_sensitivity
+        eou = {"end_of_utterance_silence_trigger": o.endpointing}
         config = {
             "language": session.language.split("-")[0].lower(),
             "operating_point": o.model,
@@ -163,9 +111,7 @@ class SpeechmaticsProvider(Provider[SpeechmaticsOptions]):
             "diarization": "speaker" if o.diarization else None,
             "speaker_diarization_config": {"max_speakers": o.max_speakers} if o.max_speakers else None,
             "additional_vocab": [{"content": t} for t in o.keyterms] or None,
-            "conversation_config": {"end_of_utterance_silence_trigger": o.endpointing}
-            if o.endpointing
-            else None,
+            "conversation_config": eou if o.endpointing else None,
             "punctuation_overrides": {k: x for k, x in marks.items() if x is not None} or None,
         }
         return {k: x for k, x in config.items() if x is not None}
@@ -191,9 +137,8 @@ class SpeechmaticsProvider(Provider[SpeechmaticsOptions]):
     def update_message(self, previous: Provider[SpeechmaticsOptions], session: Session) -> str | None:
         """``SetRecognitionConfig`` when only :data:`LIVE` options changed (§3.2); else None: reconnect."""
         old, new = attrs.asdict(previous.options), attrs.asdict(self.options)
-        if any(old[k] != new[k] for k in old if k not in LIVE) or (
-            old["max_delay_mode"] and not new["max_delay_mode"]
-        ):
+        unset = old["max_delay_mode"] and not new["max_delay_mode"]  # cannot go back to the default live
+        if unset or any(old[k] != new[k] for k in old if k not in LIVE):
             return None
         config = self.transcription_config(session)
         live = {k: config[k] for k in ("max_delay", "max_delay_mode", "enable_partials") if k in config}
@@ -223,25 +168,21 @@ class SpeechmaticsProvider(Provider[SpeechmaticsOptions]):
         if kind == "Error":
             raise self.error(data)
         if kind in ("Info", "Warning"):  # service notices, never transcript text
-            logger.info(
-                "%s %s: %s", kind, data.get("type"), data.get("reason"), extra={"provider": self.name}
-            )
+            notice = (kind, data.get("type"), data.get("reason"))
+            logger.info("%s %s: %s", *notice, extra={"provider": self.name})
         return ()
 
     def transcripts(self, results: list[dict[str, Any]], final: bool, session: Session) -> list[Transcript]:
         """``results`` to transcripts: one per speaker run when diarizing, punctuation glued on as
         ``attaches_to`` says, words joined by the language's ``word_delimiter`` (§3.2)."""
-        runs: list[list[dict[str, Any]]] = []
-        for r in results:
-            speaker = r["alternatives"][0].get("speaker")
-            if not runs or (
-                self.options.diarization
-                and r["type"] == "word"
-                and speaker != runs[-1][0]["alternatives"][0].get("speaker")
-            ):
-                runs.append([])
-            runs[-1].append(r)
-        return [self._transcript(run, final, session.state.get("delimiter", " ")) for run in runs]
+
+        def speaker(r: dict[str, Any]) -> str | None:
+            return r["alternatives"][0].get("speaker") if self.options.diarization else None
+
+        delimiter = session.state.get("delimiter", " ")
+        return [
+            self._transcript(list(run), final, delimiter) for _, run in itertools.groupby(results, speaker)
+        ]
 
     def _transcript(self, results: list[dict[str, Any]], final: bool, delimiter: str) -> Transcript:
         text, glue, words = "", True, []
@@ -251,9 +192,8 @@ class SpeechmaticsProvider(Provider[SpeechmaticsOptions]):
             text += ("" if glue or attaches in ("previous", "both") else delimiter) + alt["content"]
             glue = attaches in ("next", "both")
             confidence = alt.get("confidence") if final else None  # partials' confidence means nothing
-            words += (
-                [Word(alt["content"], r["start_time"], r["end_time"], confidence)] if kind == "word" else []
-            )
+            if kind == "word":
+                words.append(Word(alt["content"], r["start_time"], r["end_time"], confidence))
         known = [w.confidence for w in words if w.confidence is not None]
         first, confidence = results[0]["alternatives"][0], sum(known) / len(known) if known else None
         speaker = first.get("speaker") if self.options.diarization else None
@@ -278,7 +218,6 @@ class SpeechmaticsProvider(Provider[SpeechmaticsOptions]):
         if code == 4001:
             return errors.AuthenticationError(f"{detail}; set SPEECHMATICS_API_KEY", status_code=code)
         if code in (*_LATER.values(), 1008):
-            return errors.ServerError(
-                detail, status_code=code, retry_after=None if code == 1008 else RETRY_AFTER
-            )
+            later = None if code == 1008 else RETRY_AFTER
+            return errors.ServerError(detail, status_code=code, retry_after=later)
         return super().classify_close(code, reason, session)
