@@ -318,14 +318,19 @@ async def test_a_job_error_mid_stream_is_retried_after_the_documented_delay_with
 async def _raw_session(
     emu: SpeechmaticsEmulator, *frames: str | bytes
 ) -> tuple[list[dict[str, Any]], int | None]:
-    """Send frames as a bare client; every server message until the close, and the close code."""
+    """Send frames as a bare client (audio after ``RecognitionStarted`` when a ``StartRecognition``
+    goes first); every server message until the close, and the close code."""
     async with (
         aiohttp.ClientSession() as http,
         http.ws_connect(emu.url, headers={"Authorization": f"Bearer {KEY}"}) as ws,
     ):
+        messages: list[dict[str, Any]] = []
+        starts = any(isinstance(f, str) and "StartRecognition" in f for f in frames)
         for frame in frames:
+            if starts and isinstance(frame, bytes):
+                while not any(m["message"] in ("RecognitionStarted", "Error") for m in messages):
+                    messages.append(await ws.receive_json())  # audio only once recognition started
             await (ws.send_bytes(frame) if isinstance(frame, bytes) else ws.send_str(frame))
-        messages = []
         async with asyncio.timeout(5.0):
             async for msg in ws:
                 messages.append(json.loads(msg.data))
@@ -345,6 +350,13 @@ async def test_audio_before_start_recognition_is_a_protocol_error() -> None:
     async with SpeechmaticsEmulator() as emu:
         messages, code = await _raw_session(emu, bytes(3200))
     assert messages[-1]["type"] == "protocol_error" and code == 1003
+
+
+async def test_a_file_that_is_not_wav_is_refused_as_an_invalid_audio_type() -> None:
+    start = json.loads(START) | {"audio_format": {"type": "file"}}
+    async with SpeechmaticsEmulator() as emu:
+        messages, code = await _raw_session(emu, json.dumps(start), b"ID3\x04" + bytes(100))
+    assert messages[-1]["type"] == "invalid_audio_type" and code == 4003
 
 
 async def test_set_recognition_config_may_not_change_the_language() -> None:

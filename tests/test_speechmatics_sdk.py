@@ -8,6 +8,7 @@ import io
 import json
 from typing import Any
 
+import numpy as np
 import pytest
 from speechkit_conformance.emulators.speechmatics import SpeechmaticsConfig, SpeechmaticsEmulator
 from speechkit_conformance.oracle import synthesize
@@ -99,3 +100,20 @@ async def test_the_sdk_gets_a_temporary_key_from_the_mock_and_connects_with_it()
     # the SDK names the last *acknowledged* seq_no (SM-RT _on_audio_added), which lags the frames
     # sent when audio goes out at once; the server still transcribes every frame it received
     assert session.state["last_seq_no"] <= len(session.binary)
+
+
+async def test_the_sdk_default_audio_format_sends_a_wav_file_the_emulator_reads() -> None:
+    import wave
+
+    wav = io.BytesIO()
+    with wave.open(wav, "wb") as w:
+        w.setnchannels(2)
+        w.setsampwidth(2)
+        w.setframerate(22050)
+        mono = synthesize(UTTERANCES, 22050)
+        w.writeframes(np.repeat(mono, 2).tobytes())
+    wav.seek(0)
+    async with SpeechmaticsEmulator() as emu:
+        seen = await _session(emu, wav)  # no audio_format: the SDK sends {"type": "file"}
+    assert emu.sessions[0].state["audio_format"] == {"type": "file"}
+    assert _words(seen["AddTranscript"]) == WORDS and len(seen["EndOfTranscript"]) == 1

@@ -8,7 +8,8 @@ What it enforces and does (§3.10):
   (or, with ``auth_failure="frame"``, ``Error not_authorised`` then close 4001). A mock
   ``POST /v1/api_keys?type=rt`` answers 201 ``{"apikey_id": null, "key_value": <jwt>}`` (§3.1);
 * exactly one ``StartRecognition`` first, validated (raw ``pcm_s16le``/``pcm_f32le``/``mulaw`` at
-  a supported rate, ``language``, ``operating_point`` or ``model``, ``max_delay`` 0.7–4,
+  a supported rate, or ``type: file`` as the SDK sends by default: WAV only here, the service
+  also reads mp3, ogg, flac…, ``language``, ``operating_point`` or ``model``, ``max_delay`` 0.7–4,
   ``max_delay_mode``, ``diarization``, ``max_speakers`` 2–100, the silence trigger 0–2 s,
   ``additional_vocab``, ``punctuation_overrides``); a violation is the documented ``Error``
   (``protocol_error``, ``invalid_config``, ``invalid_audio_type``, ``invalid_model``) and a close;
@@ -36,6 +37,7 @@ import asyncio
 import json
 import re
 import secrets
+import struct
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -245,6 +247,9 @@ class _State:
     forced: bool = False  # a ForceEndOfUtterance awaits its EndOfUtterance
     last_audio: float = attrs.field(factory=time.monotonic)
     rec: _OracleRecognizer | _LocalRecognizer | None = None
+    has_rec: asyncio.Event = attrs.field(factory=asyncio.Event)
+    header: bytearray | None = None  # type=file: the WAV bytes until its data chunk
+    channels: int = 1
 
 
 class SpeechmaticsEmulator(Emulator):
@@ -351,6 +356,11 @@ class SpeechmaticsEmulator(Emulator):
             if not st.eos and st.rec is not None:
                 st.eos = True
                 st.rec.end_input()
+            elif not st.eos:  # a file that never got past its header
+                st.eos = True
+                self._recognizer(st)
+                assert st.rec is not None
+                st.rec.end_input()
         elif kind == "ForceEndOfUtterance":
             if st.rec is not None and not st.eos:
                 st.forced = True
@@ -392,11 +402,11 @@ class SpeechmaticsEmulator(Emulator):
             return self._fail(
                 ctx, "invalid_message", "StartRecognition needs audio_format and transcription_config"
             )
-        if fmt.get("type") != "raw":
-            return self._fail(ctx, "invalid_audio_type", "The emulator reads raw audio only (not type=file)")
-        if fmt.get("encoding") not in WIRE_ENCODINGS:
+        if fmt.get("type") not in ("raw", "file"):
+            return self._fail(ctx, "invalid_audio_type", "audio_format.type must be raw or file")
+        if fmt["type"] == "raw" and fmt.get("encoding") not in WIRE_ENCODINGS:
             return self._fail(ctx, "invalid_audio_type", f"Unsupported encoding {fmt.get('encoding')!r}")
-        if fmt.get("sample_rate") not in RATES:
+        if fmt["type"] == "raw" and fmt.get("sample_rate") not in RATES:
             return self._fail(
                 ctx, "invalid_audio_type", f"Unsupported sample rate {fmt.get('sample_rate')!r}"
             )
@@ -404,7 +414,7 @@ class SpeechmaticsEmulator(Emulator):
             return self._fail(ctx, *kind_reason)
         conv = cfg.get("conversation_config") or {}
         punct = cfg.get("punctuation_overrides") or {}
-        st.started, st.rate, st.encoding = True, int(fmt["sample_rate"]), fmt["encoding"]
+        st.started, st.rate, st.encoding = True, int(fmt.get("sample_rate", 16000)), fmt.get("encoding", "")
         st.language, st.partials = cfg["language"], bool(cfg.get("enable_partials", False))
         st.max_delay, st.max_delay_mode = (
             float(cfg.get("max_delay", 4.0)),
@@ -413,11 +423,44 @@ class SpeechmaticsEmulator(Emulator):
         st.trigger = float(conv.get("end_of_utterance_silence_trigger", 0.0))
         st.diarization, st.marks = cfg.get("diarization") == "speaker", punct.get("permitted_marks")
         ctx.record.state.update(audio_format=fmt, transcription_config=cfg)
+        if fmt["type"] == "file":
+            st.header, st.encoding = bytearray(), "pcm_s16le"  # the format comes with the file
+        else:
+            self._recognizer(st)
+        ctx.spawn(self._started(ctx, st))
+
+    def _recognizer(self, st: _State) -> None:
         if self.config.recognizer == "local":
             st.rec = _LocalRecognizer(st.rate, st.language, st.trigger)
         else:
             st.rec = _OracleRecognizer(st.rate, st.trigger)
-        ctx.spawn(self._started(ctx, st))
+        st.has_rec.set()
+
+    def _read_wav(self, st: _State) -> bytes | str | None:
+        """``type: file`` audio: a RIFF WAV header, then PCM s16le [I: the server also reads mp3, ogg,
+        flac...; the emulator reads WAV only]. The PCM after the header; None: header incomplete;
+        a str: why the file is refused."""
+        buf = st.header
+        assert buf is not None
+        if len(buf) >= 12 and (buf[:4] != b"RIFF" or buf[8:12] != b"WAVE"):
+            return "The emulator reads WAV files only"
+        pos = 12
+        while len(buf) >= pos + 8:
+            chunk, size = bytes(buf[pos : pos + 4]), struct.unpack_from("<I", buf, pos + 4)[0]
+            if chunk == b"data":
+                st.header = None
+                if st.rate not in RATES or st.encoding != "pcm_s16le":
+                    return f"Unsupported WAV: {st.rate} Hz, {st.encoding}"
+                self._recognizer(st)
+                return bytes(buf[pos + 8 :])
+            if len(buf) < pos + 8 + size:
+                return None
+            if chunk == b"fmt ":
+                tag, st.channels, st.rate = struct.unpack_from("<HHI", buf, pos + 8)
+                (bits,) = struct.unpack_from("<H", buf, pos + 22)
+                st.encoding = "pcm_s16le" if (tag, bits) == (1, 16) else f"format {tag}, {bits} bits"
+            pos += 8 + size + (size & 1)
+        return None
 
     def _check_config(self, cfg: dict[str, Any]) -> tuple[str, str] | None:
         """Validate ``transcription_config`` (§3.2); an (Error type, reason) or None."""
@@ -460,18 +503,31 @@ class SpeechmaticsEmulator(Emulator):
         pack = {"adapted": False, "itn": True, "language_description": st.language, "word_delimiter": " "}
         started = {"message": "RecognitionStarted", "id": str(uuid.uuid4()), "language_pack_info": pack}
         ctx.send(json.dumps(started | {"orchestrator_version": "emulator"}))
+        await st.has_rec.wait()  # a file's format is known once its header arrived
         await self._pump(ctx, st)
 
     # -- audio --------------------------------------------------------------------------
 
     async def on_binary(self, ctx: SessionContext, data: bytes) -> float:
         st: _State = ctx.record.state["sm"]
-        if not st.ready or st.rec is None:
+        if not st.ready:
             self._fail(ctx, "protocol_error", "Audio received before RecognitionStarted")
             return 0.0
         if st.eos:
             ctx.send(json.dumps({"message": "Warning", "type": "add_audio_after_eos", "reason": "Ignored"}))
             return 0.0
+        if st.header is not None:
+            st.header += data
+            read = self._read_wav(st)
+            if isinstance(read, str):
+                self._fail(ctx, "invalid_audio_type", read)
+                return 0.0
+            if read is None:  # still inside the header
+                st.seq_no += 1
+                ctx.send(json.dumps({"message": "AudioAdded", "seq_no": st.seq_no}))
+                return 0.0
+            data = read
+        assert st.rec is not None
         width = WIRE_ENCODINGS[st.encoding]
         data = data[: len(data) // width * width]
         if st.encoding == "mulaw":
@@ -480,6 +536,8 @@ class SpeechmaticsEmulator(Emulator):
             pcm = (np.clip(np.frombuffer(data, dtype="<f4"), -1.0, 1.0) * 32767).astype("<i2")
         else:
             pcm = np.frombuffer(data, dtype="<i2")
+        if st.channels > 1:
+            pcm = pcm[: len(pcm) // st.channels * st.channels].reshape(-1, st.channels).mean(axis=1)
         st.seq_no += 1
         st.last_audio = time.monotonic()
         st.position += len(pcm) / st.rate
