@@ -174,6 +174,16 @@ async def test_no_audio_is_sent_before_recognition_started() -> None:
     assert first_audio >= started_at - 0.05 and final_words(events) == WORDS and len(emu.sessions) == 1
 
 
+async def test_a_session_not_started_within_the_connect_timeout_is_retried_and_sends_no_audio() -> None:
+    quick = APIConnectOptions(max_retry=1, retry_interval=0.05, timeout=0.3)
+    async with SpeechmaticsEmulator(SpeechmaticsConfig(start_delay=1.0)) as emu:
+        eng = engine(emu)
+        with pytest.raises(speechkit.errors.APIConnectionError, match="not ready"):
+            await transcribe(eng, frames_of(synthesize(UTTERANCES, 16000), 16000), conn_options=quick)
+        await eng.aclose()
+    assert len(emu.sessions) == 2 and not any(s.binary for s in emu.sessions)
+
+
 async def test_end_of_stream_names_the_last_seq_no_the_server_acknowledged() -> None:
     async with SpeechmaticsEmulator() as emu:
         await run(emu)
