@@ -212,6 +212,8 @@ class _LocalRecognizer:
         self._rec.flush()
 
     def end_input(self) -> None:
+        for frame in self._resampler.flush() if self._resampler is not None else ():
+            self._rec.push(bytes(frame.data))
         self._rec.end_input()
 
     async def events(self) -> AsyncIterator[object]:
