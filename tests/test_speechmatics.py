@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -163,6 +164,20 @@ async def test_start_recognition_carries_the_config_string_options() -> None:
         "conversation_config": {"end_of_utterance_silence_trigger": 0.8},
         "punctuation_overrides": {"permitted_marks": [".", "?"]},
     }
+
+
+@pytest.mark.parametrize(
+    ("config", "complaint"),
+    [
+        ("speechmatics/turbo:en", "model must be one of standard, enhanced; got 'turbo'"),
+        ("speechmatics:en?max_delay=5", "'max_delay' must be <= 4.0"),
+        ("speechmatics:en?encoding=opus", "encoding' must be one of pcm_s16le, pcm_f32le, mulaw"),
+        ("speechmatics:en?max_speakers=1", "'max_speakers' must be >= 2"),
+    ],
+)
+def test_a_bad_option_fails_when_the_config_string_is_read(config: str, complaint: str) -> None:
+    with pytest.raises(speechkit.ConfigError, match=re.escape(complaint)):
+        speechkit.stt(f"{config}{'&' if '?' in config else '?'}api_key={KEY}")
 
 
 async def test_no_audio_is_sent_before_recognition_started() -> None:

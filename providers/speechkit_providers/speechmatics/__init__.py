@@ -21,7 +21,7 @@ import aiohttp
 import attrs
 
 from speechkit import Capabilities, Connection, Provider, Session, errors
-from speechkit.audio import encode_pcm
+from speechkit.audio import WIRE_ENCODINGS, encode_pcm
 from speechkit.events import Finished, ProviderEvent, Ready, SpeechEnded, Transcript, Word
 
 from .options import SpeechmaticsOptions
@@ -33,6 +33,7 @@ DEFAULT_URL = "wss://eu2.rt.speechmatics.com/v2"  # §3.1; SPEECHMATICS_RT_URL o
 LIVE = frozenset({"max_delay", "max_delay_mode", "interim_results"})  # SetRecognitionConfig (§3.2)
 RETRY_AFTER = 5.0  # §3.1: quota_exceeded (4005), job_error (4013), internal_error (1011): 5-10 s
 RATES = (8000, 16000, 22050, 32000, 44100, 48000)  # [I] the RT docs list none; the SDK defaults to 44100
+ENCODINGS = tuple(WIRE_ENCODINGS)  # §3.2: raw pcm_s16le, pcm_f32le, mulaw
 _LATER = {"quota_exceeded": 4005, "job_error": 4013, "internal_error": 1011}
 _FINAL = {"not_allowed", "insufficient_funds", "protocol_error", "data_error", "timelimit_exceeded"}
 
@@ -43,7 +44,9 @@ class SpeechmaticsProvider(Provider[SpeechmaticsOptions]):
 
     name: ClassVar[str] = "speechmatics"
     options_class = SpeechmaticsOptions
-    capabilities = Capabilities(word_timestamps=True, flush=True, end_of_utterance=True, sample_rates=RATES)
+    capabilities = Capabilities(
+        word_timestamps=True, flush=True, end_of_utterance=True, sample_rates=RATES, encodings=ENCODINGS
+    )
     credential_env = "SPEECHMATICS_API_KEY"
     emulator = "speechkit_conformance.emulators.speechmatics:SpeechmaticsEmulator"
     wait_for_ready = True  # audio before RecognitionStarted is a protocol_error (§3.10.4)

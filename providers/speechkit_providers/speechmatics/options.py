@@ -19,6 +19,14 @@ def _within(low: float, high: float) -> list[Any]:
     return [v.ge(low), v.le(high)]
 
 
+def _one_of(*choices: str) -> Any:
+    def check(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        if value not in choices:
+            raise ValueError(f"{attribute.name} must be one of {', '.join(choices)}; got {value!r}")
+
+    return check
+
+
 def _terms(value: str | Iterable[str]) -> tuple[str, ...]:
     """Comma-separated in a config string (``%2C`` there), any iterable of strings in code."""
     return tuple(t.strip() for t in (value.split(",") if isinstance(value, str) else value) if t.strip())
@@ -48,11 +56,11 @@ class SpeechmaticsOptions(ProviderOptions):
         base_url: The RT endpoint; a bare host gets ``/v2``.
     """
 
-    model: str = attrs.field(default="enhanced", validator=v.in_(("standard", "enhanced")))
+    model: str = attrs.field(default="enhanced", validator=_one_of("standard", "enhanced"))
     interim_results: bool = True
     max_delay: float = attrs.field(default=0.7, validator=_within(0.7, 4.0))
     max_delay_mode: Literal["fixed", "flexible"] | None = attrs.field(
-        default=None, validator=v.optional(v.in_(("fixed", "flexible")))
+        default=None, validator=v.optional(_one_of("fixed", "flexible"))
     )
     endpointing: float = attrs.field(default=0.5, validator=_within(0.0, 2.0))
     diarization: bool = False
@@ -62,7 +70,7 @@ class SpeechmaticsOptions(ProviderOptions):
     punctuation_marks: str | None = None
     punctuation_sensitivity: float | None = attrs.field(default=None, validator=v.optional(_within(0, 1)))
     encoding: Literal["pcm_s16le", "pcm_f32le", "mulaw"] = attrs.field(
-        default="pcm_s16le", validator=v.in_(tuple(WIRE_ENCODINGS))
+        default="pcm_s16le", validator=_one_of(*WIRE_ENCODINGS)
     )
     temporary_key: bool = False
     auth_url: str = "https://mp.speechmatics.com"
