@@ -426,3 +426,25 @@ async def test_the_local_recognizer_serves_real_speech_with_punctuation() -> Non
     assert word_error_rate(REFERENCE, text) <= 0.15 and "." in text and " ." not in text
     punctuation = [r for m in sent(emu, "AddTranscript") for r in m["results"] if r["type"] == "punctuation"]
     assert punctuation and all(r["attaches_to"] in ("previous", "next") for r in punctuation)
+
+
+async def test_speechkit_emulate_prints_a_config_string_that_transcribes() -> None:
+    import sys
+
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "speechkit", "emulate", "speechmatics", stdout=asyncio.subprocess.PIPE
+    )
+    try:
+        assert proc.stdout is not None
+        async with asyncio.timeout(20.0):
+            lines = [(await proc.stdout.readline()).decode() for _ in range(2)]
+        assert re.search(r"listening on ws://127\.0\.0\.1:\d+/v2$", lines[0].strip()), lines
+        config = re.search(r"--stt '([^']+)'", lines[1])
+        assert config and "api_key=" in config[1], lines
+        eng = speechkit.stt(config[1])
+        run = await transcribe(eng, frames_of(synthesize(UTTERANCES, 16000), 16000), conn_options=FAST)
+        await eng.aclose()
+        assert final_words(run.events) == WORDS
+    finally:
+        proc.terminate()
+        await proc.wait()
