@@ -8,7 +8,8 @@ its vendor:
   with :meth:`Provider.headers`); an in-process engine returns its own
   :class:`Connection` instead;
 * **framing**: :meth:`Provider.start_messages`, :meth:`Provider.encode_audio`,
-  :meth:`Provider.flush_message`, :meth:`Provider.end_of_input_message`;
+  :meth:`Provider.flush_message`, :meth:`Provider.end_of_input_message`,
+  :meth:`Provider.update_message` (options changed on a live connection);
 * **parsing**: :meth:`Provider.parse` turns one server message into
   :mod:`speechkit.events` objects, or raises a classified ``APIError``;
   :meth:`Provider.classify_close` turns a close code into an error.
