@@ -117,3 +117,30 @@ async def test_the_sdk_default_audio_format_sends_a_wav_file_the_emulator_reads(
         seen = await _session(emu, wav)  # no audio_format: the SDK sends {"type": "file"}
     assert emu.sessions[0].state["audio_format"] == {"type": "file"}
     assert _words(seen["AddTranscript"]) == WORDS and len(seen["EndOfTranscript"]) == 1
+
+
+async def test_the_sdk_force_end_of_utterance_gets_the_pending_final_then_end_of_utterance() -> None:
+    from speechkit_conformance.oracle import PAUSE_S
+
+    pcm = synthesize(UTTERANCES[1:], 16000)[: -round(PAUSE_S * 16000)].tobytes()  # no pause after "echo"
+    order: list[str] = []
+    ended = asyncio.Event()
+    async with SpeechmaticsEmulator() as emu:
+        client = rt.AsyncClient(api_key=KEY, url=emu.url)
+        client.on(rt.ServerMessageType.ADD_TRANSCRIPT, lambda m: order.extend(_words([m])))
+        client.on(rt.ServerMessageType.END_OF_UTTERANCE, lambda m: (order.append("<EOU>"), ended.set()))
+        fmt = rt.AudioFormat(encoding=rt.AudioEncoding.PCM_S16LE, sample_rate=16000)
+        try:
+            await client.start_session(
+                transcription_config=rt.TranscriptionConfig(language="en"), audio_format=fmt
+            )
+            for i in range(0, len(pcm), 3200):
+                await client.send_audio(pcm[i : i + 3200])
+            await client.force_end_of_utterance()
+            await asyncio.wait_for(ended.wait(), 5.0)
+            await client.stop_session()
+        finally:
+            await client.close()
+    assert order == ["charlie", "delta", "echo", "<EOU>"]
+    force = [json.loads(t) for t in emu.sessions[0].texts if "ForceEndOfUtterance" in t]
+    assert force[0]["timestamp"] == len(pcm) / 2 / 16000

@@ -110,7 +110,8 @@ class SpeechmaticsConfig:
         auth_failure: ``"http"``: a bad key is an HTTP 401 [C:SM-DOCS]; ``"frame"``: upgrade,
             then ``Error not_authorised`` and close 4001.
         recognizer: ``"oracle"`` (tone words) or ``"local"`` (Whisper tiny.en).
-        info: Send ``Info recognition_quality`` before ``RecognitionStarted``.
+        info: Send ``Info concurrent_session_usage`` after the handshake and ``Info
+            recognition_quality`` before ``RecognitionStarted``.
         start_delay: Seconds before ``RecognitionStarted`` (large vocabularies take up to 15 s).
         close_after_eot: Seconds after ``EndOfTranscript`` before the server closes 1000; None:
             wait for the client (the guide tells the client to close, §3.5).
@@ -327,6 +328,19 @@ class SpeechmaticsEmulator(Emulator):
         if ctx.record.state.get("auth_failed"):
             self._fail(ctx, "not_authorised", "Permission denied: invalid API key")
             return False
+        if self.config.info:  # right after the handshake (§3.2)
+            quota = self.faults.max_sessions or 20
+            usage = {
+                "usage": self.active,
+                "quota": quota,
+                "last_updated": time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            }
+            info = {
+                "message": "Info",
+                "type": "concurrent_session_usage",
+                "reason": "Concurrent session usage",
+            }
+            ctx.send(json.dumps(info | usage))
         ctx.spawn(self._timers(ctx, st))
         return True
 
