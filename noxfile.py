@@ -16,7 +16,7 @@ def tests(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
-@nox.parametrize("provider", ["local", "telnyx"])
+@nox.parametrize("provider", ["local", "speechmatics", "telnyx"])
 def conformance(session: nox.Session, provider: str) -> None:
     """The shared conformance suite for one provider: nox -s "conformance(provider='telnyx')"."""
     session.install("-e", ".[test]")

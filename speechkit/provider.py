@@ -8,7 +8,8 @@ its vendor:
   with :meth:`Provider.headers`); an in-process engine returns its own
   :class:`Connection` instead;
 * **framing**: :meth:`Provider.start_messages`, :meth:`Provider.encode_audio`,
-  :meth:`Provider.flush_message`, :meth:`Provider.end_of_input_message`;
+  :meth:`Provider.flush_message`, :meth:`Provider.end_of_input_message`,
+  :meth:`Provider.update_message` (options changed on a live connection);
 * **parsing**: :meth:`Provider.parse` turns one server message into
   :mod:`speechkit.events` objects, or raises a classified ``APIError``;
   :meth:`Provider.classify_close` turns a close code into an error.
@@ -19,6 +20,7 @@ replay, the event grammar, usage and metrics) lives in the core.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
@@ -131,6 +133,10 @@ class Session:
         http: The STT's aiohttp session (for WebSocket providers).
         timeout: Connect timeout in seconds (``APIConnectOptions.timeout``).
         state: Free per-connection state for the provider's parser.
+        ready: Set when the parser returns :class:`~speechkit.events.Ready`; with
+            :attr:`Provider.wait_for_ready` no audio is sent before it.
+        chunks_sent: Audio chunks handed to this connection so far (replayed ones included).
+        seconds_sent: Seconds of audio in them.
     """
 
     language: str
@@ -139,6 +145,9 @@ class Session:
     http: aiohttp.ClientSession | None
     timeout: float
     state: dict[str, Any] = attrs.field(factory=dict)
+    ready: asyncio.Event = attrs.field(factory=asyncio.Event)
+    chunks_sent: int = 0
+    seconds_sent: float = 0.0
 
 
 class Provider(Generic[OptionsT]):
@@ -166,6 +175,9 @@ class Provider(Generic[OptionsT]):
             check off (an in-process engine cannot go half-open).
         keepalive_interval: Seconds without input after which :meth:`keepalive_message`
             is sent (when it returns a message).
+        wait_for_ready: Hold the audio (not the start messages) until the parser returns
+            :class:`~speechkit.events.Ready` (e.g. ``RecognitionStarted``); a connection not
+            ready within the connect timeout fails with a retryable ``APIConnectionError``.
         emulator: ``"module:Class"`` of the provider's protocol emulator (a
             ``speechkit_conformance.emulator.Emulator``) that the conformance suite and
             ``speechkit emulate`` run; None for an in-process engine.
@@ -180,6 +192,7 @@ class Provider(Generic[OptionsT]):
     heartbeat: ClassVar[float | None] = 10.0
     response_timeout: ClassVar[float | None] = 10.0
     keepalive_interval: ClassVar[float] = 5.0
+    wait_for_ready: ClassVar[bool] = False
     emulator: ClassVar[str | None] = None
 
     def __init__(self, options: OptionsT) -> None:
@@ -252,6 +265,11 @@ class Provider(Generic[OptionsT]):
 
     def keepalive_message(self, session: Session) -> Message | None:
         """Sent when no input arrived for ``keepalive_interval`` seconds, or None."""
+        return None
+
+    def update_message(self, previous: Provider[OptionsT], session: Session) -> Message | None:
+        """A message that applies this instance's options to a live connection opened with
+        ``previous``'s (same language), or None to reconnect with them (the default)."""
         return None
 
     # -- parsing -----------------------------------------------------------------

@@ -291,8 +291,11 @@ class SpeechStream(stt.RecognizeStream):
 
     async def _send_loop(self, conn: Connection, session: Session, version: int) -> bool:
         """Send until the input ends (False) or an options update asks to reconnect (True)."""
-        for msg in self._provider.start_messages(session):
+        opened_with = self._provider
+        for msg in opened_with.start_messages(session):
             await conn.send(msg)
+        if opened_with.wait_for_ready:
+            await self._until_ready(session)
         for chunk in list(self._unconfirmed):  # replay what no final covers yet
             await self._send_audio(conn, session, chunk)
         keepalive = self._provider.keepalive_message(session)
@@ -311,7 +314,12 @@ class SpeechStream(stt.RecognizeStream):
                 await self._send_chunks(conn, session, self._bytestream.push(item.data))
             elif isinstance(item, _UpdateSentinel):
                 if item.version > version:  # else this connection already has those options
-                    return True
+                    same_language = self._language == session.language
+                    live = self._provider.update_message(opened_with, session) if same_language else None
+                    if live is None:
+                        return True
+                    await conn.send(live)  # applied on this connection: no reconnect
+                    opened_with, version = self._provider, self._options_version
             else:
                 await self._send_chunks(conn, session, self._bytestream.flush())
                 self._mark_boundary()  # a flush ends the segment as a pause would
@@ -336,6 +344,16 @@ class SpeechStream(stt.RecognizeStream):
                     await self._confirmed.wait()
             except TimeoutError:
                 return
+
+    async def _until_ready(self, session: Session) -> None:
+        """Hold the audio until the parser reports Ready, at most the connect timeout."""
+        try:
+            async with asyncio.timeout(session.timeout):
+                await session.ready.wait()
+        except TimeoutError as e:
+            raise APIConnectionError(
+                f"{self._provider.name}: the session was not ready within {session.timeout}s"
+            ) from e
 
     async def _send_chunks(self, conn: Connection, session: Session, frames: list[rtc.AudioFrame]) -> None:
         # every chunk joins the replay buffer before the first await: a connection lost
@@ -369,7 +387,10 @@ class SpeechStream(stt.RecognizeStream):
         return chunk
 
     async def _send_audio(self, conn: Connection, session: Session, chunk: _Chunk) -> None:
-        await conn.send(self._provider.encode_audio(chunk.data, session))
+        message = self._provider.encode_audio(chunk.data, session)
+        session.chunks_sent += 1  # before the send: the server may acknowledge it before send() returns
+        session.seconds_sent += chunk.end - chunk.start
+        await conn.send(message)
         if chunk.speech and self._unanswered_since is None:
             self._unanswered_since = time.monotonic()
         self._usage_pending += chunk.end - chunk.start
@@ -420,7 +441,9 @@ class SpeechStream(stt.RecognizeStream):
                 for ev in events:
                     if isinstance(ev, Finished):
                         return
-                    if not isinstance(ev, Ready):
+                    if isinstance(ev, Ready):
+                        session.ready.set()
+                    else:
                         for out in self._dedupe(self._to_stream_clock(ev, origin)):
                             self._handle(out)
         finally:

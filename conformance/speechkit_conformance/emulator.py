@@ -332,6 +332,7 @@ class Emulator:
         app = web.Application()
         for path in self.paths:
             app.router.add_get(path, self._handle)
+        self.add_routes(app)
         self._runner = web.AppRunner(app, shutdown_timeout=0.5, handle_signals=False)
         await self._runner.setup()
         await web.TCPSite(self._runner, self.host, self.port).start()
@@ -354,6 +355,9 @@ class Emulator:
         await self.stop()
 
     # -- vendor hooks -------------------------------------------------------------------
+
+    def add_routes(self, app: web.Application) -> None:
+        """Add the vendor's plain HTTP endpoints (e.g. a temporary-key mock) next to the WebSocket."""
 
     def handshake(self, request: web.Request, record: SessionRecord) -> web.StreamResponse | None:
         """Check the upgrade request (auth); return a response to refuse it, or None."""

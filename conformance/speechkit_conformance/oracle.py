@@ -20,6 +20,7 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
+from speechkit.audio import mulaw_encode as mulaw_encode  # re-exported: tests encode μ-law input
 from speechkit.events import Transcript, Word
 
 LOW_HZ: tuple[float, ...] = (400.0, 600.0, 800.0, 1000.0, 1200.0)
@@ -103,16 +104,6 @@ def synthesize(utterances: Sequence[Sequence[str]], sample_rate: int, *, lead: f
     return (np.concatenate(parts) * AMPLITUDE * 32767).astype(np.int16)
 
 
-def mulaw_encode(pcm: _I16) -> bytes:
-    """G.711 μ-law encode int16 samples, one byte per sample (bit-exact with ``audioop.lin2ulaw``)."""
-    v = pcm.astype(np.int32) >> 2  # G.711 works on 14-bit samples
-    mask = np.where(v < 0, 0x7F, 0xFF)
-    v = np.minimum(np.abs(v), 8159) + 0x21
-    segment = np.searchsorted(np.array([0x3F, 0x7F, 0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF, 0x1FFF]), v)
-    code = np.where(segment >= 8, 0x7F, (segment << 4) | ((v >> (segment + 1)) & 0x0F))  # 8: clipped
-    return (code ^ mask).astype(np.uint8).tobytes()
-
-
 def mulaw_decode(data: bytes) -> _I16:
     """G.711 μ-law decode bytes to int16 samples."""
     u = ~np.frombuffer(data, dtype=np.uint8).astype(np.int32) & 0xFF
@@ -128,7 +119,7 @@ class OracleRecognizer:
         interim_results: Emit an interim after each recognised word.
 
     ``feed`` returns :class:`speechkit.events.Transcript` s: an interim (all words of the
-    utterance so far) after each word, and one final with word timings once
+    utterance so far, with their timings) after each word, and one final with word timings once
     :data:`UTTERANCE_END_S` of silence follows the utterance (or on :meth:`finalize`).
     """
 
@@ -215,7 +206,8 @@ class OracleRecognizer:
         self._words.append(Word(word, start, start + len(run) * FRAME_S, 1.0))
         if self.interim_results:
             text = " ".join(w.text for w in self._words)
-            out.append(Transcript(text, False, self._words[0].start_time, self._words[-1].end_time, 0.0))
+            words = tuple(self._words)
+            out.append(Transcript(text, False, words[0].start_time, words[-1].end_time, 0.0, words))
 
 
 def recognize(pcm: _I16 | bytes, sample_rate: int) -> list[list[str]]:

@@ -1,0 +1,667 @@
+"""An emulator of Speechmatics' classic Real-Time API v2, as ``shared/protocols.md`` §3 documents it.
+
+What it enforces and does (§3.10):
+
+* ``GET /v2`` and ``/v2/<language>`` (``/v2/agent``, Agent STT, is not emulated: 404); the SDKs'
+  ``sm-sdk``/``sm-app`` query parameters and ``X-Request-Id`` header are accepted and recorded;
+* auth: ``Authorization: Bearer <key>`` or ``?jwt=<temporary key>``; a bad key is an HTTP 401
+  (or, with ``auth_failure="frame"``, ``Error not_authorised`` then close 4001). A mock
+  ``POST /v1/api_keys?type=rt`` answers 201 ``{"apikey_id": null, "key_value": <jwt>}`` (§3.1);
+* exactly one ``StartRecognition`` first, validated (raw ``pcm_s16le``/``pcm_f32le``/``mulaw`` at
+  a supported rate, or ``type: file`` as the SDK sends by default: WAV only here, the service
+  also reads mp3, ogg, flac…, ``language``, ``operating_point`` or ``model``, ``max_delay`` 0.7–4,
+  ``max_delay_mode``, ``diarization``, ``max_speakers`` 2–100, the silence trigger 0–2 s,
+  ``additional_vocab``, ``punctuation_overrides``); a violation is the documented ``Error``
+  (``protocol_error``, ``invalid_config``, ``invalid_audio_type``, ``invalid_model``) and a close;
+* then ``Info recognition_quality`` and ``RecognitionStarted`` (after ``start_delay``);
+  audio before it is a ``protocol_error``; each binary frame is acknowledged ``AudioAdded{seq_no}``;
+* ``AddPartialTranscript`` (with ``enable_partials``) for the words not final yet, and
+  ``AddTranscript`` with word and punctuation ``results`` (``attaches_to``, ``is_eos``): words
+  become final once ``max_delay`` of audio has passed them (oracle) or at the utterance end;
+* ``EndOfUtterance`` once the configured silence follows words (§3.2 ``conversation_config``);
+  ``ForceEndOfUtterance`` finalises at once, then ``EndOfUtterance``;
+  ``SetRecognitionConfig`` changes only ``max_delay``, ``max_delay_mode``, ``enable_partials``;
+* ``EndOfStream`` flushes every final, then ``EndOfTranscript``, then a close 1000 after
+  ``close_after_eot`` (None: the client closes); audio after it gets ``Warning add_audio_after_eos``;
+* idle (no audio for ``idle_timeout``, warnings before) and session (``session_timeout``)
+  limits: ``Warning``s, then ``Error`` and close 1008 (§3.6). The "no audio and no ping for
+  3 min" rule is not emulated: the framework's socket answers pings without telling the emulator.
+
+Behind it sits the :mod:`oracle <speechkit_conformance.oracle>` recognizer, or with
+``recognizer="local"`` the local provider's Whisper engine (its endpointer gives the silence).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import secrets
+import struct
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any, Literal
+
+import attrs
+import numpy as np
+from aiohttp import web
+
+from speechkit.audio import WIRE_ENCODINGS
+from speechkit.events import Finished, SpeechEnded, Transcript, Word
+
+from ..emulator import Emulator, FaultPlan, SessionContext, SessionRecord
+from ..oracle import OracleRecognizer, mulaw_decode
+
+RATES = frozenset({8000, 16000, 22050, 32000, 44100, 48000})
+"""Raw sample rates accepted [I: the RT docs name none; the SDK defaults to 44100]."""
+CLOSE_CODES = {
+    "protocol_error": 1003,  # §3.7 table
+    "not_authorised": 4001,
+    "quota_exceeded": 4005,
+    "job_error": 4013,
+    "internal_error": 1011,
+    "idle_timeout": 1008,
+    "session_timeout": 1008,
+    "invalid_config": 4003,  # [I] §3.7: "invalid_* -> 4003 or 1003"
+    "invalid_audio_type": 4003,
+    "invalid_model": 4003,
+    "invalid_message": 4003,
+}
+"""Close code after each Error type; other types close 1011 [I]."""
+_CONFIG_KEYS = frozenset(
+    [
+        "language",
+        "operating_point",
+        "model",
+        "output_locale",
+        "additional_vocab",
+        "diarization",
+        "max_delay",
+        "max_delay_mode",
+        "enable_partials",
+        "speaker_diarization_config",
+        "punctuation_overrides",
+        "conversation_config",
+        "enable_entities",
+        "domain",
+        "audio_filtering_config",
+        "transcript_filtering_config",
+        "streaming_mode",
+        "ctrl",
+        "channel_diarization_labels",
+        "language_hints",
+        "language_hints_strict",
+        "speaker_change_sensitivity",
+    ]
+)
+"""``transcription_config`` fields known to the spec and the SDK (§3.2, SM-RT ``TranscriptionConfig``)."""
+_LIVE_KEYS = frozenset({"max_delay", "max_delay_mode", "enable_partials"})
+_LANGUAGE = re.compile(r"[a-z]{2,3}(_[a-z]{2,3})?|auto|multi")
+_EDGE = re.compile(r"^(\W*)(.*?)(\W*)$", re.DOTALL)  # leading/trailing punctuation of a word
+
+
+@attrs.define(kw_only=True)
+class SpeechmaticsConfig:
+    """How the emulated service behaves where the sources are silent or disagree (§3, [?]/[I]).
+
+    Attributes:
+        api_key: The only key accepted (besides the temporary keys it issued).
+        auth_failure: ``"http"``: a bad key is an HTTP 401 [C:SM-DOCS]; ``"frame"``: upgrade,
+            then ``Error not_authorised`` and close 4001.
+        recognizer: ``"oracle"`` (tone words) or ``"local"`` (Whisper tiny.en).
+        info: Send ``Info concurrent_session_usage`` after the handshake and ``Info
+            recognition_quality`` before ``RecognitionStarted``.
+        start_delay: Seconds before ``RecognitionStarted`` (large vocabularies take up to 15 s).
+        close_after_eot: Seconds after ``EndOfTranscript`` before the server closes 1000; None:
+            wait for the client (the guide tells the client to close, §3.5).
+        idle_timeout: Seconds without audio before ``Error idle_timeout`` (1 h; scale down in tests).
+        idle_warnings: Seconds before the idle timeout at which a ``Warning`` is sent.
+        session_timeout: Maximum session length, seconds (48 h).
+        session_warnings: Seconds before the session timeout at which a ``Warning`` is sent.
+        speakers: With diarization, utterance ``i`` is labelled ``S{i % speakers + 1}`` (the
+            oracle cannot tell voices apart; this makes labels testable).
+    """
+
+    api_key: str = "speechmatics-test-key"
+    auth_failure: Literal["http", "frame"] = "http"
+    recognizer: Literal["oracle", "local"] = "oracle"
+    info: bool = True
+    start_delay: float = 0.0
+    close_after_eot: float | None = 0.2
+    idle_timeout: float = 3600.0
+    idle_warnings: tuple[float, ...] = (900.0, 600.0, 300.0)
+    session_timeout: float = 48 * 3600.0
+    session_warnings: tuple[float, ...] = (2700.0, 1800.0, 900.0)
+    speakers: int = 1
+
+
+def error_message(kind: str, reason: str, **extra: Any) -> dict[str, Any]:
+    """A Speechmatics ``Error`` message (§3.7)."""
+    return {"message": "Error", "type": kind, "reason": reason, **extra}
+
+
+class _OracleRecognizer:
+    """Oracle words; the session's own silence tracking adds ``SpeechEnded`` after the trigger."""
+
+    stable = True  # interim words never change: they may be finalised by max_delay
+
+    def __init__(self, rate: int, trigger: float) -> None:
+        self._rec = OracleRecognizer(rate, interim_results=True)
+        self._rate, self._trigger = rate, trigger
+        self._queue: asyncio.Queue[object] = asyncio.Queue()
+        self._silence = 0.0  # seconds since the last loud sample
+        self._words = False  # words recognised since the last SpeechEnded
+
+    def push(self, pcm: bytes) -> None:
+        samples = np.frombuffer(pcm, dtype="<i2")
+        for ev in self._rec.feed(pcm):
+            self._words = True
+            self._queue.put_nowait(ev)
+        loud = np.flatnonzero(np.abs(samples.astype(np.int32)) > 0.02 * 32768)
+        self._silence = (
+            (len(samples) - 1 - loud[-1]) / self._rate
+            if loud.size
+            else self._silence + len(samples) / self._rate
+        )
+        if self._trigger and self._words and self._silence >= self._trigger:
+            self.flush()
+
+    def flush(self) -> None:
+        for ev in self._rec.finalize():
+            self._queue.put_nowait(ev)
+        self._queue.put_nowait(SpeechEnded(self._rec.position))
+        self._words = False
+
+    def end_input(self) -> None:
+        for ev in self._rec.finalize():
+            self._queue.put_nowait(ev)
+        self._queue.put_nowait(Finished())
+
+    async def events(self) -> AsyncIterator[object]:
+        while not isinstance(ev := await self._queue.get(), Finished):
+            yield ev
+        yield ev
+
+    async def aclose(self) -> None:
+        return None
+
+
+class _LocalRecognizer:
+    """The local Whisper engine at 16 kHz; its endpointer's ``SpeechEnded`` is the trigger's silence."""
+
+    stable = False  # LocalAgreement interims may still change: finals come at utterance ends
+
+    def __init__(self, rate: int, language: str, trigger: float) -> None:
+        from livekit import rtc
+        from speechkit_providers.local.engine import SharedModel, StreamingRecognizer, resolve_model_path
+
+        model = SharedModel.get(resolve_model_path("tiny.en"))
+        self._rec = StreamingRecognizer(model, language=language, min_silence=trigger or 0.5)
+        self._rate = rate
+        self._resampler = rtc.AudioResampler(rate, 16000) if rate != 16000 else None
+
+    def push(self, pcm: bytes) -> None:
+        if self._resampler is None:
+            return self._rec.push(pcm)
+        from livekit import rtc
+
+        for frame in self._resampler.push(rtc.AudioFrame(pcm, self._rate, 1, len(pcm) // 2)):
+            self._rec.push(bytes(frame.data))
+
+    def flush(self) -> None:
+        self._rec.flush()
+
+    def end_input(self) -> None:
+        for frame in self._resampler.flush() if self._resampler is not None else ():
+            self._rec.push(bytes(frame.data))
+        self._rec.end_input()
+
+    async def events(self) -> AsyncIterator[object]:
+        async for ev in self._rec.events():
+            yield ev
+
+    async def aclose(self) -> None:
+        await self._rec.aclose()
+
+
+@attrs.define
+class _State:
+    """One session's protocol state."""
+
+    started: bool = False  # StartRecognition accepted
+    ready: bool = False  # RecognitionStarted queued
+    eos: bool = False
+    rate: int = 16000
+    encoding: str = "pcm_s16le"
+    language: str = "en"
+    partials: bool = False
+    max_delay: float = 4.0
+    max_delay_mode: str = "flexible"
+    trigger: float = 0.0
+    diarization: bool = False
+    marks: list[str] | None = None  # permitted punctuation, None: all
+    seq_no: int = 0
+    position: float = 0.0  # seconds of audio received
+    final_until: float = 0.0  # audio finalised up to here, seconds
+    pending: list[Word] = attrs.field(factory=list)  # words in the last partial, not final yet
+    utterance: int = 0
+    eou_due: bool = False  # words since the last EndOfUtterance
+    forced: bool = False  # a ForceEndOfUtterance awaits its EndOfUtterance
+    last_audio: float = attrs.field(factory=time.monotonic)
+    rec: _OracleRecognizer | _LocalRecognizer | None = None
+    has_rec: asyncio.Event = attrs.field(factory=asyncio.Event)
+    header: bytearray | None = None  # type=file: the WAV bytes until its data chunk
+    channels: int = 1
+
+
+class SpeechmaticsEmulator(Emulator):
+    """Speechmatics RT v2 on 127.0.0.1 (see the module docs).
+
+    Args:
+        config: Behaviour where the sources are silent.
+        faults: What to do wrong; the default vendor error is ``job_error`` (close 4013).
+        port: 0 for an ephemeral port.
+    """
+
+    paths = ("/v2", "/v2/{language}")
+    error_close_code = 4013
+
+    def __init__(
+        self, config: SpeechmaticsConfig | None = None, *, faults: FaultPlan | None = None, port: int = 0
+    ):
+        super().__init__(faults=faults, port=port)
+        self.config = config or SpeechmaticsConfig()
+        self.issued: set[str] = set()  # temporary keys handed out
+
+    @classmethod
+    def for_cli(cls, *, recognizer: str = "oracle", port: int = 0) -> SpeechmaticsEmulator:
+        return cls(SpeechmaticsConfig(recognizer="local" if recognizer == "local" else "oracle"), port=port)
+
+    @property
+    def api_key(self) -> str:
+        """The key the emulator accepts."""
+        return self.config.api_key
+
+    @property
+    def url(self) -> str:
+        """``ws://127.0.0.1:<port>/v2``: the RT endpoint, as the SDK's ``url=`` takes it."""
+        return f"ws://{self.host}:{self.port}/v2"
+
+    @property
+    def auth_url(self) -> str:
+        """Base URL of the temporary-key mock (the provider's ``auth_url``, the SDK's ``mp_url``)."""
+        return f"http://{self.host}:{self.port}"
+
+    # -- handshake ----------------------------------------------------------------------
+
+    def add_routes(self, app: web.Application) -> None:
+        app.router.add_post("/v1/api_keys", self._temporary_key)
+
+    async def _temporary_key(self, request: web.Request) -> web.Response:
+        """``POST /v1/api_keys?type=rt`` with the API key -> 201 and a temporary key (§3.1)."""
+        if request.headers.get("Authorization") != f"Bearer {self.config.api_key}":
+            return web.json_response({"code": 401, "error": "Permission Denied"}, status=401)
+        if request.query.get("type") != "rt":
+            return web.json_response({"code": 400, "error": "type must be rt"}, status=400)
+        body = await request.json()
+        if not 60 <= int(body.get("ttl", 0)) <= 86400:
+            return web.json_response({"code": 400, "error": "ttl must be 60-86400"}, status=400)
+        key = "eyJ" + secrets.token_urlsafe(24)
+        self.issued.add(key)
+        return web.json_response({"apikey_id": None, "key_value": key}, status=201)
+
+    def handshake(self, request: web.Request, record: SessionRecord) -> web.StreamResponse | None:
+        if request.match_info.get("language") == "agent":
+            return web.Response(status=404, text="Agent STT (/v2/agent) is not emulated")
+        auth = request.headers.get("Authorization", "")
+        key = auth[7:] if auth.startswith("Bearer ") else request.query.get("jwt", "")
+        if key == self.config.api_key or key in self.issued:
+            return None
+        if self.config.auth_failure == "frame":
+            record.state["auth_failed"] = True
+            return None
+        return web.Response(status=401, text="Unauthorized")
+
+    async def open_session(self, ctx: SessionContext) -> bool:
+        ctx.record.state["sm"] = st = _State()
+        if ctx.record.state.get("auth_failed"):
+            self._fail(ctx, "not_authorised", "Permission denied: invalid API key")
+            return False
+        if self.config.info:  # right after the handshake (§3.2)
+            quota = self.faults.max_sessions or 20
+            usage = {
+                "usage": self.active,
+                "quota": quota,
+                "last_updated": time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            }
+            info = {
+                "message": "Info",
+                "type": "concurrent_session_usage",
+                "reason": "Concurrent session usage",
+            }
+            ctx.send(json.dumps(info | usage))
+        ctx.spawn(self._timers(ctx, st))
+        return True
+
+    def _fail(self, ctx: SessionContext, kind: str, reason: str) -> None:
+        """Every Error ends the session; the server then closes (§3.7)."""
+        ctx.send(json.dumps(error_message(kind, reason)))
+        ctx.close(CLOSE_CODES.get(kind, 1011))
+
+    def error_message(self, ctx: SessionContext) -> object:
+        return error_message("job_error", "The job could not be run")
+
+    # -- client messages ------------------------------------------------------------------
+
+    async def on_text(self, ctx: SessionContext, text: str) -> None:
+        st: _State = ctx.record.state["sm"]
+        try:
+            msg = json.loads(text)
+            kind = msg.get("message")
+        except (ValueError, AttributeError):
+            return self._fail(ctx, "invalid_message", "Message is not a JSON object")
+        if kind == "StartRecognition":
+            if st.started:
+                return self._fail(ctx, "protocol_error", "StartRecognition was already received")
+            return self._start(ctx, st, msg)
+        if not st.started:
+            return self._fail(ctx, "protocol_error", f"{kind} before StartRecognition")
+        if kind == "EndOfStream":
+            ctx.record.state["last_seq_no"] = msg.get("last_seq_no")
+            if not st.eos and st.rec is not None:
+                st.eos = True
+                st.rec.end_input()
+            elif not st.eos:  # a file that never got past its header
+                st.eos = True
+                self._recognizer(st)
+                assert st.rec is not None
+                st.rec.end_input()
+        elif kind == "ForceEndOfUtterance":
+            if st.rec is not None and not st.eos:
+                st.forced = True
+                st.rec.flush()
+        elif kind == "SetRecognitionConfig":
+            cfg = msg.get("transcription_config") or {}
+            if not isinstance(cfg, dict) or set(cfg) - _LIVE_KEYS:
+                return self._fail(
+                    ctx, "invalid_config", f"SetRecognitionConfig may change only {sorted(_LIVE_KEYS)}"
+                )
+            if problem := self._check_live(cfg):
+                return self._fail(ctx, "invalid_config", problem)
+            st.max_delay = float(cfg.get("max_delay", st.max_delay))
+            st.max_delay_mode = cfg.get("max_delay_mode", st.max_delay_mode)
+            st.partials = bool(cfg.get("enable_partials", st.partials))
+        elif kind == "GetSpeakers" and not st.diarization:  # [I] the docs do not say
+            ctx.send(json.dumps({"message": "Warning", "type": "speaker_id", "reason": "Diarization is off"}))
+        elif kind == "GetSpeakers":
+            labels = [f"S{i + 1}" for i in range(min(self.config.speakers, st.utterance + 1))]
+            speakers = [{"label": s, "speaker_identifiers": [f"<{s}>"]} for s in labels]
+            ctx.send(json.dumps({"message": "SpeakersResult", "speakers": speakers}))
+        else:
+            return self._fail(ctx, "invalid_message", f"Unknown message {kind!r}")
+
+    @staticmethod
+    def _check_live(cfg: dict[str, Any]) -> str | None:
+        delay = cfg.get("max_delay", 4.0)
+        if not isinstance(delay, (int, float)) or not 0.7 <= delay <= 4.0:
+            return "max_delay must be between 0.7 and 4"
+        if cfg.get("max_delay_mode", "flexible") not in ("fixed", "flexible"):
+            return "max_delay_mode must be fixed or flexible"
+        if not isinstance(cfg.get("enable_partials", False), bool):
+            return "enable_partials must be a boolean"
+        return None
+
+    def _start(self, ctx: SessionContext, st: _State, msg: dict[str, Any]) -> None:
+        fmt, cfg = msg.get("audio_format"), msg.get("transcription_config")
+        if not isinstance(fmt, dict) or not isinstance(cfg, dict):
+            return self._fail(
+                ctx, "invalid_message", "StartRecognition needs audio_format and transcription_config"
+            )
+        if fmt.get("type") not in ("raw", "file"):
+            return self._fail(ctx, "invalid_audio_type", "audio_format.type must be raw or file")
+        if fmt["type"] == "raw" and fmt.get("encoding") not in WIRE_ENCODINGS:
+            return self._fail(ctx, "invalid_audio_type", f"Unsupported encoding {fmt.get('encoding')!r}")
+        if fmt["type"] == "raw" and fmt.get("sample_rate") not in RATES:
+            return self._fail(
+                ctx, "invalid_audio_type", f"Unsupported sample rate {fmt.get('sample_rate')!r}"
+            )
+        if kind_reason := self._check_config(cfg):
+            return self._fail(ctx, *kind_reason)
+        conv = cfg.get("conversation_config") or {}
+        punct = cfg.get("punctuation_overrides") or {}
+        st.started, st.rate, st.encoding = True, int(fmt.get("sample_rate", 16000)), fmt.get("encoding", "")
+        st.language, st.partials = cfg["language"], bool(cfg.get("enable_partials", False))
+        st.max_delay, st.max_delay_mode = (
+            float(cfg.get("max_delay", 4.0)),
+            cfg.get("max_delay_mode", "flexible"),
+        )
+        st.trigger = float(conv.get("end_of_utterance_silence_trigger", 0.0))
+        st.diarization, st.marks = cfg.get("diarization") == "speaker", punct.get("permitted_marks")
+        ctx.record.state.update(audio_format=fmt, transcription_config=cfg)
+        if fmt["type"] == "file":
+            st.header, st.encoding = bytearray(), "pcm_s16le"  # the format comes with the file
+        else:
+            self._recognizer(st)
+        ctx.spawn(self._started(ctx, st))
+
+    def _recognizer(self, st: _State) -> None:
+        if self.config.recognizer == "local":
+            st.rec = _LocalRecognizer(st.rate, st.language, st.trigger)
+        else:
+            st.rec = _OracleRecognizer(st.rate, st.trigger)
+        st.has_rec.set()
+
+    def _read_wav(self, st: _State) -> bytes | str | None:
+        """``type: file`` audio: a RIFF WAV header, then PCM s16le [I: the server also reads mp3, ogg,
+        flac...; the emulator reads WAV only]. The PCM after the header; None: header incomplete;
+        a str: why the file is refused."""
+        buf = st.header
+        assert buf is not None
+        if len(buf) >= 12 and (buf[:4] != b"RIFF" or buf[8:12] != b"WAVE"):
+            return "The emulator reads WAV files only"
+        pos = 12
+        while len(buf) >= pos + 8:
+            chunk, size = bytes(buf[pos : pos + 4]), struct.unpack_from("<I", buf, pos + 4)[0]
+            if chunk == b"data":
+                st.header = None
+                if st.rate not in RATES or st.encoding != "pcm_s16le":
+                    return f"Unsupported WAV: {st.rate} Hz, {st.encoding}"
+                self._recognizer(st)
+                return bytes(buf[pos + 8 :])
+            if len(buf) < pos + 8 + size:
+                return None
+            if chunk == b"fmt ":
+                tag, st.channels, st.rate = struct.unpack_from("<HHI", buf, pos + 8)
+                (bits,) = struct.unpack_from("<H", buf, pos + 22)
+                st.encoding = "pcm_s16le" if (tag, bits) == (1, 16) else f"format {tag}, {bits} bits"
+            pos += 8 + size + (size & 1)
+        return None
+
+    def _check_config(self, cfg: dict[str, Any]) -> tuple[str, str] | None:
+        """Validate ``transcription_config`` (§3.2); an (Error type, reason) or None."""
+        if unknown := set(cfg) - _CONFIG_KEYS:
+            return "invalid_config", f"Unknown transcription_config fields {sorted(unknown)}"
+        if not isinstance(cfg.get("language"), str) or not _LANGUAGE.fullmatch(cfg["language"]):
+            return "invalid_config", "transcription_config.language is required (e.g. 'en')"
+        if "model" in cfg and "operating_point" in cfg:
+            return "invalid_config", "Give model or operating_point, not both"
+        if cfg.get("model", cfg.get("operating_point", "standard")) not in ("standard", "enhanced"):
+            return "invalid_model", "operating_point must be standard or enhanced"
+        if problem := self._check_live(cfg):
+            return "invalid_config", problem
+        if cfg.get("diarization", "none") not in ("none", "speaker"):
+            return "invalid_config", "diarization must be none or speaker"
+        speakers = (cfg.get("speaker_diarization_config") or {}).get("max_speakers", 50)
+        if not isinstance(speakers, int) or not 2 <= speakers <= 100:
+            return "invalid_config", "max_speakers must be between 2 and 100"
+        trigger = (cfg.get("conversation_config") or {}).get("end_of_utterance_silence_trigger", 0.0)
+        if not isinstance(trigger, (int, float)) or not 0 <= trigger <= 2:
+            return "invalid_config", "end_of_utterance_silence_trigger must be between 0 and 2"
+        vocab = cfg.get("additional_vocab", [])
+        if not isinstance(vocab, list) or not all(
+            isinstance(w, str) or (isinstance(w, dict) and isinstance(w.get("content"), str)) for w in vocab
+        ):
+            return "invalid_config", "additional_vocab must be words or {content, sounds_like}"
+        marks = (cfg.get("punctuation_overrides") or {}).get("permitted_marks", [])
+        if not isinstance(marks, list) or not all(isinstance(m, str) for m in marks):
+            return "invalid_config", "punctuation_overrides.permitted_marks must be a list of marks"
+        return None
+
+    async def _started(self, ctx: SessionContext, st: _State) -> None:
+        """``Info`` then, after ``start_delay``, ``RecognitionStarted``; then the recognizer pump."""
+        if self.config.info:
+            quality = "telephony" if st.rate <= 8000 else "broadcast"
+            info = {"message": "Info", "type": "recognition_quality", "quality": quality}
+            ctx.send(json.dumps(info | {"reason": f"Running recognition using a {quality} model quality."}))
+        await asyncio.sleep(self.config.start_delay)
+        st.ready = True
+        pack = {"adapted": False, "itn": True, "language_description": st.language, "word_delimiter": " "}
+        started = {"message": "RecognitionStarted", "id": str(uuid.uuid4()), "language_pack_info": pack}
+        ctx.send(json.dumps(started | {"orchestrator_version": "emulator"}))
+        await st.has_rec.wait()  # a file's format is known once its header arrived
+        await self._pump(ctx, st)
+
+    # -- audio --------------------------------------------------------------------------
+
+    async def on_binary(self, ctx: SessionContext, data: bytes) -> float:
+        st: _State = ctx.record.state["sm"]
+        if not st.ready:
+            self._fail(ctx, "protocol_error", "Audio received before RecognitionStarted")
+            return 0.0
+        if st.eos:
+            ctx.send(json.dumps({"message": "Warning", "type": "add_audio_after_eos", "reason": "Ignored"}))
+            return 0.0
+        if st.header is not None:
+            st.header += data
+            read = self._read_wav(st)
+            if isinstance(read, str):
+                self._fail(ctx, "invalid_audio_type", read)
+                return 0.0
+            if read is None:  # still inside the header
+                st.seq_no += 1
+                ctx.send(json.dumps({"message": "AudioAdded", "seq_no": st.seq_no}))
+                return 0.0
+            data = read
+        assert st.rec is not None
+        width = WIRE_ENCODINGS[st.encoding]
+        data = data[: len(data) // width * width]
+        if st.encoding == "mulaw":
+            pcm = mulaw_decode(data)
+        elif st.encoding == "pcm_f32le":
+            pcm = (np.clip(np.frombuffer(data, dtype="<f4"), -1.0, 1.0) * 32767).astype("<i2")
+        else:
+            pcm = np.frombuffer(data, dtype="<i2")
+        if st.channels > 1:
+            pcm = pcm[: len(pcm) // st.channels * st.channels].reshape(-1, st.channels).mean(axis=1)
+        st.seq_no += 1
+        st.last_audio = time.monotonic()
+        st.position += len(pcm) / st.rate
+        ctx.send(json.dumps({"message": "AudioAdded", "seq_no": st.seq_no}))
+        st.rec.push(pcm.astype("<i2").tobytes())
+        self._finalise_due(ctx, st)
+        return len(pcm) / st.rate
+
+    # -- results ------------------------------------------------------------------------
+
+    async def _pump(self, ctx: SessionContext, st: _State) -> None:
+        assert st.rec is not None
+        async for ev in st.rec.events():
+            if isinstance(ev, Transcript) and not ev.is_final:
+                st.pending = [w for w in ev.words if w.start_time >= st.final_until - 1e-6]
+                st.eou_due = st.eou_due or bool(st.pending)
+                if st.partials and st.pending:  # a partial first, even for words final at once
+                    ctx.send(json.dumps(self.transcript("AddPartialTranscript", st, st.pending)))
+                self._finalise_due(ctx, st)
+            elif isinstance(ev, Transcript):
+                words = [w for w in ev.words if w.start_time >= st.final_until - 1e-6]
+                self._final(ctx, st, words, eos=ev.end_of_utterance)
+            elif isinstance(ev, SpeechEnded) and (st.forced or (st.eou_due and st.trigger)):
+                st.eou_due, st.forced, st.utterance = False, False, st.utterance + 1
+                t = round(ev.time if ev.time is not None else st.position, 3)
+                ctx.send(
+                    json.dumps({"message": "EndOfUtterance", "metadata": {"start_time": t, "end_time": t}})
+                )
+            elif isinstance(ev, Finished):
+                ctx.send(json.dumps({"message": "EndOfTranscript"}))
+                if self.config.close_after_eot is not None:
+                    await asyncio.sleep(self.config.close_after_eot)
+                    ctx.close(1000)
+                return
+
+    def _final(self, ctx: SessionContext, st: _State, words: list[Word], *, eos: bool) -> None:
+        if words:
+            st.eou_due = True
+            st.final_until = words[-1].end_time
+            st.pending = [w for w in st.pending if w.start_time >= st.final_until - 1e-6]
+            ctx.send(json.dumps(self.transcript("AddTranscript", st, words, eos=eos)))
+
+    def _finalise_due(self, ctx: SessionContext, st: _State) -> None:
+        """Words a stable recognizer heard more than ``max_delay`` ago become final (§3.10.5)."""
+        if st.rec is not None and st.rec.stable:
+            due = [w for w in st.pending if w.end_time <= st.position - st.max_delay]
+            self._final(ctx, st, due, eos=False)
+
+    def transcript(self, kind: str, st: _State, words: list[Word], *, eos: bool = False) -> dict[str, Any]:
+        """An ``AddTranscript``/``AddPartialTranscript`` (§3.2): word results, punctuation split off
+        the words' edges (``attaches_to``), and a closing ``.`` (``is_eos``) at an utterance end."""
+        final = kind == "AddTranscript"
+        alt: dict[str, Any] = {"language": st.language}
+        if st.diarization:
+            alt["speaker"] = f"S{st.utterance % max(1, self.config.speakers) + 1}"
+        results: list[dict[str, Any]] = []
+
+        def punct(mark: str, t: float, attaches: str) -> None:
+            if st.marks is None or mark in st.marks:
+                item = {"type": "punctuation", "start_time": t, "end_time": t, "attaches_to": attaches}
+                results.append(
+                    item
+                    | {"is_eos": mark in ".?!", "alternatives": [alt | {"content": mark, "confidence": 1.0}]}
+                )
+
+        for w in words:
+            m = _EDGE.match(w.text.strip())
+            lead, core, trail = m.groups() if m else ("", w.text, "")
+            start, end = round(w.start_time, 3), round(w.end_time, 3)
+            for mark in lead:
+                punct(mark, start, "next")
+            confidence = (w.confidence if w.confidence is not None else 0.9) if final else 0.0
+            content = alt | {"content": core or w.text.strip(), "confidence": round(confidence, 3)}
+            results.append({"type": "word", "start_time": start, "end_time": end, "alternatives": [content]})
+            for mark in trail:
+                punct(mark, end, "previous")
+        if eos and final and not (results and results[-1]["type"] == "punctuation"):
+            punct(".", round(words[-1].end_time, 3), "previous")
+        text = " ".join(w.text.strip() for w in words)
+        meta = {
+            "start_time": round(words[0].start_time, 3),
+            "end_time": round(words[-1].end_time, 3),
+            "transcript": text,
+        }
+        return {"message": kind, "format": "2.9", "metadata": meta, "results": results}
+
+    # -- limits -------------------------------------------------------------------------
+
+    async def _timers(self, ctx: SessionContext, st: _State) -> None:
+        """Idle and session limits: Warnings before, then Error and close 1008 (§3.6)."""
+        cfg, began = self.config, time.monotonic()
+        warned: set[tuple[str, float, float]] = set()  # (type, seconds before, since) already sent
+        while not ctx.ended.is_set():
+            await asyncio.sleep(0.02)
+            now = time.monotonic()
+            for kind, since, limit, warnings in (
+                ("idle_timeout", st.last_audio, cfg.idle_timeout, cfg.idle_warnings),
+                ("session_timeout", began, cfg.session_timeout, cfg.session_warnings),
+            ):
+                if now - since >= limit:
+                    return self._fail(ctx, kind, f"Session ended: {kind.replace('_', ' ')}")
+                for before in warnings:
+                    if now - since >= limit - before and (kind, before, since) not in warned:
+                        warned.add((kind, before, since))
+                        reason = f"Session will end in {before:g}s ({kind.replace('_', ' ')})"
+                        ctx.send(json.dumps({"message": "Warning", "type": kind, "reason": reason}))
+
+    async def on_client_close(self, ctx: SessionContext) -> None:
+        st: _State | None = ctx.record.state.get("sm")
+        if st is not None and st.rec is not None:
+            await st.rec.aclose()
