@@ -121,6 +121,11 @@ class Session:
         http: The STT's aiohttp session (for WebSocket providers).
         timeout: Connect timeout in seconds (``APIConnectOptions.timeout``).
         state: Free per-connection state for the provider's parser.
+        audio_seconds: Seconds of audio sent on this connection so far (padding included),
+            kept by the core; e.g. to check a vendor's own count.
+        deadline: ``time.monotonic()`` time at which the core calls
+            :meth:`Provider.on_deadline` unless a server message comes first; the parser
+            sets it (e.g. to bound a wait for a follow-up message) and the core clears it.
     """
 
     language: str
@@ -129,6 +134,8 @@ class Session:
     http: aiohttp.ClientSession | None
     timeout: float
     state: dict[str, Any] = attrs.field(factory=dict)
+    audio_seconds: float = 0.0
+    deadline: float | None = None
 
 
 class Provider(Generic[OptionsT]):
@@ -138,13 +145,16 @@ class Provider(Generic[OptionsT]):
     instance serves every stream of an STT; per-connection state goes in
     :attr:`Session.state`.
 
-    Class attributes (``capabilities`` and ``chunk_duration`` may be set per instance
+    Class attributes (``capabilities`` and the chunk durations may be set per instance
     in ``__init__`` when they depend on the options):
         name: Registry name, as in config strings (``"telnyx"``).
         options_class: The attrs options class.
         capabilities: What the provider can do.
         credential_env: Environment variable holding the API key, or None.
         chunk_duration: Seconds of audio per sent chunk.
+        min_chunk_duration: Seconds a sent chunk must hold at least; a shorter tail at a
+            flush or the end of input is padded with silence to it (the stream clock skips
+            the padding, so times stay those of the pushed audio).
         drain_timeout: After end of input, seconds of server silence after which the
             stream ends even without a :class:`~speechkit.events.Finished`.
         heartbeat: WebSocket ping interval in seconds (half-open detection), or None.
@@ -160,6 +170,7 @@ class Provider(Generic[OptionsT]):
     capabilities: Capabilities = Capabilities()
     credential_env: ClassVar[str | None] = None
     chunk_duration: float = 0.1
+    min_chunk_duration: float = 0.0
     drain_timeout: ClassVar[float] = 5.0
     heartbeat: ClassVar[float | None] = 10.0
     keepalive_interval: ClassVar[float] = 5.0
@@ -232,6 +243,15 @@ class Provider(Generic[OptionsT]):
         """Sent when no input arrived for ``keepalive_interval`` seconds, or None."""
         return None
 
+    def update_message(self, options: OptionsT) -> Message | None:
+        """A message that applies ``options`` on a live connection opened with this
+        provider's options, or None to reconnect with them (the default).
+
+        The core sends it in order with the audio, instead of reconnecting; a change
+        of language always reconnects.
+        """
+        return None
+
     # -- parsing -----------------------------------------------------------------
 
     def parse(self, message: Message, session: Session) -> Iterable[ProviderEvent]:
@@ -241,6 +261,10 @@ class Provider(Generic[OptionsT]):
             APIError: the message is a vendor error; set ``retryable`` by its kind.
         """
         raise NotImplementedError(f"{type(self).__name__} must implement parse()")
+
+    def on_deadline(self, session: Session) -> Iterable[ProviderEvent]:
+        """Called once :attr:`Session.deadline` passes with no server message; default: nothing."""
+        return ()
 
     def with_options(self, **changes: Any) -> Provider[OptionsT]:
         """A new instance of this provider with some options changed (validated as at parse time).

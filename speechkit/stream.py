@@ -54,6 +54,10 @@ so background noise in real recordings does not hide pauses."""
 MAX_REPLAY_SECONDS = 60.0
 """Unconfirmed audio kept for replay at most; older audio is dropped (and logged)."""
 
+ROTATE_MARGIN = 10.0
+"""Seconds before a session's announced expiry (``Ready.expires_in``) that the stream moves to a
+new connection (at most a tenth of the session's remaining time)."""
+
 
 @attrs.define
 class _Chunk:
@@ -64,10 +68,15 @@ class _Chunk:
 
 
 class _UpdateSentinel(stt.RecognizeStream._FlushSentinel):
-    """Queued by update_options, in order with the audio (a flush sentinel to the base's types)."""
+    """Queued by update_options, in order with the audio (a flush sentinel to the base's types).
 
-    def __init__(self, version: int) -> None:
+    ``message`` applies the update on the live connection; None reconnects (also used to
+    rotate a session before it expires).
+    """
+
+    def __init__(self, version: int, message: object | None = None) -> None:
         self.version = version
+        self.message = message
 
 
 class SpeechStream(stt.RecognizeStream):
@@ -118,6 +127,8 @@ class SpeechStream(stt.RecognizeStream):
         self._policy = RetryPolicy(conn_options, on_retry=self._log_retry)
         self._updating = False  # the last connection ended for update_options
         self._options_version = 0  # bumped by update_options; each connection knows its own
+        self._pads: list[tuple[float, float]] = []  # (connection time, seconds) of silence padding sent
+        self._rotation: asyncio.TimerHandle | None = None  # reconnects before the session expires
         self._owner = stt
         super().__init__(stt=stt, conn_options=conn_options, sample_rate=self._rate)
 
@@ -162,14 +173,17 @@ class SpeechStream(stt.RecognizeStream):
             raise ConfigError(f"{self._provider.name} cannot change options on a live stream")
         if "sample_rate" in options and options["sample_rate"] != self._rate:
             raise ConfigError("sample_rate cannot change on a live stream; open a new stream")
-        provider = self._provider.with_options(**options) if options else self._provider
+        old = self._provider
+        provider = old.with_options(**options) if options else old
+        relanguage = is_given(language) and language != self._language
+        message = old.update_message(provider.options) if options and not relanguage else None
         if is_given(language):
             self._language = self._grammar.language = language
         self._provider = provider
         self._options_version += 1
         if not self._input_ch.closed:
             # in order with the audio: what was pushed before goes out with the old options
-            self._input_ch.send_nowait(_UpdateSentinel(self._options_version))
+            self._input_ch.send_nowait(_UpdateSentinel(self._options_version, message))
 
     # -- retry loop ---------------------------------------------------------------
 
@@ -246,6 +260,7 @@ class SpeechStream(stt.RecognizeStream):
 
     async def _send_loop(self, conn: Connection, session: Session, version: int) -> bool:
         """Send until the input ends (False) or an options update asks to reconnect (True)."""
+        self._pads = []
         for msg in self._provider.start_messages(session):
             await conn.send(msg)
         for chunk in list(self._unconfirmed):  # replay what no final covers yet
@@ -265,7 +280,10 @@ class SpeechStream(stt.RecognizeStream):
                 await self._send_chunks(conn, session, self._bytestream.push(item.data))
             elif isinstance(item, _UpdateSentinel):
                 if item.version > version:  # else this connection already has those options
-                    return True
+                    if item.message is None:
+                        return True
+                    await conn.send(item.message)  # a live update: no reconnect
+                    version = item.version
             else:
                 await self._send_chunks(conn, session, self._bytestream.flush())
                 self._mark_boundary()  # a flush ends the segment as a pause would
@@ -310,8 +328,15 @@ class SpeechStream(stt.RecognizeStream):
         return chunk
 
     async def _send_audio(self, conn: Connection, session: Session, chunk: _Chunk) -> None:
-        await conn.send(self._provider.encode_audio(chunk.data, session))
-        self._usage_pending += chunk.end - chunk.start
+        data = chunk.data
+        short = round(self._provider.min_chunk_duration * self._rate) - len(data) // 2
+        if short > 0:  # a flush or end-of-input tail: pad it; the stream clock skips the padding
+            self._pads.append((session.audio_seconds + len(data) / 2 / self._rate, short / self._rate))
+            data += bytes(2 * short)
+        await conn.send(self._provider.encode_audio(data, session))
+        seconds = len(data) / 2 / self._rate
+        session.audio_seconds += seconds
+        self._usage_pending += seconds
         if self._usage_pending >= USAGE_INTERVAL:
             self._emit_usage()
 
@@ -323,15 +348,24 @@ class SpeechStream(stt.RecognizeStream):
         try:
             while True:
                 receiving = receiving or asyncio.create_task(conn.receive())
+                due = None if session.deadline is None else max(0.0, session.deadline - time.monotonic())
                 if input_sent.done():
                     # drain: once the input is out, server silence this long means it is done
-                    done, _ = await asyncio.wait({receiving}, timeout=self._provider.drain_timeout)
+                    drain = self._provider.drain_timeout
+                    done, _ = await asyncio.wait(
+                        {receiving}, timeout=drain if due is None else min(drain, due)
+                    )
                     if not done:
+                        if self._deadline_passed(session, origin):
+                            continue
                         logger.debug("drain timeout", extra={"provider": self._provider.name})
                         return
                 else:
-                    await asyncio.wait({receiving, input_sent}, return_when=asyncio.FIRST_COMPLETED)
+                    await asyncio.wait(
+                        {receiving, input_sent}, timeout=due, return_when=asyncio.FIRST_COMPLETED
+                    )
                     if not receiving.done():
+                        self._deadline_passed(session, origin)
                         continue  # the input just ended: wait again, with the drain timeout
                 msg, receiving = receiving.result(), None
                 if msg is None:
@@ -347,25 +381,71 @@ class SpeechStream(stt.RecognizeStream):
                 for ev in events:
                     if isinstance(ev, Finished):
                         return
-                    if not isinstance(ev, Ready):
+                    if isinstance(ev, Ready):
+                        self._schedule_rotation(ev.expires_in)
+                    else:
                         self._handle(self._to_stream_clock(ev, origin))
         finally:
+            if self._rotation is not None:
+                self._rotation.cancel()
+                self._rotation = None
             await utils.aio.cancel_and_wait(*(t for t in (receiving, input_sent) if t is not None))
+
+    def _deadline_passed(self, session: Session, origin: float) -> bool:
+        """Call the provider's ``on_deadline`` if ``session.deadline`` passed; whether it did."""
+        if session.deadline is None or time.monotonic() < session.deadline:
+            return False
+        session.deadline = None
+        for ev in self._provider.on_deadline(session):
+            if not isinstance(ev, (Ready, Finished)):
+                self._handle(self._to_stream_clock(ev, origin))
+        return True
+
+    def _schedule_rotation(self, expires_in: float | None) -> None:
+        """Move to a new connection shortly before the session expires (no word lost: replay)."""
+        if expires_in is None:
+            return
+        if self._rotation is not None:
+            self._rotation.cancel()
+        delay = max(0.0, expires_in - min(ROTATE_MARGIN, expires_in / 10))
+        self._rotation = asyncio.get_running_loop().call_later(delay, self._rotate)
+
+    def _rotate(self) -> None:
+        self._rotation = None
+        if not self._input_ch.closed:  # after end of input the session just drains
+            logger.info(
+                "session about to expire: moving to a new connection",
+                extra={"provider": self._provider.name, "stream_id": self._request_id},
+            )
+            self._options_version += 1
+            self._input_ch.send_nowait(_UpdateSentinel(self._options_version))
 
     def _to_stream_clock(self, ev: ProviderEvent, origin: float) -> ProviderEvent:
         offset = origin + self.start_time_offset
 
         def at(t: float | None) -> float | None:
-            return None if t is None else t + offset
+            return None if t is None else self._unpad(t) + offset
 
         if isinstance(ev, Transcript):
             words = tuple(
-                Word(w.text, w.start_time + offset, w.end_time + offset, w.confidence) for w in ev.words
+                Word(
+                    w.text, self._unpad(w.start_time) + offset, self._unpad(w.end_time) + offset, w.confidence
+                )
+                for w in ev.words
             )
             return attrs.evolve(ev, start_time=at(ev.start_time), end_time=at(ev.end_time), words=words)
         if isinstance(ev, (SpeechStarted, SpeechEnded)):
             return type(ev)(at(ev.time))
         return ev
+
+    def _unpad(self, t: float) -> float:
+        """Connection-clock seconds to seconds of pushed audio: padding sent before ``t`` is skipped."""
+        skipped = 0.0
+        for at, pad in self._pads:
+            if t <= at:
+                break
+            skipped += min(pad, t - at)
+        return t - skipped
 
     def _handle(self, ev: ProviderEvent) -> None:
         was_in_speech = self._grammar.in_speech
