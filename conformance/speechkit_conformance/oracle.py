@@ -128,7 +128,7 @@ class OracleRecognizer:
         interim_results: Emit an interim after each recognised word.
 
     ``feed`` returns :class:`speechkit.events.Transcript` s: an interim (all words of the
-    utterance so far) after each word, and one final with word timings once
+    utterance so far, with their timings) after each word, and one final with word timings once
     :data:`UTTERANCE_END_S` of silence follows the utterance (or on :meth:`finalize`).
     """
 
@@ -215,7 +215,11 @@ class OracleRecognizer:
         self._words.append(Word(word, start, start + len(run) * FRAME_S, 1.0))
         if self.interim_results:
             text = " ".join(w.text for w in self._words)
-            out.append(Transcript(text, False, self._words[0].start_time, self._words[-1].end_time, 0.0))
+            out.append(
+                Transcript(
+                    text, False, self._words[0].start_time, self._words[-1].end_time, 0.0, tuple(self._words)
+                )
+            )
 
 
 def recognize(pcm: _I16 | bytes, sample_rate: int) -> list[list[str]]:

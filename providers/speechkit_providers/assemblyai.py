@@ -1,0 +1,274 @@
+"""The AssemblyAI provider: Universal Streaming v3 over WebSocket (``shared/protocols.md`` §2).
+
+Config strings: ``assemblyai/universal-streaming-english:en``, ``assemblyai:en?format_turns=true``,
+``assemblyai/u3-rt-pro:es?region=eu``. The key comes from ``ASSEMBLYAI_API_KEY`` or ``api_key``
+(sent raw in ``Authorization``, §2.1), or a temporary ``token`` (sent as ``?token=``, §2.1).
+Audio goes as raw binary PCM of 50 ms (50-1000 ms allowed, §2.3); the core pads a shorter
+flush or end-of-input tail with silence, which the stream clock skips.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterable
+from typing import Any, ClassVar, Literal
+from urllib.parse import urlencode
+
+import attrs
+import numpy as np
+
+from speechkit import Capabilities, Provider, ProviderOptions, Session
+from speechkit.errors import APIError, AuthenticationError, InvalidRequestError, RateLimitError, ServerError
+from speechkit.events import Finished, ProviderEvent, Ready, SpeechStarted, Transcript, Word
+
+logger = logging.getLogger("speechkit")
+
+MODELS = (
+    *("universal-streaming-english", "universal-streaming-multilingual", "u3-rt-pro", "u3-rt-pro-beta-1"),
+    *("universal-3-5-pro", "universal-3-6", "universal-3-6-pro", "whisper-rt"),
+)
+"""``speech_model`` values (§2.2; ``u3-pro`` is deprecated and left out)."""
+RATES = (8000, 16000, 22050, 24000, 44100, 48000)
+"""Sample rates sent (Hz); the core resamples to one [I: the docs name no list, these are common]."""
+HOSTS = {"us": "wss://streaming.assemblyai.com", "eu": "wss://streaming.eu.assemblyai.com"}
+"""Streaming hosts by region (§2.1)."""
+FORMAT_WAIT = 1.5
+"""Seconds an unformatted end of turn waits for its formatted twin before it is the final (§2.11.2)."""
+_LIVE = {"endpointing_confidence", "min_endpointing_silence", "max_endpointing_silence", "keyterms"}
+_LIVE |= {"format_turns"}  # options UpdateConfiguration changes on a live session (§2.4, AAI-SDK)
+_AUTH, _INVALID = {1008, 4001, 4002, 4003}, {3006, 3007, 4000, 4029, 4032, 4033, 4034, 4100, 4101}
+
+
+def _keyterms(value: object) -> tuple[str, ...]:
+    """A list, or a comma-separated string (from a config string)."""
+    items = value.split(",") if isinstance(value, str) else value
+    return tuple(str(t).strip() for t in items if str(t).strip())  # type: ignore[union-attr]
+
+
+def _range(low: float, high: float) -> Any:
+    return attrs.validators.optional([attrs.validators.ge(low), attrs.validators.le(high)])
+
+
+@attrs.frozen(kw_only=True)
+class AssemblyAIOptions(ProviderOptions):
+    """Options of the AssemblyAI provider; wire names (§2.2) in brackets.
+
+    Attributes:
+        model: [``speech_model``], required by the API; one of :data:`MODELS`.
+        sample_rate: [``sample_rate``] Hz, one of :data:`RATES`.
+        language: BCP-47; sent as [``language_codes``] unless English on the English model.
+        encoding: [``encoding``] ``pcm_s16le``, or ``pcm_mulaw`` (8-bit G.711, telephony).
+        format_turns: [``format_turns``] finals punctuated and cased (a second end-of-turn message).
+        endpointing_confidence: [``end_of_turn_confidence_threshold``] 0-1.
+        min_endpointing_silence: [``min_turn_silence``] ms of silence before a confident end of turn.
+        max_endpointing_silence: [``max_turn_silence``] ms of silence that always ends the turn.
+        keyterms: [``keyterms_prompt``] words to boost; a comma-separated string in config strings.
+        language_detection: [``language_detection``] report each turn's language; None: not sent.
+        inactivity_timeout: [``inactivity_timeout``] s (5-3600) without audio before the server
+            closes; KeepAlive is sent when it is set (§2.8).
+        diarization: [``speaker_labels``] label speakers.
+        token: A temporary token (§2.1), instead of an API key.
+        region: ``us`` or ``eu`` host; ``base_url`` overrides both.
+    """
+
+    model: str = attrs.field(default="universal-streaming-english", validator=attrs.validators.in_(MODELS))
+    sample_rate: int = attrs.field(default=16000, validator=attrs.validators.in_(RATES))
+    encoding: Literal["pcm_s16le", "pcm_mulaw"] = "pcm_s16le"
+    format_turns: bool = False
+    endpointing_confidence: float | None = attrs.field(default=None, validator=_range(0, 1))
+    min_endpointing_silence: int | None = attrs.field(default=None, validator=_range(0, 60000))
+    max_endpointing_silence: int | None = attrs.field(default=None, validator=_range(0, 60000))
+    keyterms: tuple[str, ...] = attrs.field(default=(), converter=_keyterms)
+    language_detection: bool | None = None
+    inactivity_timeout: int | None = attrs.field(default=None, validator=_range(5, 3600))
+    diarization: bool = False
+    token: str | None = attrs.field(default=None, repr=False)
+    region: Literal["us", "eu"] = "us"
+
+
+def _mulaw(pcm: bytes) -> bytes:
+    """G.711 μ-law: 16-bit samples to 8-bit codes (bias 0x84, 8 segments)."""
+    x = np.frombuffer(pcm, dtype="<i2").astype(np.int32)
+    sign = np.where(x < 0, 0x80, 0x00)
+    mag = np.minimum(np.abs(x), 32635) + 0x84
+    exp = np.floor(np.log2(mag)).astype(np.int32) - 7
+    return (~(sign | (exp << 4) | ((mag >> (exp + 3)) & 0x0F)) & 0xFF).astype(np.uint8).tobytes()
+
+
+class AssemblyAIProvider(Provider[AssemblyAIOptions]):
+    """AssemblyAI Universal Streaming v3 (§2): raw PCM, JSON ``Turn`` messages, word timings.
+
+    A ``Turn`` with ``end_of_turn`` is the final and closes the utterance; with
+    ``format_turns`` the formatted twin is, or the unformatted one after :data:`FORMAT_WAIT`.
+    """
+
+    name: ClassVar[str] = "assemblyai"
+    options_class = AssemblyAIOptions
+    capabilities = Capabilities(
+        word_timestamps=True, flush=True, end_of_utterance=True, encodings=("pcm_s16le", "pcm_mulaw"),
+        sample_rates=RATES,
+    )  # fmt: skip
+    credential_env = "ASSEMBLYAI_API_KEY"
+    emulator = "speechkit_conformance.emulators.assemblyai:AssemblyAIEmulator"
+    chunk_duration = min_chunk_duration = 0.05  # recommended, and the allowed minimum (§2.3)
+
+    def __init__(self, options: AssemblyAIOptions) -> None:
+        """Build the provider; ``diarization`` is declared only when asked for.
+
+        Raises:
+            MissingCredentialsError: no ``api_key``, no ``token`` and no ``ASSEMBLYAI_API_KEY``.
+        """
+        super().__init__(options)
+        self.capabilities = attrs.evolve(self.capabilities, diarization=options.diarization)
+
+    @property
+    def api_key(self) -> str | None:
+        """The API key, or the temporary token when one is given."""
+        return self.options.token or super().api_key
+
+    # -- connect ----------------------------------------------------------------------
+
+    def url(self, session: Session) -> str:
+        """``<base>/v3/ws?<query>``: lists as JSON, booleans lowercase, values as given (§2.2, §2.11.7)."""
+        o, base = self.options, (self.options.base_url or HOSTS[self.options.region]).rstrip("/")
+        lang = session.language.split("-")[0].lower()
+        query: dict[str, Any] = {"speech_model": o.model, "sample_rate": session.sample_rate}
+        query["encoding"] = o.encoding
+        if lang != "multi" and not (lang == "en" and o.model == "universal-streaming-english"):
+            query["language_codes"] = [lang]
+        query |= self._wire(o) | {"language_detection": o.language_detection, "token": o.token}
+        query |= {"inactivity_timeout": o.inactivity_timeout, "speaker_labels": o.diarization or None}
+        encoded = {k: self._encode(v) for k, v in query.items() if v is not None}
+        return f"{base if base.endswith('/v3/ws') else base + '/v3/ws'}?{urlencode(encoded)}"
+
+    @staticmethod
+    def _encode(value: object) -> str:
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return json.dumps(list(value)) if isinstance(value, (list, tuple)) else str(value)
+
+    @staticmethod
+    def _wire(o: AssemblyAIOptions, since: AssemblyAIOptions | None = None) -> dict[str, Any]:
+        """The live-updatable options under their wire names (those changed ``since``, if given)."""
+        pairs = {
+            "format_turns": ("format_turns", o.format_turns),
+            "endpointing_confidence": ("end_of_turn_confidence_threshold", o.endpointing_confidence),
+            "min_endpointing_silence": ("min_turn_silence", o.min_endpointing_silence),
+            "max_endpointing_silence": ("max_turn_silence", o.max_endpointing_silence),
+            "keyterms": ("keyterms_prompt", list(o.keyterms) or None),
+        }
+        if since is not None:
+            pairs = {k: v for k, v in pairs.items() if getattr(o, k) != getattr(since, k)}
+        return dict(pairs.values())
+
+    def headers(self, session: Session) -> dict[str, str]:
+        """The raw key in ``Authorization``, no ``Bearer`` (§2.1); a token goes in the query."""
+        return {} if self.options.token else {"Authorization": str(self.api_key)}
+
+    # -- framing ----------------------------------------------------------------------
+
+    def encode_audio(self, pcm: bytes, session: Session) -> bytes:
+        """Raw binary audio, no wrapper (§2.3); μ-law when ``encoding`` asks for it."""
+        return _mulaw(pcm) if self.options.encoding == "pcm_mulaw" else pcm
+
+    def flush_message(self, session: Session) -> str:
+        """``ForceEndpoint`` ends the current turn at once (§2.4)."""
+        return json.dumps({"type": "ForceEndpoint"})
+
+    def end_of_input_message(self, session: Session) -> str:
+        """``Terminate``: the server sends the remaining turns, then ``Termination`` (§2.7)."""
+        return json.dumps({"type": "Terminate"})
+
+    def keepalive_message(self, session: Session) -> str | None:
+        """``KeepAlive`` resets the inactivity timer; only useful with ``inactivity_timeout`` (§2.8)."""
+        return json.dumps({"type": "KeepAlive"}) if self.options.inactivity_timeout else None
+
+    def update_message(self, options: AssemblyAIOptions) -> str | None:
+        """``UpdateConfiguration`` when only live-updatable options changed (§2.4), else reconnect."""
+        names = (f.name for f in attrs.fields(AssemblyAIOptions))
+        changed = {n for n in names if getattr(options, n) != getattr(self.options, n)}
+        if not changed or changed - _LIVE:
+            return None
+        return json.dumps({"type": "UpdateConfiguration", **self._wire(options, since=self.options)})
+
+    # -- parsing ----------------------------------------------------------------------
+
+    def parse(self, message: object, session: Session) -> Iterable[ProviderEvent]:
+        """One JSON message (§2.5) to events.
+
+        Raises:
+            APIError: an ``Error`` message, classified by its code (see :meth:`error`).
+        """
+        data = json.loads(message if isinstance(message, (str, bytes)) else str(message))
+        kind = data.get("type") if isinstance(data, dict) else None
+        if kind == "Begin":
+            session.state["id"] = data.get("id")
+            expires = data.get("expires_at")
+            return (Ready(expires - time.time() if isinstance(expires, (int, float)) else None),)
+        if kind == "SpeechStarted":
+            return (SpeechStarted(data["timestamp"] / 1000 if "timestamp" in data else None),)
+        if kind == "Turn":
+            return self._turn(data, session)
+        if kind == "Termination":
+            said, sent = data.get("audio_duration_seconds"), session.audio_seconds
+            if isinstance(said, (int, float)) and abs(said - sent) > 1.5:  # integer seconds (AAI-SDK)
+                logger.warning("assemblyai counted %ss of audio, %.1fs were sent", said, sent)
+            return (*self.on_deadline(session), Finished())
+        if kind == "Error" or (isinstance(data, dict) and kind is None and "error" in data):
+            raise self.error(int(data.get("error_code") or 3005), str(data.get("error", "")))
+        return ()  # Warning, Heartbeat, Silence, SpeakerRevision...: nothing for the core
+
+    def _turn(self, data: dict[str, Any], session: Session) -> Iterable[ProviderEvent]:
+        held: Transcript | None = session.state.get("held")
+        out: list[ProviderEvent] = []
+        if held is not None and data.get("turn_order") != session.state.get("held_order"):
+            out += self.on_deadline(session)  # the formatted twin never came: the raw one is final
+        words = tuple(
+            Word(str(w.get("text", "")), w["start"] / 1000, w["end"] / 1000, w.get("confidence"))
+            for w in data.get("words") or ()
+        )
+        final = bool(data.get("end_of_turn"))
+        speaker = data.get("speaker_label")
+        t = Transcript(
+            str(data.get("transcript", "")) if final else " ".join(w.text for w in words),
+            final,
+            start_time=words[0].start_time if words else None,
+            end_time=words[-1].end_time if words else None,
+            confidence=sum(w.confidence or 0.0 for w in words) / len(words) if words else None,
+            words=words if final else (),
+            language=data.get("language_code"),
+            speaker_id=speaker if speaker and speaker != "UNKNOWN" else None,
+            end_of_utterance=final,
+        )
+        if final and self.options.format_turns and not data.get("turn_is_formatted"):
+            session.state.update(held=t, held_order=data.get("turn_order"))
+            session.deadline = time.monotonic() + FORMAT_WAIT
+            return [*out, attrs.evolve(t, is_final=False, words=(), end_of_utterance=False)]
+        if final and held is not None and data.get("turn_order") == session.state.get("held_order"):
+            session.state["held"], session.deadline = None, None  # the formatted twin replaces it
+        return [*out, t] if t.text or final else out
+
+    def on_deadline(self, session: Session) -> Iterable[ProviderEvent]:
+        """The held unformatted final, when its formatted twin did not come in time (§2.11.2)."""
+        held, session.state["held"], session.deadline = session.state.get("held"), None, None
+        if held is not None:
+            logger.info("assemblyai sent no formatted turn: using the unformatted final")
+        return (held,) if held is not None else ()
+
+    def error(self, code: int, said: str) -> APIError:
+        """Classify an ``Error`` message or close code (§2.9): auth and invalid requests are final,
+        concurrency limits are retried with backoff, expiry and server errors are retried."""
+        msg = f"assemblyai error {code}{': ' + said if said else ''}"
+        if code in (3009, 4102) or "too many concurrent" in said.lower():
+            return RateLimitError(f"{msg}; retrying", status_code=code)
+        if code in _AUTH:
+            return AuthenticationError(f"{msg}; set ASSEMBLYAI_API_KEY or pass api_key=", status_code=code)
+        if code in _INVALID:
+            return InvalidRequestError(f"{msg}; check the provider options", status_code=code)
+        return ServerError(msg, status_code=code)  # 3005, 3008 (expired: a new session), 1013, ...
+
+    def classify_close(self, code: int, reason: str, session: Session) -> APIError | None:
+        """A close without a preceding ``Error`` message, classified the same way (§2.9)."""
+        return None if code == 1000 else self.error(code, reason)
