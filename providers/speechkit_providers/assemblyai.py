@@ -42,8 +42,8 @@ _AUTH, _INVALID = {1008, 4001, 4002, 4003}, {3006, 3007, 4000, 4029, 4032, 4033,
 
 
 def _keyterms(value: object) -> tuple[str, ...]:
-    """A list, or a comma-separated string (from a config string)."""
-    items = value.split(",") if isinstance(value, str) else value
+    """A list, or a string separated by ``|`` or ``,`` (``,`` also splits a fallback chain)."""
+    items = value.replace("|", ",").split(",") if isinstance(value, str) else value
     return tuple(str(t).strip() for t in items if str(t).strip())  # type: ignore[union-attr]
 
 
@@ -64,7 +64,7 @@ class AssemblyAIOptions(ProviderOptions):
         endpointing_confidence: [``end_of_turn_confidence_threshold``] 0-1.
         min_endpointing_silence: [``min_turn_silence``] ms of silence before a confident end of turn.
         max_endpointing_silence: [``max_turn_silence``] ms of silence that always ends the turn.
-        keyterms: [``keyterms_prompt``] words to boost; a comma-separated string in config strings.
+        keyterms: [``keyterms_prompt``] words to boost; ``keyterms=Acme|LiveKit`` in config strings.
         language_detection: [``language_detection``] report each turn's language; None: not sent.
         inactivity_timeout: [``inactivity_timeout``] s (5-3600) without audio before the server
             closes; KeepAlive is sent when it is set (§2.8).
