@@ -36,8 +36,11 @@ HOSTS = {"us": "wss://streaming.assemblyai.com", "eu": "wss://streaming.eu.assem
 """Streaming hosts by region (§2.1)."""
 FORMAT_WAIT = 1.5
 """Seconds an unformatted end of turn waits for its formatted twin before it is the final (§2.11.2)."""
-_LIVE = {"endpointing_confidence", "min_endpointing_silence", "max_endpointing_silence", "keyterms"}
-_LIVE |= {"format_turns"}  # options UpdateConfiguration changes on a live session (§2.4, AAI-SDK)
+_LIVE = {  # option -> wire name, for the options UpdateConfiguration changes live (§2.4, AAI-SDK)
+    **{"format_turns": "format_turns", "endpointing_confidence": "end_of_turn_confidence_threshold"},
+    **{"min_endpointing_silence": "min_turn_silence", "max_endpointing_silence": "max_turn_silence"},
+    "keyterms": "keyterms_prompt",
+}
 _AUTH, _INVALID = {1008, 4001, 4002, 4003}, {3006, 3007, 4000, 4029, 4032, 4033, 4034, 4100, 4101}
 
 
@@ -47,8 +50,24 @@ def _keyterms(value: object) -> tuple[str, ...]:
     return tuple(str(t).strip() for t in items if str(t).strip())  # type: ignore[union-attr]
 
 
-def _range(low: float, high: float) -> Any:
+def _range(low: float, high: float) -> Any:  # an optional number within [low, high]
     return attrs.validators.optional([attrs.validators.ge(low), attrs.validators.le(high)])
+
+
+def _wire_value(value: object, *, text: bool) -> Any:
+    """Lists as JSON lists (as JSON text in a query) and booleans lowercase in a query (§2.2)."""
+    if isinstance(value, tuple | list):
+        return json.dumps(list(value)) if text else list(value)
+    return ("true" if value else "false") if text and isinstance(value, bool) else value
+
+
+def _mulaw(pcm: bytes) -> bytes:
+    """G.711 μ-law: 16-bit samples to 8-bit codes (bias 0x84, 8 segments)."""
+    x = np.frombuffer(pcm, dtype="<i2").astype(np.int32)
+    mag = np.minimum(np.abs(x), 32635) + 0x84
+    exp = np.floor(np.log2(mag)).astype(np.int32) - 7
+    code = np.where(x < 0, 0x80, 0) | (exp << 4) | ((mag >> (exp + 3)) & 0x0F)
+    return (~code & 0xFF).astype(np.uint8).tobytes()
 
 
 @attrs.frozen(kw_only=True)
@@ -88,15 +107,6 @@ class AssemblyAIOptions(ProviderOptions):
     region: Literal["us", "eu"] = "us"
 
 
-def _mulaw(pcm: bytes) -> bytes:
-    """G.711 μ-law: 16-bit samples to 8-bit codes (bias 0x84, 8 segments)."""
-    x = np.frombuffer(pcm, dtype="<i2").astype(np.int32)
-    sign = np.where(x < 0, 0x80, 0x00)
-    mag = np.minimum(np.abs(x), 32635) + 0x84
-    exp = np.floor(np.log2(mag)).astype(np.int32) - 7
-    return (~(sign | (exp << 4) | ((mag >> (exp + 3)) & 0x0F)) & 0xFF).astype(np.uint8).tobytes()
-
-
 class AssemblyAIProvider(Provider[AssemblyAIOptions]):
     """AssemblyAI Universal Streaming v3 (§2): raw PCM, JSON ``Turn`` messages, word timings.
 
@@ -115,59 +125,37 @@ class AssemblyAIProvider(Provider[AssemblyAIOptions]):
     chunk_duration = min_chunk_duration = 0.05  # recommended, and the allowed minimum (§2.3)
 
     def __init__(self, options: AssemblyAIOptions) -> None:
-        """Build the provider; ``diarization`` is declared only when asked for.
-
-        Raises:
-            MissingCredentialsError: no ``api_key``, no ``token`` and no ``ASSEMBLYAI_API_KEY``.
-        """
+        """Declares ``diarization`` when asked for; ``MissingCredentialsError`` without key or token."""
         super().__init__(options)
         self.capabilities = attrs.evolve(self.capabilities, diarization=options.diarization)
+
+    _log: ClassVar[dict[str, str]] = {"provider": "assemblyai"}
 
     @property
     def api_key(self) -> str | None:
         """The API key, or the temporary token when one is given."""
         return self.options.token or super().api_key
 
-    # -- connect ----------------------------------------------------------------------
-
     def url(self, session: Session) -> str:
         """``<base>/v3/ws?<query>``: lists as JSON, booleans lowercase, values as given (§2.2, §2.11.7)."""
         o, base = self.options, (self.options.base_url or HOSTS[self.options.region]).rstrip("/")
         lang = session.language.split("-")[0].lower()
+        english = lang == "en" and o.model == "universal-streaming-english"
         query: dict[str, Any] = {"speech_model": o.model, "sample_rate": session.sample_rate}
-        query["encoding"] = o.encoding
-        if lang != "multi" and not (lang == "en" and o.model == "universal-streaming-english"):
-            query["language_codes"] = [lang]
-        query |= self._wire(o) | {"language_detection": o.language_detection, "token": o.token}
-        query |= {"inactivity_timeout": o.inactivity_timeout, "speaker_labels": o.diarization or None}
-        encoded = {k: self._encode(v) for k, v in query.items() if v is not None}
-        return f"{base if base.endswith('/v3/ws') else base + '/v3/ws'}?{urlencode(encoded)}"
-
-    @staticmethod
-    def _encode(value: object) -> str:
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        return json.dumps(list(value)) if isinstance(value, (list, tuple)) else str(value)
-
-    @staticmethod
-    def _wire(o: AssemblyAIOptions, since: AssemblyAIOptions | None = None) -> dict[str, Any]:
-        """The live-updatable options under their wire names (those changed ``since``, if given)."""
-        pairs = {
-            "format_turns": ("format_turns", o.format_turns),
-            "endpointing_confidence": ("end_of_turn_confidence_threshold", o.endpointing_confidence),
-            "min_endpointing_silence": ("min_turn_silence", o.min_endpointing_silence),
-            "max_endpointing_silence": ("max_turn_silence", o.max_endpointing_silence),
-            "keyterms": ("keyterms_prompt", list(o.keyterms) or None),
+        query |= {"encoding": o.encoding, "language_codes": None if english or lang == "multi" else [lang]}
+        query |= {wire: getattr(o, name) or None for name, wire in _LIVE.items()}
+        query |= {
+            "format_turns": o.format_turns,
+            "language_detection": o.language_detection,
+            "token": o.token,
         }
-        if since is not None:
-            pairs = {k: v for k, v in pairs.items() if getattr(o, k) != getattr(since, k)}
-        return dict(pairs.values())
+        query |= {"inactivity_timeout": o.inactivity_timeout, "speaker_labels": o.diarization or None}
+        encoded = {k: _wire_value(v, text=True) for k, v in query.items() if v is not None}
+        return f"{base if base.endswith('/v3/ws') else base + '/v3/ws'}?{urlencode(encoded)}"
 
     def headers(self, session: Session) -> dict[str, str]:
         """The raw key in ``Authorization``, no ``Bearer`` (§2.1); a token goes in the query."""
         return {} if self.options.token else {"Authorization": str(self.api_key)}
-
-    # -- framing ----------------------------------------------------------------------
 
     def encode_audio(self, pcm: bytes, session: Session) -> bytes:
         """Raw binary audio, no wrapper (§2.3); μ-law when ``encoding`` asks for it."""
@@ -175,25 +163,24 @@ class AssemblyAIProvider(Provider[AssemblyAIOptions]):
 
     def flush_message(self, session: Session) -> str:
         """``ForceEndpoint`` ends the current turn at once (§2.4)."""
-        return json.dumps({"type": "ForceEndpoint"})
+        return '{"type": "ForceEndpoint"}'
 
     def end_of_input_message(self, session: Session) -> str:
         """``Terminate``: the server sends the remaining turns, then ``Termination`` (§2.7)."""
-        return json.dumps({"type": "Terminate"})
+        return '{"type": "Terminate"}'
 
     def keepalive_message(self, session: Session) -> str | None:
         """``KeepAlive`` resets the inactivity timer; only useful with ``inactivity_timeout`` (§2.8)."""
-        return json.dumps({"type": "KeepAlive"}) if self.options.inactivity_timeout else None
+        return '{"type": "KeepAlive"}' if self.options.inactivity_timeout else None
 
     def update_message(self, options: AssemblyAIOptions) -> str | None:
         """``UpdateConfiguration`` when only live-updatable options changed (§2.4), else reconnect."""
         names = (f.name for f in attrs.fields(AssemblyAIOptions))
         changed = {n for n in names if getattr(options, n) != getattr(self.options, n)}
-        if not changed or changed - _LIVE:
+        if not changed or changed - _LIVE.keys():
             return None
-        return json.dumps({"type": "UpdateConfiguration", **self._wire(options, since=self.options)})
-
-    # -- parsing ----------------------------------------------------------------------
+        values = {_LIVE[n]: _wire_value(getattr(options, n), text=False) for n in sorted(changed)}
+        return json.dumps({"type": "UpdateConfiguration", **values})
 
     def parse(self, message: object, session: Session) -> Iterable[ProviderEvent]:
         """One JSON message (§2.5) to events.
@@ -203,71 +190,70 @@ class AssemblyAIProvider(Provider[AssemblyAIOptions]):
         """
         data = json.loads(message if isinstance(message, (str, bytes)) else str(message))
         kind = data.get("type") if isinstance(data, dict) else None
-        if kind == "Begin":
-            session.state["id"] = data.get("id")
+        if kind == "Begin":  # expires_at: Unix seconds (§2.5)
             expires = data.get("expires_at")
-            return (Ready(expires - time.time() if isinstance(expires, (int, float)) else None),)
+            return (Ready(expires - time.time() if isinstance(expires, int | float) else None),)
         if kind == "SpeechStarted":
             return (SpeechStarted(data["timestamp"] / 1000 if "timestamp" in data else None),)
         if kind == "Turn":
             return self._turn(data, session)
         if kind == "Termination":
             said, sent = data.get("audio_duration_seconds"), session.audio_seconds
-            if isinstance(said, (int, float)) and abs(said - sent) > 1.5:  # integer seconds (AAI-SDK)
-                logger.warning("assemblyai counted %ss of audio, %.1fs were sent", said, sent)
+            if isinstance(said, int | float) and abs(said - sent) > 1.5:  # integer seconds (AAI-SDK)
+                logger.warning("server counted %ss of audio, %.1fs sent", said, sent, extra=self._log)
             return (*self.on_deadline(session), Finished())
         if kind == "Error" or (isinstance(data, dict) and kind is None and "error" in data):
             raise self.error(int(data.get("error_code") or 3005), str(data.get("error", "")))
         return ()  # Warning, Heartbeat, Silence, SpeakerRevision...: nothing for the core
 
     def _turn(self, data: dict[str, Any], session: Session) -> Iterable[ProviderEvent]:
-        held: Transcript | None = session.state.get("held")
-        out: list[ProviderEvent] = []
-        if held is not None and data.get("turn_order") != session.state.get("held_order"):
+        """A ``Turn`` (§2.5): word times are integer ms; a final waits for its formatted twin."""
+        order, held, out = data.get("turn_order"), session.state.get("held"), list[ProviderEvent]()
+        if held is not None and order != session.state.get("held_order"):
             out += self.on_deadline(session)  # the formatted twin never came: the raw one is final
-        words = tuple(
-            Word(str(w.get("text", "")), w["start"] / 1000, w["end"] / 1000, w.get("confidence"))
-            for w in data.get("words") or ()
-        )
-        final = bool(data.get("end_of_turn"))
-        speaker = data.get("speaker_label")
-        t = Transcript(
-            str(data.get("transcript", "")) if final else " ".join(w.text for w in words),
+        elif held is None and data.get("turn_is_formatted") and order == session.state.get("released"):
+            return ()  # a formatted twin after the fallback final: its words are out already
+        w = [
+            Word(str(x["text"]), x["start"] / 1000, x["end"] / 1000, x.get("confidence"))
+            for x in data["words"]
+        ]
+        final, speaker = bool(data.get("end_of_turn")), data.get("speaker_label")
+        t = Transcript(  # an interim is every word so far, the non-final ones included (§2.5)
+            str(data.get("transcript", "")) if final else " ".join(x.text for x in w),
             final,
-            start_time=words[0].start_time if words else None,
-            end_time=words[-1].end_time if words else None,
-            confidence=sum(w.confidence or 0.0 for w in words) / len(words) if words else None,
-            words=words if final else (),
+            *((w[0].start_time, w[-1].end_time, sum(x.confidence or 0.0 for x in w) / len(w)) if w else ()),
+            words=tuple(w) if final else (),
             language=data.get("language_code"),
-            speaker_id=speaker if speaker and speaker != "UNKNOWN" else None,
+            speaker_id=speaker if speaker != "UNKNOWN" else None,
             end_of_utterance=final,
         )
         if final and self.options.format_turns and not data.get("turn_is_formatted"):
-            session.state.update(held=t, held_order=data.get("turn_order"))
+            session.state.update(held=t, held_order=order)
             session.deadline = time.monotonic() + FORMAT_WAIT
             return [*out, attrs.evolve(t, is_final=False, words=(), end_of_utterance=False)]
-        if final and held is not None and data.get("turn_order") == session.state.get("held_order"):
+        if final and held is not None and order == session.state.get("held_order"):
             session.state["held"], session.deadline = None, None  # the formatted twin replaces it
         return [*out, t] if t.text or final else out
 
     def on_deadline(self, session: Session) -> Iterable[ProviderEvent]:
         """The held unformatted final, when its formatted twin did not come in time (§2.11.2)."""
         held, session.state["held"], session.deadline = session.state.get("held"), None, None
-        if held is not None:
-            logger.info("assemblyai sent no formatted turn: using the unformatted final")
-        return (held,) if held is not None else ()
+        if held is None:
+            return ()
+        session.state["released"] = session.state.get("held_order")
+        logger.info("no formatted turn came: the unformatted one is the final", extra=self._log)
+        return (held,)
 
     def error(self, code: int, said: str) -> APIError:
-        """Classify an ``Error`` message or close code (§2.9): auth and invalid requests are final,
-        concurrency limits are retried with backoff, expiry and server errors are retried."""
+        """Classify an ``Error`` message or close code (§2.9): auth and invalid requests are final;
+        concurrency limits (backoff), expiry (a new session), server errors are retried."""
         msg = f"assemblyai error {code}{': ' + said if said else ''}"
         if code in (3009, 4102) or "too many concurrent" in said.lower():
             return RateLimitError(f"{msg}; retrying", status_code=code)
         if code in _AUTH:
             return AuthenticationError(f"{msg}; set ASSEMBLYAI_API_KEY or pass api_key=", status_code=code)
-        if code in _INVALID:
-            return InvalidRequestError(f"{msg}; check the provider options", status_code=code)
-        return ServerError(msg, status_code=code)  # 3005, 3008 (expired: a new session), 1013, ...
+        kind = InvalidRequestError if code in _INVALID else ServerError
+        return kind(msg + ("; check the provider options" if code in _INVALID else ""), status_code=code)
 
     def classify_close(self, code: int, reason: str, session: Session) -> APIError | None:
         """A close without a preceding ``Error`` message, classified the same way (§2.9)."""
