@@ -17,7 +17,10 @@ import pytest
 
 aai = pytest.importorskip("assemblyai.streaming.v3")
 # the SDK calls websockets' connect() outside a context manager (websockets >= 14 warns)
-pytestmark = pytest.mark.filterwarnings("ignore:connect\\(\\) must be used:DeprecationWarning")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:connect\\(\\) must be used:DeprecationWarning"),
+    pytest.mark.filterwarnings("ignore::DeprecationWarning:websockets.*"),
+]
 
 from speechkit_conformance.emulators.assemblyai import AssemblyAIConfig, AssemblyAIEmulator  # noqa: E402
 from speechkit_conformance.oracle import synthesize  # noqa: E402

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 import uuid
 from typing import Any, Literal
@@ -139,8 +140,16 @@ def error(code: int, text: str) -> str:
     return json.dumps({"type": "Error", "error_code": code, "error": text})
 
 
+def _plain(text: str) -> str:
+    """A word as unformatted turns spell it: lower case, no punctuation."""
+    return re.sub(r"[^\w' ]+", "", text).lower()
+
+
 def _formatted(text: str) -> str:
-    return (text[:1].upper() + text[1:] + ".") if text else text
+    """A turn as formatted turns spell it: capitalised, ending in punctuation (the recognizer's own
+    casing and punctuation kept)."""
+    text = text[:1].upper() + text[1:]
+    return text if not text or text[-1] in ".?!" else text + "."
 
 
 @attrs.define
@@ -344,24 +353,27 @@ class AssemblyAIEmulator(Emulator):
     def turn_messages(self, st: _State, ev: Transcript) -> list[dict[str, Any]]:
         """The messages one recognizer transcript becomes under the session's model (§2.5)."""
         u3, cfg = self._u3(st), st.config
-        words = list(ev.words) or self._spread(ev)
+        words = [w for w in (list(ev.words) or self._spread(ev)) if _plain(w.text)]
+        plain = [attrs.evolve(w, text=_plain(w.text)) for w in words]
         out: list[dict[str, Any]] = []
+        if not words:
+            return out
         if not st.turn_open and u3:
             start = round(words[0].start_time * 1000)
             out.append({"type": "SpeechStarted", "timestamp": start, "confidence": 0.9})
         st.turn_open = True
         if not ev.is_final:
-            final = [w.text for w in words[:-1]]
-            transcript = " ".join(w.text for w in words) if u3 else " ".join(final)
-            out.append(self._turn(st, words, transcript, end=False, formatted=False, tail=not u3))
+            final = [w.text for w in plain[:-1]]
+            transcript = " ".join(w.text for w in plain) if u3 else " ".join(final)
+            out.append(self._turn(st, plain, transcript, end=False, formatted=False, tail=not u3))
             return out
-        text = " ".join(w.text for w in words)
+        text = _formatted(" ".join(w.text for w in words))
         if u3:
-            out.append(self._turn(st, words, _formatted(text), end=True, formatted=True, utterance=True))
+            out.append(self._turn(st, words, text, end=True, formatted=True, utterance=True))
         else:
-            out.append(self._turn(st, words, text, end=True, formatted=False))
+            out.append(self._turn(st, plain, " ".join(w.text for w in plain), end=True, formatted=False))
             if cfg.get("format_turns") and self.config.formatted_twins:
-                out.append(self._turn(st, words, _formatted(text), end=True, formatted=True))
+                out.append(self._turn(st, words, text, end=True, formatted=True))
         st.turn_order += 1
         st.turn_open = False
         return out
