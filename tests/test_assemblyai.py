@@ -176,6 +176,29 @@ async def test_mulaw_at_8_khz_goes_as_one_byte_a_sample_and_is_transcribed() -> 
     assert run_.final_words == WORDS
 
 
+async def test_with_an_inactivity_timeout_silence_sends_keepalive() -> None:
+    quick = type("QuickKeepAlive", (AssemblyAIProvider,), {"keepalive_interval": 0.2})
+    async with AssemblyAIEmulator() as emu:
+        options = AssemblyAIOptions(base_url=emu.url, api_key=emu.api_key, inactivity_timeout=10)
+        stream = speechkit.STT(quick(options)).stream(conn_options=FAST)
+        await push(stream, oracle([["foxtrot", "golf"]]), end_input=False)
+        await asyncio.sleep(0.6)
+        await stream.aclose()
+    assert emu.sessions[0].query["inactivity_timeout"] == "10"
+    assert '{"type": "KeepAlive"}' in emu.sessions[0].texts
+
+
+async def test_the_emulator_closes_an_idle_session_after_its_inactivity_timeout() -> None:
+    async with AssemblyAIEmulator() as emu, aiohttp.ClientSession() as http:
+        url = f"{emu.url}/v3/ws?sample_rate=16000&speech_model=u3-rt-pro&inactivity_timeout=1"
+        async with http.ws_connect(url, headers={"Authorization": emu.api_key}) as ws:
+            assert (await ws.receive_json())["type"] == "Begin"
+            t0 = time.monotonic()
+            message = await ws.receive_json()
+            await ws.receive()
+    assert message["type"] == "Error" and ws.close_code == 3005 and 0.9 <= time.monotonic() - t0 < 2.0
+
+
 # -- parsing --------------------------------------------------------------------------------------
 
 

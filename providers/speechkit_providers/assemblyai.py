@@ -85,8 +85,9 @@ class AssemblyAIOptions(ProviderOptions):
         max_endpointing_silence: [``max_turn_silence``] ms of silence that always ends the turn.
         keyterms: [``keyterms_prompt``] words to boost; ``keyterms=Acme|LiveKit`` in config strings.
         language_detection: [``language_detection``] report each turn's language; None: not sent.
-        inactivity_timeout: [``inactivity_timeout``] s (5-3600) without audio before the server
-            closes; KeepAlive is sent when it is set (§2.8).
+        inactivity_timeout: [``inactivity_timeout``] s without audio before the server closes
+            (the API allows 5-3600; at least 10 here, so the KeepAlive the core sends after
+            ``keepalive_interval`` = 5 s of silence cannot race it, §2.8).
         diarization: [``speaker_labels``] label speakers.
         token: A temporary token (§2.1), instead of an API key.
         region: ``us`` or ``eu`` host; ``base_url`` overrides both.
@@ -101,7 +102,7 @@ class AssemblyAIOptions(ProviderOptions):
     max_endpointing_silence: int | None = attrs.field(default=None, validator=_range(0, 60000))
     keyterms: tuple[str, ...] = attrs.field(default=(), converter=_keyterms)
     language_detection: bool | None = None
-    inactivity_timeout: int | None = attrs.field(default=None, validator=_range(5, 3600))
+    inactivity_timeout: int | None = attrs.field(default=None, validator=_range(10, 3600))
     diarization: bool = False
     token: str | None = attrs.field(default=None, repr=False)
     region: Literal["us", "eu"] = "us"
@@ -192,6 +193,9 @@ class AssemblyAIProvider(Provider[AssemblyAIOptions]):
         kind = data.get("type") if isinstance(data, dict) else None
         if kind == "Begin":  # expires_at: Unix seconds (§2.5)
             expires = data.get("expires_at")
+            logger.debug(
+                "session began", extra={**self._log, "session_id": data.get("id"), "expires_at": expires}
+            )
             return (Ready(expires - time.time() if isinstance(expires, int | float) else None),)
         if kind == "SpeechStarted":
             return (SpeechStarted(data["timestamp"] / 1000 if "timestamp" in data else None),)
@@ -215,7 +219,7 @@ class AssemblyAIProvider(Provider[AssemblyAIOptions]):
             return ()  # a formatted twin after the fallback final: its words are out already
         w = [
             Word(str(x["text"]), x["start"] / 1000, x["end"] / 1000, x.get("confidence"))
-            for x in data["words"]
+            for x in data.get("words") or ()
         ]
         final, speaker = bool(data.get("end_of_turn")), data.get("speaker_label")
         t = Transcript(  # an interim is every word so far, the non-final ones included (§2.5)
