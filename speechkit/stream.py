@@ -402,8 +402,12 @@ class SpeechStream(stt.RecognizeStream):
         return True
 
     def _schedule_rotation(self, expires_in: float | None) -> None:
-        """Move to a new connection shortly before the session expires (no word lost: replay)."""
-        if expires_in is None:
+        """Move to a new connection shortly before the session expires (no word lost: replay).
+
+        An expiry under a second away (or past: a skewed clock) is left to the server's own
+        close, so a wrong clock cannot make the stream reconnect in a loop.
+        """
+        if expires_in is None or expires_in < 1.0:
             return
         if self._rotation is not None:
             self._rotation.cancel()
