@@ -142,15 +142,13 @@ class AssemblyAIProvider(Provider[AssemblyAIOptions]):
         o, base = self.options, (self.options.base_url or HOSTS[self.options.region]).rstrip("/")
         lang = session.language.split("-")[0].lower()
         english = lang == "en" and o.model == "universal-streaming-english"
-        query: dict[str, Any] = {"speech_model": o.model, "sample_rate": session.sample_rate}
-        query |= {"encoding": o.encoding, "language_codes": None if english or lang == "multi" else [lang]}
-        query |= {wire: getattr(o, name) or None for name, wire in _LIVE.items()}
-        query |= {
-            "format_turns": o.format_turns,
-            "language_detection": o.language_detection,
-            "token": o.token,
-        }
-        query |= {"inactivity_timeout": o.inactivity_timeout, "speaker_labels": o.diarization or None}
+        query: dict[str, Any] = {
+            "speech_model": o.model, "sample_rate": session.sample_rate, "encoding": o.encoding,
+            "language_codes": None if english or lang == "multi" else [lang],
+            **{wire: getattr(o, name) or None for name, wire in _LIVE.items()},
+            "format_turns": o.format_turns, "language_detection": o.language_detection, "token": o.token,
+            "inactivity_timeout": o.inactivity_timeout, "speaker_labels": o.diarization or None,
+        }  # fmt: skip
         encoded = {k: _wire_value(v, text=True) for k, v in query.items() if v is not None}
         return f"{base if base.endswith('/v3/ws') else base + '/v3/ws'}?{urlencode(encoded)}"
 
