@@ -342,6 +342,18 @@ async def test_a_close_3007_without_an_error_message_is_not_retried() -> None:
     assert info.value.retryable is False and len(emu.sessions) == 1
 
 
+async def test_audio_faster_than_real_time_is_refused_with_3007_when_the_emulator_enforces_pace() -> None:
+    utterances = [["alpha", "bravo"], ["charlie", "delta"], ["echo", "foxtrot"]]
+    async with AssemblyAIEmulator(AssemblyAIConfig(max_realtime_factor=1.2)) as emu:
+        with pytest.raises(APIError) as info:
+            await run(emu, oracle(utterances * 2))  # about 5 s of audio, pushed at once
+        paced = engine(emu)
+        run_ = await transcribe(paced, oracle(utterances), speed=1.0, conn_options=FAST)
+        await paced.aclose()
+    assert info.value.retryable is False and "Rate Exceeded" in str(info.value)
+    assert run_.final_words == [w for u in utterances for w in u]
+
+
 # -- the emulator itself --------------------------------------------------------------------------
 
 

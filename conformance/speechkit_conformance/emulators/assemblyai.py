@@ -89,6 +89,9 @@ class AssemblyAIConfig:
         formatted_twins: Send the formatted end of turn when ``format_turns`` is on; False
             reproduces pitfall §2.11.2 (it never comes).
         idle_close_code: Close code of ``inactivity_timeout`` (undocumented for v3, §2.8) [?].
+        max_realtime_factor: Refuse audio arriving faster than this multiple of real time
+            (after a one-second allowance) with 3007 "Audio Transmission Rate Exceeded" (§2.3);
+            None (default) accepts any pace. The docs give no threshold [?].
         recognizer: ``"oracle"`` (tone words) or ``"local"`` (Whisper tiny.en, 16 kHz).
         final_after: Silence that ends a turn for the local recognizer, seconds.
     """
@@ -101,6 +104,7 @@ class AssemblyAIConfig:
     max_session_duration: float = 10800.0
     formatted_twins: bool = True
     idle_close_code: int = 3005
+    max_realtime_factor: float | None = None
     recognizer: Literal["oracle", "local"] = "oracle"
     final_after: float = 0.5
 
@@ -278,6 +282,13 @@ class AssemblyAIEmulator(Emulator):
         ms = len(data) / width / st.rate * 1000
         if self.config.strict_chunks and not 50 - 1e-6 <= ms <= 1000 + 1e-6:
             self._fail(ctx, 3007, f"Input duration violation: {ms:.0f} ms. Expected between 50 and 1000 ms")
+            st.terminating = True
+            return 0.0
+        elapsed = time.monotonic() - ctx.record.started
+        sent = ctx.record.audio_seconds + ms / 1000
+        if (factor := self.config.max_realtime_factor) is not None and sent > factor * elapsed + 1.0:
+            text = f"Audio Transmission Rate Exceeded: Received {sent:.1f} sec. audio in {elapsed:.1f} sec"
+            self._fail(ctx, 3007, text)
             st.terminating = True
             return 0.0
         pcm = mulaw_decode(data) if width == 1 else np.frombuffer(data[: len(data) & ~1], dtype="<i2")
