@@ -92,6 +92,15 @@ async def test_a_temporary_token_goes_in_the_query_and_no_key_is_needed(
     assert run_.final_words == WORDS
 
 
+async def test_a_temporary_token_opens_one_session_only() -> None:
+    async with AssemblyAIEmulator() as emu:
+        token = emu.config.tokens[0]
+        await run(emu, api_key=None, token=token)
+        with pytest.raises(APIError) as info:
+            await run(emu, api_key=None, token=token)
+    assert info.value.retryable is False and emu.sessions[1].close_code == 1008
+
+
 def test_the_region_picks_the_host_and_base_url_overrides_it() -> None:
     eu = AssemblyAIProvider(AssemblyAIOptions(api_key="k", region="eu"))
     assert eu.url(hook_session(eu)).startswith("wss://streaming.eu.assemblyai.com/v3/ws?")

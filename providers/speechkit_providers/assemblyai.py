@@ -89,7 +89,8 @@ class AssemblyAIOptions(ProviderOptions):
             (the API allows 5-3600; at least 10 here, so the KeepAlive the core sends after
             ``keepalive_interval`` = 5 s of silence cannot race it, §2.8).
         diarization: [``speaker_labels``] label speakers.
-        token: A temporary token (§2.1), instead of an API key.
+        token: A temporary token (§2.1), instead of an API key; single-use, so a reconnect
+            (a retry, a session rotation) with it is refused: prefer the key for long streams.
         region: ``us`` or ``eu`` host; ``base_url`` overrides both.
     """
 

@@ -81,6 +81,7 @@ class AssemblyAIConfig:
     Attributes:
         api_key: The key accepted in ``Authorization``.
         tokens: Temporary tokens accepted (as ``?token=`` or in ``Authorization``).
+        single_use_tokens: A token opens one session only (§2.1); a second use is refused.
         auth_failure: ``"close"``: upgrade, ``Error`` 1008, close 1008 (seen in practice);
             ``"http"``: HTTP 401 at the handshake.
         require_speech_model: A missing ``speech_model`` is an error 3006 (the docs: required) [I].
@@ -98,6 +99,7 @@ class AssemblyAIConfig:
 
     api_key: str = "assemblyai-test-key"
     tokens: tuple[str, ...] = ("assemblyai-test-token",)
+    single_use_tokens: bool = True
     auth_failure: Literal["close", "http"] = "close"
     require_speech_model: bool = True
     strict_chunks: bool = True
@@ -187,6 +189,7 @@ class AssemblyAIEmulator(Emulator):
     ) -> None:
         super().__init__(faults=faults, port=port)
         self.config = config or AssemblyAIConfig()
+        self._redeemed: set[str] = set()
 
     @property
     def api_key(self) -> str:
@@ -202,9 +205,10 @@ class AssemblyAIEmulator(Emulator):
 
     def handshake(self, request: web.Request, record: SessionRecord) -> web.StreamResponse | None:
         auth = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-        token = request.query.get("token")
-        good = auth == self.config.api_key or auth in self.config.tokens or token in self.config.tokens
-        if good:
+        token = request.query.get("token") or (auth if auth in self.config.tokens else None)
+        if auth == self.config.api_key or (token in self.config.tokens and token not in self._redeemed):
+            if token and self.config.single_use_tokens:
+                self._redeemed.add(token)  # a temporary token opens one session (§2.1)
             return None
         if self.config.auth_failure == "http":
             return web.json_response({"error": "Unauthorized"}, status=401)
@@ -245,11 +249,10 @@ class AssemblyAIEmulator(Emulator):
             )
         )
         if encoding.startswith("pcm"):
-            rec_rate = rate
-            if self.config.recognizer == "local":
-                st.rec = LocalSession(rec_rate, self._language(st), self.config.final_after)
+            if self.config.recognizer == "local":  # tiny.en: English whatever language_codes say
+                st.rec = LocalSession(rate, "en", self.config.final_after)
             else:
-                st.rec = OracleSession(rec_rate)
+                st.rec = OracleSession(rate)
             st.pump = ctx.spawn(self._pump(ctx, st))
         ctx.spawn(self._timers(ctx, st, expires))
         return True
