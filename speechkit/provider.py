@@ -8,9 +8,11 @@ its vendor:
   with :meth:`Provider.headers`); an in-process engine returns its own
   :class:`Connection` instead;
 * **framing**: :meth:`Provider.start_messages`, :meth:`Provider.encode_audio`,
-  :meth:`Provider.flush_message`, :meth:`Provider.end_of_input_message`;
+  :meth:`Provider.flush_message`, :meth:`Provider.end_of_input_message`, and
+  :meth:`Provider.update_message` for options a live connection can take;
 * **parsing**: :meth:`Provider.parse` turns one server message into
-  :mod:`speechkit.events` objects, or raises a classified ``APIError``;
+  :mod:`speechkit.events` objects, or raises a classified ``APIError``
+  (:meth:`Provider.on_deadline` ends a bounded wait it set in ``Session.deadline``);
   :meth:`Provider.classify_close` turns a close code into an error.
 
 Everything else (retries, resampling, chunking, flush, drain, reconnect with
