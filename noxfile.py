@@ -10,13 +10,13 @@ PYTHON = "3.11"
 
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
-    """The test suite (no network: servers run on 127.0.0.1)."""
-    session.install("-e", ".[test]")
+    """The test suite (no network: servers run on 127.0.0.1), with the vendors' own clients."""
+    session.install("-e", ".[test,conformance]")
     session.run("python", "-m", "pytest", "-q", *session.posargs)
 
 
 @nox.session(python=PYTHON)
-@nox.parametrize("provider", ["local", "speechmatics", "telnyx"])
+@nox.parametrize("provider", ["local", "telnyx", "speechmatics", "assemblyai"])
 def conformance(session: nox.Session, provider: str) -> None:
     """The shared conformance suite for one provider: nox -s "conformance(provider='telnyx')"."""
     session.install("-e", ".[test]")

@@ -86,7 +86,15 @@ class SpeechEnded:
 
 @attrs.frozen
 class Ready:
-    """The session is ready for audio (e.g. a vendor's ``SessionBegins``/``RecognitionStarted``)."""
+    """The session is ready for audio (e.g. a vendor's ``SessionBegins``/``RecognitionStarted``).
+
+    Attributes:
+        expires_in: Seconds until the vendor ends the session (a maximum duration), or
+            None. The core moves the stream to a new connection shortly before, replaying
+            the audio no final covers yet.
+    """
+
+    expires_in: float | None = None
 
 
 @attrs.frozen

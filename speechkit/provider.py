@@ -11,7 +11,8 @@ its vendor:
   :meth:`Provider.flush_message`, :meth:`Provider.end_of_input_message`,
   :meth:`Provider.update_message` (options changed on a live connection);
 * **parsing**: :meth:`Provider.parse` turns one server message into
-  :mod:`speechkit.events` objects, or raises a classified ``APIError``;
+  :mod:`speechkit.events` objects, or raises a classified ``APIError``
+  (:meth:`Provider.on_deadline` ends a bounded wait it set in ``Session.deadline``);
   :meth:`Provider.classify_close` turns a close code into an error.
 
 Everything else (retries, resampling, chunking, flush, drain, reconnect with
@@ -136,7 +137,11 @@ class Session:
         ready: Set when the parser returns :class:`~speechkit.events.Ready`; with
             :attr:`Provider.wait_for_ready` no audio is sent before it.
         chunks_sent: Audio chunks handed to this connection so far (replayed ones included).
-        seconds_sent: Seconds of audio in them.
+        audio_seconds: Seconds of audio in them (padding included), kept by the core; e.g.
+            to timestamp a control message or check a vendor's own count.
+        deadline: ``time.monotonic()`` time at which the core calls
+            :meth:`Provider.on_deadline` unless a server message comes first; the parser
+            sets it (e.g. to bound a wait for a follow-up message) and the core clears it.
     """
 
     language: str
@@ -147,7 +152,8 @@ class Session:
     state: dict[str, Any] = attrs.field(factory=dict)
     ready: asyncio.Event = attrs.field(factory=asyncio.Event)
     chunks_sent: int = 0
-    seconds_sent: float = 0.0
+    audio_seconds: float = 0.0
+    deadline: float | None = None
 
 
 class Provider(Generic[OptionsT]):
@@ -157,13 +163,16 @@ class Provider(Generic[OptionsT]):
     instance serves every stream of an STT; per-connection state goes in
     :attr:`Session.state`.
 
-    Class attributes (``capabilities`` and ``chunk_duration`` may be set per instance
+    Class attributes (``capabilities`` and the chunk durations may be set per instance
     in ``__init__`` when they depend on the options):
         name: Registry name, as in config strings (``"telnyx"``).
         options_class: The attrs options class.
         capabilities: What the provider can do.
         credential_env: Environment variable holding the API key, or None.
         chunk_duration: Seconds of audio per sent chunk.
+        min_chunk_duration: Seconds a sent chunk must hold at least; a shorter tail at a
+            flush or the end of input is padded with silence to it (the stream clock skips
+            the padding, so times stay those of the pushed audio).
         drain_timeout: After end of input, seconds of server silence after which the
             stream ends even without a :class:`~speechkit.events.Finished`.
         heartbeat: WebSocket ping interval in seconds (half-open detection), or None.
@@ -188,6 +197,7 @@ class Provider(Generic[OptionsT]):
     capabilities: Capabilities = Capabilities()
     credential_env: ClassVar[str | None] = None
     chunk_duration: float = 0.1
+    min_chunk_duration: float = 0.0
     drain_timeout: ClassVar[float] = 5.0
     heartbeat: ClassVar[float | None] = 10.0
     response_timeout: ClassVar[float | None] = 10.0
@@ -269,7 +279,11 @@ class Provider(Generic[OptionsT]):
 
     def update_message(self, previous: Provider[OptionsT], session: Session) -> Message | None:
         """A message that applies this instance's options to a live connection opened with
-        ``previous``'s (same language), or None to reconnect with them (the default)."""
+        ``previous``'s (same language), or None to reconnect with them (the default).
+
+        The core sends it in order with the audio, instead of reconnecting; a change of
+        language always reconnects.
+        """
         return None
 
     # -- parsing -----------------------------------------------------------------
@@ -281,6 +295,10 @@ class Provider(Generic[OptionsT]):
             APIError: the message is a vendor error; set ``retryable`` by its kind.
         """
         raise NotImplementedError(f"{type(self).__name__} must implement parse()")
+
+    def on_deadline(self, session: Session) -> Iterable[ProviderEvent]:
+        """Called once :attr:`Session.deadline` passes with no server message; default: nothing."""
+        return ()
 
     def with_options(self, **changes: Any) -> Provider[OptionsT]:
         """A new instance of this provider with some options changed (validated as at parse time).

@@ -66,6 +66,10 @@ MAX_OVERLAP_FINALS = 64
 REPLAY_WAIT = 5.0
 """Seconds new audio waits for a final to free replay room before it is sent regardless."""
 
+ROTATE_MARGIN = 10.0
+"""Seconds before a session's announced expiry (``Ready.expires_in``) that the stream moves to a
+new connection (at most a tenth of the session's remaining time)."""
+
 
 @attrs.define
 class _Chunk:
@@ -77,10 +81,15 @@ class _Chunk:
 
 
 class _UpdateSentinel(stt.RecognizeStream._FlushSentinel):
-    """Queued by update_options, in order with the audio (a flush sentinel to the base's types)."""
+    """Queued by update_options, in order with the audio (a flush sentinel to the base's types).
 
-    def __init__(self, version: int) -> None:
+    The send loop applies it live when :meth:`Provider.update_message` gives a message, else
+    reconnects; ``reconnect`` always reconnects (a session rotated before it expires).
+    """
+
+    def __init__(self, version: int, *, reconnect: bool = False) -> None:
         self.version = version
+        self.reconnect = reconnect
 
 
 class SpeechStream(stt.RecognizeStream):
@@ -143,6 +152,8 @@ class SpeechStream(stt.RecognizeStream):
         self._policy = RetryPolicy(conn_options, on_retry=self._log_retry)
         self._updating = False  # the last connection ended for update_options
         self._options_version = 0  # bumped by update_options; each connection knows its own
+        self._pads: list[tuple[float, float]] = []  # (connection time, seconds) of silence padding sent
+        self._rotation: asyncio.TimerHandle | None = None  # reconnects before the session expires
         self._owner = stt
         super().__init__(stt=stt, conn_options=conn_options, sample_rate=self._rate)
 
@@ -291,6 +302,7 @@ class SpeechStream(stt.RecognizeStream):
 
     async def _send_loop(self, conn: Connection, session: Session, version: int) -> bool:
         """Send until the input ends (False) or an options update asks to reconnect (True)."""
+        self._pads = []
         opened_with = self._provider
         for msg in opened_with.start_messages(session):
             await conn.send(msg)
@@ -315,7 +327,9 @@ class SpeechStream(stt.RecognizeStream):
             elif isinstance(item, _UpdateSentinel):
                 if item.version > version:  # else this connection already has those options
                     same_language = self._language == session.language
-                    live = self._provider.update_message(opened_with, session) if same_language else None
+                    live = None
+                    if same_language and not item.reconnect:
+                        live = self._provider.update_message(opened_with, session)
                     if live is None:
                         return True
                     await conn.send(live)  # applied on this connection: no reconnect
@@ -387,13 +401,19 @@ class SpeechStream(stt.RecognizeStream):
         return chunk
 
     async def _send_audio(self, conn: Connection, session: Session, chunk: _Chunk) -> None:
-        message = self._provider.encode_audio(chunk.data, session)
+        data = chunk.data
+        short = round(self._provider.min_chunk_duration * self._rate) - len(data) // 2
+        if short > 0:  # a flush or end-of-input tail: pad it; the stream clock skips the padding
+            self._pads.append((session.audio_seconds + len(data) / 2 / self._rate, short / self._rate))
+            data += bytes(2 * short)
+        message = self._provider.encode_audio(data, session)
+        seconds = len(data) / 2 / self._rate
         session.chunks_sent += 1  # before the send: the server may acknowledge it before send() returns
-        session.seconds_sent += chunk.end - chunk.start
+        session.audio_seconds += seconds
         await conn.send(message)
         if chunk.speech and self._unanswered_since is None:
             self._unanswered_since = time.monotonic()
-        self._usage_pending += chunk.end - chunk.start
+        self._usage_pending += seconds
         if self._usage_pending >= USAGE_INTERVAL:
             self._emit_usage()
 
@@ -408,15 +428,17 @@ class SpeechStream(stt.RecognizeStream):
                 receiving = receiving or asyncio.create_task(conn.receive())
                 draining = input_sent.done()
                 waiting = {receiving} if draining else {receiving, input_sent}
-                done, _ = await asyncio.wait(
-                    waiting,
-                    timeout=self._recv_timeout(draining, quiet_since),
-                    return_when=asyncio.FIRST_COMPLETED,
-                )
+                timeout = self._recv_timeout(draining, quiet_since)
+                if session.deadline is not None:
+                    due = max(0.0, session.deadline - time.monotonic())
+                    timeout = due if timeout is None else min(timeout, due)
+                done, _ = await asyncio.wait(waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
                 if receiving not in done:
                     now = time.monotonic()
                     if input_sent in done:  # the input just ended: wait again, now draining
                         quiet_since = max(quiet_since, now)
+                        continue
+                    if self._deadline_passed(session, origin):
                         continue
                     self._check_answered(now)
                     # drain: once the input is out and all speech answered, this much server
@@ -443,10 +465,13 @@ class SpeechStream(stt.RecognizeStream):
                         return
                     if isinstance(ev, Ready):
                         session.ready.set()
+                        self._schedule_rotation(ev.expires_in)
                     else:
-                        for out in self._dedupe(self._to_stream_clock(ev, origin)):
-                            self._handle(out)
+                        self._deliver(ev, origin)
         finally:
+            if self._rotation is not None:
+                self._rotation.cancel()
+                self._rotation = None
             await utils.aio.cancel_and_wait(*(t for t in (receiving, input_sent) if t is not None))
 
     def _recv_timeout(self, draining: bool, quiet_since: float) -> float | None:
@@ -521,20 +546,70 @@ class SpeechStream(stt.RecognizeStream):
             out.append(ev if res.emit == ev.text else attrs.evolve(ev, text=res.emit))
         return out
 
+    def _deadline_passed(self, session: Session, origin: float) -> bool:
+        """Call the provider's ``on_deadline`` if ``session.deadline`` passed; whether it did."""
+        if session.deadline is None or time.monotonic() < session.deadline:
+            return False
+        session.deadline = None
+        for ev in self._provider.on_deadline(session):
+            if not isinstance(ev, (Ready, Finished)):
+                self._deliver(ev, origin)
+        return True
+
+    def _deliver(self, ev: ProviderEvent, origin: float) -> None:
+        """One provider event: onto the stream clock, past the replay's repeats, into the grammar."""
+        for out in self._dedupe(self._to_stream_clock(ev, origin)):
+            self._handle(out)
+
+    def _schedule_rotation(self, expires_in: float | None) -> None:
+        """Move to a new connection shortly before the session expires (no word lost: replay).
+
+        An expiry under a second away (or past: a skewed clock) is left to the server's own
+        close, so a wrong clock cannot make the stream reconnect in a loop.
+        """
+        if expires_in is None or expires_in < 1.0:
+            return
+        if self._rotation is not None:
+            self._rotation.cancel()
+        delay = max(0.0, expires_in - min(ROTATE_MARGIN, expires_in / 10))
+        self._rotation = asyncio.get_running_loop().call_later(delay, self._rotate)
+
+    def _rotate(self) -> None:
+        self._rotation = None
+        if not self._input_ch.closed:  # after end of input the session just drains
+            logger.info(
+                "session about to expire: moving to a new connection",
+                extra={"provider": self._provider.name, "stream_id": self._request_id},
+            )
+            self._options_version += 1
+            self._input_ch.send_nowait(_UpdateSentinel(self._options_version, reconnect=True))
+
     def _to_stream_clock(self, ev: ProviderEvent, origin: float) -> ProviderEvent:
         offset = origin + self.start_time_offset
 
         def at(t: float | None) -> float | None:
-            return None if t is None else t + offset
+            return None if t is None else self._unpad(t) + offset
 
         if isinstance(ev, Transcript):
             words = tuple(
-                Word(w.text, w.start_time + offset, w.end_time + offset, w.confidence) for w in ev.words
+                Word(
+                    w.text, self._unpad(w.start_time) + offset, self._unpad(w.end_time) + offset, w.confidence
+                )
+                for w in ev.words
             )
             return attrs.evolve(ev, start_time=at(ev.start_time), end_time=at(ev.end_time), words=words)
         if isinstance(ev, (SpeechStarted, SpeechEnded)):
             return type(ev)(at(ev.time))
         return ev
+
+    def _unpad(self, t: float) -> float:
+        """Connection-clock seconds to seconds of pushed audio: padding sent before ``t`` is skipped."""
+        skipped = 0.0
+        for at, pad in self._pads:
+            if t <= at:
+                break
+            skipped += min(pad, t - at)
+        return t - skipped
 
     def _handle(self, ev: ProviderEvent) -> None:
         was_in_speech = self._grammar.in_speech

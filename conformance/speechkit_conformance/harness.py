@@ -381,6 +381,15 @@ async def transcribe(
     return Run(events, time.monotonic() - t0)
 
 
+def carries_language(record: SessionRecord, language: str) -> bool:
+    """Whether a session's query (a value, or an item of a JSON-list value) or one of its text
+    messages names ``language`` (its BCP-47 tag or primary subtag, any case)."""
+    accepted = {language.lower(), language.split("-")[0].lower()}
+    quoted = re.compile(rf'"({"|".join(map(re.escape, accepted))})"', re.IGNORECASE)
+    in_query = any(v.lower() in accepted or quoted.search(v) for v in record.query.values())
+    return in_query or any(quoted.search(t) for t in record.texts)
+
+
 async def wait_for(condition: Callable[[], bool], within: float = 2.0) -> bool:
     """Poll ``condition`` every 10 ms until it holds or ``within`` seconds pass; its last value."""
     deadline = time.monotonic() + within

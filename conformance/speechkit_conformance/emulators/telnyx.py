@@ -37,7 +37,6 @@ import asyncio
 import json
 import struct
 import time
-from collections.abc import AsyncIterator
 from typing import Any, Literal
 
 import attrs
@@ -47,7 +46,9 @@ from aiohttp import web
 from speechkit.events import Finished, Transcript
 
 from ..emulator import Emulator, FaultPlan, SessionContext, SessionRecord
-from ..oracle import OracleRecognizer, mulaw_decode
+from ..oracle import mulaw_decode
+from ..recognizers import LocalSession as _LocalSession
+from ..recognizers import OracleSession as _OracleSession
 
 ENGINES = ("Deepgram", "Telnyx", "Google", "Azure", "xAI", "AssemblyAI", "Speechmatics", "Soniox")
 """Engines as the docs spell them (§4.2)."""
@@ -112,69 +113,6 @@ def error_frame(code: str, title: str, detail: str, parameter: str | None = None
     if parameter:
         err["source"] = {"parameter": parameter}
     return {"errors": [err]}
-
-
-class _OracleSession:
-    """The oracle behind the streaming-recognizer API of the local engine."""
-
-    def __init__(self, rate: int) -> None:
-        self._rec = OracleRecognizer(rate, interim_results=True)
-        self._queue: asyncio.Queue[Transcript | Finished] = asyncio.Queue()
-
-    def push(self, pcm: bytes) -> None:
-        for ev in self._rec.feed(pcm):
-            self._queue.put_nowait(ev)
-
-    def flush(self) -> None:
-        for ev in self._rec.finalize():
-            self._queue.put_nowait(ev)
-
-    def end_input(self) -> None:
-        self.flush()
-        self._queue.put_nowait(Finished())
-
-    async def events(self) -> AsyncIterator[object]:
-        while not isinstance(ev := await self._queue.get(), Finished):
-            yield ev
-        yield ev
-
-    async def aclose(self) -> None:
-        return None
-
-
-class _LocalSession:
-    """The local provider's Whisper engine (16 kHz only: other rates are resampled)."""
-
-    def __init__(self, rate: int, language: str, final_after: float) -> None:
-        from livekit import rtc
-        from speechkit_providers.local.engine import SharedModel, StreamingRecognizer, resolve_model_path
-
-        model = SharedModel.get(resolve_model_path("tiny.en"))
-        self._rec = StreamingRecognizer(model, language=language, min_silence=final_after)
-        self._rate = rate
-        self._resampler = rtc.AudioResampler(rate, 16000) if rate != 16000 else None
-
-    def push(self, pcm: bytes) -> None:
-        if self._resampler is None:
-            self._rec.push(pcm)
-            return
-        from livekit import rtc
-
-        for frame in self._resampler.push(rtc.AudioFrame(pcm, self._rate, 1, len(pcm) // 2)):
-            self._rec.push(bytes(frame.data))
-
-    def flush(self) -> None:
-        self._rec.flush()
-
-    def end_input(self) -> None:
-        self._rec.end_input()
-
-    async def events(self) -> AsyncIterator[object]:
-        async for ev in self._rec.events():
-            yield ev
-
-    async def aclose(self) -> None:
-        await self._rec.aclose()
 
 
 @attrs.define

@@ -131,7 +131,7 @@ class SpeechmaticsProvider(Provider[SpeechmaticsOptions]):
 
     def flush_message(self, session: Session) -> str:
         """``ForceEndOfUtterance`` at the audio sent so far: only that audio is finalised (§3.2, §3.9.5)."""
-        return json.dumps({"message": "ForceEndOfUtterance", "timestamp": round(session.seconds_sent, 3)})
+        return json.dumps({"message": "ForceEndOfUtterance", "timestamp": round(session.audio_seconds, 3)})
 
     def end_of_input_message(self, session: Session) -> str:
         """``EndOfStream`` with the last seq_no sent; ``EndOfTranscript`` answers it (§3.5)."""

@@ -1,0 +1,264 @@
+"""The AssemblyAI provider: Universal Streaming v3 over WebSocket (``shared/protocols.md`` §2).
+
+Config strings: ``assemblyai/universal-streaming-english:en``, ``assemblyai:en?format_turns=true``,
+``assemblyai/u3-rt-pro:es?region=eu``. The key comes from ``ASSEMBLYAI_API_KEY`` or ``api_key``
+(sent raw in ``Authorization``, §2.1), or a temporary ``token`` (sent as ``?token=``, §2.1).
+Audio goes as raw binary PCM of 50 ms (50-1000 ms allowed, §2.3); the core pads a shorter
+flush or end-of-input tail with silence, which the stream clock skips.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterable
+from typing import Any, ClassVar, Literal
+from urllib.parse import urlencode
+
+import attrs
+import numpy as np
+
+from speechkit import Capabilities, Provider, ProviderOptions, Session
+from speechkit.errors import APIError, AuthenticationError, InvalidRequestError, RateLimitError, ServerError
+from speechkit.events import Finished, ProviderEvent, Ready, SpeechStarted, Transcript, Word
+
+logger = logging.getLogger("speechkit")
+
+MODELS = (
+    *("universal-streaming-english", "universal-streaming-multilingual", "u3-rt-pro", "u3-rt-pro-beta-1"),
+    *("universal-3-5-pro", "universal-3-6", "universal-3-6-pro", "whisper-rt"),
+)
+"""``speech_model`` values (§2.2; ``u3-pro`` is deprecated and left out)."""
+RATES = (8000, 16000, 22050, 24000, 44100, 48000)
+"""Sample rates sent (Hz); the core resamples to one [I: the docs name no list, these are common]."""
+HOSTS = {"us": "wss://streaming.assemblyai.com", "eu": "wss://streaming.eu.assemblyai.com"}
+"""Streaming hosts by region (§2.1)."""
+FORMAT_WAIT = 1.5
+"""Seconds an unformatted end of turn waits for its formatted twin before it is the final (§2.11.2)."""
+_LIVE = {  # option -> wire name, for the options UpdateConfiguration changes live (§2.4, AAI-SDK)
+    **{"format_turns": "format_turns", "endpointing_confidence": "end_of_turn_confidence_threshold"},
+    **{"min_endpointing_silence": "min_turn_silence", "max_endpointing_silence": "max_turn_silence"},
+    "keyterms": "keyterms_prompt",
+}
+_AUTH, _INVALID = {1008, 4001, 4002, 4003}, {3006, 3007, 4000, 4029, 4032, 4033, 4034, 4100, 4101}
+
+
+def _keyterms(value: object) -> tuple[str, ...]:
+    """A list, or a string separated by ``|`` or ``,`` (``,`` also splits a fallback chain)."""
+    items = value.replace("|", ",").split(",") if isinstance(value, str) else value
+    return tuple(str(t).strip() for t in items if str(t).strip())  # type: ignore[union-attr]
+
+
+def _range(low: float, high: float) -> Any:  # an optional number within [low, high]
+    return attrs.validators.optional([attrs.validators.ge(low), attrs.validators.le(high)])
+
+
+def _wire_value(value: object, *, text: bool) -> Any:
+    """Lists as JSON lists (as JSON text in a query) and booleans lowercase in a query (§2.2)."""
+    if isinstance(value, tuple | list):
+        return json.dumps(list(value)) if text else list(value)
+    return ("true" if value else "false") if text and isinstance(value, bool) else value
+
+
+def _mulaw(pcm: bytes) -> bytes:
+    """G.711 μ-law: 16-bit samples to 8-bit codes (bias 0x84, 8 segments)."""
+    x = np.frombuffer(pcm, dtype="<i2").astype(np.int32)
+    mag = np.minimum(np.abs(x), 32635) + 0x84
+    exp = np.floor(np.log2(mag)).astype(np.int32) - 7
+    code = np.where(x < 0, 0x80, 0) | (exp << 4) | ((mag >> (exp + 3)) & 0x0F)
+    return (~code & 0xFF).astype(np.uint8).tobytes()
+
+
+@attrs.frozen(kw_only=True)
+class AssemblyAIOptions(ProviderOptions):
+    """Options of the AssemblyAI provider; wire names (§2.2) in brackets.
+
+    Attributes:
+        model: [``speech_model``], required by the API; one of :data:`MODELS`.
+        sample_rate: [``sample_rate``] Hz, one of :data:`RATES`.
+        language: BCP-47; sent as [``language_codes``] unless English on the English model.
+        encoding: [``encoding``] ``pcm_s16le``, or ``pcm_mulaw`` (8-bit G.711, telephony).
+        format_turns: [``format_turns``] finals punctuated and cased (a second end-of-turn message).
+        endpointing_confidence: [``end_of_turn_confidence_threshold``] 0-1.
+        min_endpointing_silence: [``min_turn_silence``] ms of silence before a confident end of turn.
+        max_endpointing_silence: [``max_turn_silence``] ms of silence that always ends the turn.
+        keyterms: [``keyterms_prompt``] words to boost; ``keyterms=Acme|LiveKit`` in config strings.
+        language_detection: [``language_detection``] report each turn's language; None: not sent.
+        inactivity_timeout: [``inactivity_timeout``] s without audio before the server closes
+            (the API allows 5-3600; at least 10 here, so the KeepAlive the core sends after
+            ``keepalive_interval`` = 5 s of silence cannot race it, §2.8).
+        diarization: [``speaker_labels``] label speakers.
+        token: A temporary token (§2.1), instead of an API key; single-use, so a reconnect
+            (a retry, a session rotation) with it is refused: prefer the key for long streams.
+        region: ``us`` or ``eu`` host; ``base_url`` overrides both.
+    """
+
+    model: str = attrs.field(default="universal-streaming-english", validator=attrs.validators.in_(MODELS))
+    sample_rate: int = attrs.field(default=16000, validator=attrs.validators.in_(RATES))
+    encoding: Literal["pcm_s16le", "pcm_mulaw"] = "pcm_s16le"
+    format_turns: bool = False
+    endpointing_confidence: float | None = attrs.field(default=None, validator=_range(0, 1))
+    min_endpointing_silence: int | None = attrs.field(default=None, validator=_range(0, 60000))
+    max_endpointing_silence: int | None = attrs.field(default=None, validator=_range(0, 60000))
+    keyterms: tuple[str, ...] = attrs.field(default=(), converter=_keyterms)
+    language_detection: bool | None = None
+    inactivity_timeout: int | None = attrs.field(default=None, validator=_range(10, 3600))
+    diarization: bool = False
+    token: str | None = attrs.field(default=None, repr=False)
+    region: Literal["us", "eu"] = "us"
+
+
+class AssemblyAIProvider(Provider[AssemblyAIOptions]):
+    """AssemblyAI Universal Streaming v3 (§2): raw PCM, JSON ``Turn`` messages, word timings.
+
+    A ``Turn`` with ``end_of_turn`` is the final and closes the utterance; with
+    ``format_turns`` the formatted twin is, or the unformatted one after :data:`FORMAT_WAIT`.
+    """
+
+    name: ClassVar[str] = "assemblyai"
+    options_class = AssemblyAIOptions
+    capabilities = Capabilities(
+        word_timestamps=True, flush=True, end_of_utterance=True, encodings=("pcm_s16le", "pcm_mulaw"),
+        sample_rates=RATES,
+    )  # fmt: skip
+    credential_env = "ASSEMBLYAI_API_KEY"
+    emulator = "speechkit_conformance.emulators.assemblyai:AssemblyAIEmulator"
+    chunk_duration = min_chunk_duration = 0.05  # recommended, and the allowed minimum (§2.3)
+
+    def __init__(self, options: AssemblyAIOptions) -> None:
+        """Declares ``diarization`` when asked for; ``MissingCredentialsError`` without key or token."""
+        super().__init__(options)
+        self.capabilities = attrs.evolve(self.capabilities, diarization=options.diarization)
+
+    _log: ClassVar[dict[str, str]] = {"provider": "assemblyai"}
+
+    @property
+    def api_key(self) -> str | None:
+        """The API key, or the temporary token when one is given."""
+        return self.options.token or super().api_key
+
+    def url(self, session: Session) -> str:
+        """``<base>/v3/ws?<query>``: lists as JSON, booleans lowercase, values as given (§2.2, §2.11.7)."""
+        o, base = self.options, (self.options.base_url or HOSTS[self.options.region]).rstrip("/")
+        lang = session.language.split("-")[0].lower()
+        english = lang == "en" and o.model == "universal-streaming-english"
+        query: dict[str, Any] = {
+            "speech_model": o.model, "sample_rate": session.sample_rate, "encoding": o.encoding,
+            "language_codes": None if english or lang == "multi" else [lang],
+            **{wire: getattr(o, name) or None for name, wire in _LIVE.items()},
+            "format_turns": o.format_turns, "language_detection": o.language_detection, "token": o.token,
+            "inactivity_timeout": o.inactivity_timeout, "speaker_labels": o.diarization or None,
+        }  # fmt: skip
+        encoded = {k: _wire_value(v, text=True) for k, v in query.items() if v is not None}
+        return f"{base if base.endswith('/v3/ws') else base + '/v3/ws'}?{urlencode(encoded)}"
+
+    def headers(self, session: Session) -> dict[str, str]:
+        """The raw key in ``Authorization``, no ``Bearer`` (§2.1); a token goes in the query."""
+        return {} if self.options.token else {"Authorization": str(self.api_key)}
+
+    def encode_audio(self, pcm: bytes, session: Session) -> bytes:
+        """Raw binary audio, no wrapper (§2.3); μ-law when ``encoding`` asks for it."""
+        return _mulaw(pcm) if self.options.encoding == "pcm_mulaw" else pcm
+
+    def flush_message(self, session: Session) -> str:
+        """``ForceEndpoint`` ends the current turn at once (§2.4)."""
+        return '{"type": "ForceEndpoint"}'
+
+    def end_of_input_message(self, session: Session) -> str:
+        """``Terminate``: the server sends the remaining turns, then ``Termination`` (§2.7)."""
+        return '{"type": "Terminate"}'
+
+    def keepalive_message(self, session: Session) -> str | None:
+        """``KeepAlive`` resets the inactivity timer; only useful with ``inactivity_timeout`` (§2.8)."""
+        return '{"type": "KeepAlive"}' if self.options.inactivity_timeout else None
+
+    def update_message(self, previous: Provider[AssemblyAIOptions], session: Session) -> str | None:
+        """``UpdateConfiguration`` when only live-updatable options changed (§2.4), else reconnect."""
+        options = self.options
+        names = (f.name for f in attrs.fields(AssemblyAIOptions))
+        changed = {n for n in names if getattr(options, n) != getattr(previous.options, n)}
+        if not changed or changed - _LIVE.keys():
+            return None
+        values = {_LIVE[n]: _wire_value(getattr(options, n), text=False) for n in sorted(changed)}
+        return json.dumps({"type": "UpdateConfiguration", **values})
+
+    def parse(self, message: object, session: Session) -> Iterable[ProviderEvent]:
+        """One JSON message (§2.5) to events.
+
+        Raises:
+            APIError: an ``Error`` message, classified by its code (see :meth:`error`).
+        """
+        data = json.loads(message if isinstance(message, (str, bytes)) else str(message))
+        kind = data.get("type") if isinstance(data, dict) else None
+        if kind == "Begin":  # expires_at: Unix seconds (§2.5)
+            expires = data.get("expires_at")
+            logger.debug(
+                "session began", extra={**self._log, "session_id": data.get("id"), "expires_at": expires}
+            )
+            return (Ready(expires - time.time() if isinstance(expires, int | float) else None),)
+        if kind == "SpeechStarted":
+            return (SpeechStarted(data["timestamp"] / 1000 if "timestamp" in data else None),)
+        if kind == "Turn":
+            return self._turn(data, session)
+        if kind == "Termination":
+            said, sent = data.get("audio_duration_seconds"), session.audio_seconds
+            if isinstance(said, int | float) and abs(said - sent) > 1.5:  # integer seconds (AAI-SDK)
+                logger.warning("server counted %ss of audio, %.1fs sent", said, sent, extra=self._log)
+            return (*self.on_deadline(session), Finished())
+        if kind == "Error" or (isinstance(data, dict) and kind is None and "error" in data):
+            raise self.error(int(data.get("error_code") or 3005), str(data.get("error", "")))
+        return ()  # Warning, Heartbeat, Silence, SpeakerRevision...: nothing for the core
+
+    def _turn(self, data: dict[str, Any], session: Session) -> Iterable[ProviderEvent]:
+        """A ``Turn`` (§2.5): word times are integer ms; a final waits for its formatted twin."""
+        order, held, out = data.get("turn_order"), session.state.get("held"), list[ProviderEvent]()
+        if held is not None and order != session.state.get("held_order"):
+            out += self.on_deadline(session)  # the formatted twin never came: the raw one is final
+        elif held is None and data.get("turn_is_formatted") and order == session.state.get("released"):
+            return ()  # a formatted twin after the fallback final: its words are out already
+        w = [
+            Word(str(x["text"]), x["start"] / 1000, x["end"] / 1000, x.get("confidence"))
+            for x in data.get("words") or ()
+        ]
+        final, speaker = bool(data.get("end_of_turn")), data.get("speaker_label")
+        t = Transcript(  # an interim is every word so far, the non-final ones included (§2.5)
+            str(data.get("transcript", "")) if final else " ".join(x.text for x in w),
+            final,
+            *((w[0].start_time, w[-1].end_time, sum(x.confidence or 0.0 for x in w) / len(w)) if w else ()),
+            words=tuple(w) if final else (),
+            language=data.get("language_code"),
+            speaker_id=speaker if speaker != "UNKNOWN" else None,
+            end_of_utterance=final,
+        )
+        if final and self.options.format_turns and not data.get("turn_is_formatted"):
+            session.state.update(held=t, held_order=order)
+            session.deadline = time.monotonic() + FORMAT_WAIT
+            return [*out, attrs.evolve(t, is_final=False, words=(), end_of_utterance=False)]
+        if final and held is not None and order == session.state.get("held_order"):
+            session.state["held"], session.deadline = None, None  # the formatted twin replaces it
+        return [*out, t] if t.text or final else out
+
+    def on_deadline(self, session: Session) -> Iterable[ProviderEvent]:
+        """The held unformatted final, when its formatted twin did not come in time (§2.11.2)."""
+        held, session.state["held"], session.deadline = session.state.get("held"), None, None
+        if held is None:
+            return ()
+        session.state["released"] = session.state.get("held_order")
+        logger.info("no formatted turn came: the unformatted one is the final", extra=self._log)
+        return (held,)
+
+    def error(self, code: int, said: str) -> APIError:
+        """Classify an ``Error`` message or close code (§2.9): auth and invalid requests are final;
+        concurrency limits (backoff), expiry (a new session), server errors are retried."""
+        msg = f"assemblyai error {code}{': ' + said if said else ''}"
+        if code in (3009, 4102) or "too many concurrent" in said.lower():
+            return RateLimitError(f"{msg}; retrying", status_code=code)
+        if code in _AUTH:
+            return AuthenticationError(f"{msg}; set ASSEMBLYAI_API_KEY or pass api_key=", status_code=code)
+        kind = InvalidRequestError if code in _INVALID else ServerError
+        return kind(msg + ("; check the provider options" if code in _INVALID else ""), status_code=code)
+
+    def classify_close(self, code: int, reason: str, session: Session) -> APIError | None:
+        """A close without a preceding ``Error`` message, classified the same way (§2.9)."""
+        return None if code == 1000 else self.error(code, reason)
