@@ -181,3 +181,14 @@ def test_cli_reads_compressed_formats_at_any_rate(
         if '"final_transcript"' in line
     ]
     assert jiwer.wer(normalise(REFERENCE), normalise(" ".join(finals))) <= 0.15
+
+
+def test_a_phrase_repeated_at_one_instant_by_the_decoder_is_dropped() -> None:
+    from speechkit_providers.local.engine import drop_squeezed_tail
+
+    from speechkit import Word
+
+    said = [Word("fellow", 1.4, 1.76), Word("Americans.", 1.76, 2.12)]
+    repeat = [Word("And", 2.12, 2.12), Word("so", 2.12, 2.12), Word("Americans.", 2.12, 2.14)]
+    assert drop_squeezed_tail(said + repeat) == tuple(said)
+    assert drop_squeezed_tail([*said, Word("a", 2.12, 2.125)]) == (*said, Word("a", 2.12, 2.125))

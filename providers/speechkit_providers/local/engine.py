@@ -335,7 +335,34 @@ class SharedModel:
             start = min(max(float(item["start"]), 0.0), duration)
             end = min(max(float(item["end"]), start), duration)
             words.append(Word(text, start, end, float(item["probability"])))
+        # a trailing run of words the aligner squeezed into no audio is not in the audio: tiny.en
+        # repeats a phrase that way ("Americans. And so my fellow Americans." at one instant)
+        squeezed = 0
+        while (
+            squeezed < len(words) and words[-1 - squeezed].end_time - words[-1 - squeezed].start_time < 0.02
+        ):
+            squeezed += 1
+        if squeezed >= 2:
+            del words[-squeezed:]
         return _Decoded(tuple(words), time.perf_counter() - started)
+
+
+SQUEEZED_S = 0.05
+"""A decoded word shorter than this (seconds) was aligned to no audio."""
+
+
+def drop_squeezed_tail(words: Sequence[Word]) -> tuple[Word, ...]:
+    """Drop a trailing run of two or more words the aligner squeezed into no audio.
+
+    They are not in the audio: Whisper tiny.en sometimes repeats the window's phrase that
+    way ("... fellow Americans. And so my fellow Americans." with the repeat at one instant).
+    """
+    squeezed = 0
+    while (
+        squeezed < len(words) and words[-1 - squeezed].end_time - words[-1 - squeezed].start_time < SQUEEZED_S
+    ):
+        squeezed += 1
+    return tuple(words[:-squeezed] if squeezed >= 2 else words)
 
 
 def _compression_ratio(text: str) -> float:
