@@ -440,11 +440,11 @@ class SpeechStream(stt.RecognizeStream):
                         continue
                     if self._deadline_passed(session, origin):
                         continue
-                    self._check_answered(now)
+                    answered = self._check_answered(now, draining, quiet_since)
                     # drain: once the input is out and all speech answered, this much server
                     # silence means it is done
                     quiet = now - quiet_since >= self._provider.drain_timeout - 1e-3
-                    if draining and self._unanswered_since is None and quiet:
+                    if draining and answered and quiet:
                         logger.debug("drain timeout", extra={"provider": self._provider.name})
                         return
                     continue
@@ -474,25 +474,43 @@ class SpeechStream(stt.RecognizeStream):
                 self._rotation = None
             await utils.aio.cancel_and_wait(*(t for t in (receiving, input_sent) if t is not None))
 
+    def _awaiting_since(self, draining: bool, quiet_since: float) -> float | None:
+        """Since when the server owes an answer (monotonic), or None when it owes none.
+
+        It owes one for speech sent after its last message; and, while draining, for timed
+        finals of speech still unconfirmed (times say exactly what finals covered; untimed
+        finals only bound it, so for them the first rule alone applies).
+        """
+        if self._unanswered_since is not None:
+            return self._unanswered_since
+        if draining and self._provider.capabilities.word_timestamps:
+            owed = sum(c.end - c.start for c in self._unconfirmed if c.speech)
+            if owed >= PAUSE_SECONDS:  # more than a word's tail past the last final's end
+                return quiet_since
+        return None
+
     def _recv_timeout(self, draining: bool, quiet_since: float) -> float | None:
         """How long the receive loop may wait before it must look at the clock again."""
         now, limit = time.monotonic(), self._provider.response_limit
-        if limit is not None and self._unanswered_since is not None:
-            return max(0.0, self._unanswered_since + limit - now)
+        owed = self._awaiting_since(draining, quiet_since)
+        if limit is not None and owed is not None:
+            return max(0.0, owed + limit - now)
         if draining:
             return max(0.0, quiet_since + self._provider.drain_timeout - now)
         return limit  # speech may go out meanwhile: look again after one bound
 
-    def _check_answered(self, now: float) -> None:
-        """Raise when speech went out and the server said nothing at all for the bound.
+    def _check_answered(self, now: float, draining: bool, quiet_since: float) -> bool:
+        """Whether the server owes nothing now; raise when it owed an answer for the bound.
 
         Raises:
             APIConnectionError: the connection is half-open (retried: a new connection
                 gets the unconfirmed audio replayed).
         """
-        limit = self._provider.response_limit
-        if limit is None or self._unanswered_since is None or now - self._unanswered_since < limit - 1e-3:
-            return
+        limit, owed = self._provider.response_limit, self._awaiting_since(draining, quiet_since)
+        if owed is None or limit is None:
+            return True
+        if now - owed < limit - 1e-3:
+            return False
         raise APIConnectionError(
             f"{self._provider.name}: no server message for {limit:g} s while audio awaited "
             "transcription (half-open connection?)"

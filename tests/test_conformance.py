@@ -22,7 +22,7 @@ def run_suite(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.parametrize("provider", ["telnyx", "local"])
+@pytest.mark.parametrize("provider", ["telnyx", "local", "speechmatics", "assemblyai"])
 def test_speechkit_conformance_passes_for_each_built_in_provider(provider: str) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "speechkit", "conformance", provider, "-q", "-p", "no:cacheprovider"],

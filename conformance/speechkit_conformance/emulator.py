@@ -56,6 +56,8 @@ class FaultPlan:
             ``capacity_status``.
         capacity_status: HTTP status for a connect over ``max_sessions``.
         fault_sessions: Mid-stream faults apply to the first N accepted sessions; None: all.
+        outage_after: Seconds of audio after which the vendor goes down: the connection
+            drops and every later connect is refused with 503 until the emulator restarts.
     """
 
     refuse_status: int | None = None
@@ -74,6 +76,7 @@ class FaultPlan:
     max_sessions: int | None = None
     capacity_status: int = 429
     fault_sessions: int | None = 1
+    outage_after: float | None = None
 
 
 @attrs.define(kw_only=True)
@@ -227,6 +230,9 @@ class SessionContext:
             self.drop()
         if due("stall", plan.stall_after):
             self.stall()
+        if due("outage", plan.outage_after):
+            self.emulator.down = True
+            self.drop()
 
     async def finish(self) -> None:
         """Cancel the session's tasks."""
@@ -251,6 +257,8 @@ class Emulator:
         sessions: One :class:`SessionRecord` per connect, refused ones included.
         accepted: Sessions upgraded so far.
         active: Sessions open now.
+        down: The vendor is down (:attr:`FaultPlan.outage_after`): every connect is refused
+            with 503 until :meth:`start` runs again.
     """
 
     paths: tuple[str, ...] = ("/",)
@@ -263,6 +271,7 @@ class Emulator:
         self.sessions: list[SessionRecord] = []
         self.accepted = 0
         self.active = 0
+        self.down = False
         self._runner: web.AppRunner | None = None
         self._contexts: set[SessionContext] = set()
         self._stopping = asyncio.Event()
@@ -329,6 +338,7 @@ class Emulator:
     async def start(self) -> Self:
         """Start serving; :attr:`port` is set when it was 0."""
         self._stopping = asyncio.Event()
+        self.down = False
         app = web.Application()
         for path in self.paths:
             app.router.add_get(path, self._handle)
@@ -401,7 +411,9 @@ class Emulator:
         self.sessions.append(record)
         retry = {"Retry-After": f"{plan.retry_after:g}"} if plan.retry_after is not None else {}
         refused: web.StreamResponse | None = None
-        if plan.refuse_status and (plan.refuse_count is None or record.index <= plan.refuse_count):
+        if self.down:
+            refused = web.Response(status=503, headers=retry, text="service unavailable (outage)")
+        elif plan.refuse_status and (plan.refuse_count is None or record.index <= plan.refuse_count):
             refused = web.Response(status=plan.refuse_status, headers=retry, text="refused by the fault plan")
         elif plan.max_sessions is not None and self.active >= plan.max_sessions:
             refused = web.Response(status=plan.capacity_status, headers=retry, text="too many sessions")
