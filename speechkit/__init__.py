@@ -21,6 +21,7 @@ from .errors import (
 )
 from .events import Finished, Ready, SpeechEnded, SpeechStarted, Transcript, Word
 from .factory import stt
+from .fallback import FallbackStream, FallbackSTT
 from .provider import Capabilities, Connection, Provider, ProviderOptions, Session
 from .stream import SpeechStream
 from .stt import STT
@@ -33,6 +34,8 @@ __all__ = [
     "Capabilities",
     "ConfigError",
     "Connection",
+    "FallbackSTT",
+    "FallbackStream",
     "Finished",
     "InvalidRequestError",
     "MissingCredentialsError",

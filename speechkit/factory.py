@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from livekit.agents import stt as lk_stt
-
 from . import registry
 from .config import ProviderSpec, build_options, parse
 from .provider import Provider
@@ -29,16 +27,16 @@ def provider_from_spec(spec: ProviderSpec) -> Provider[Any]:
     return cls(options)
 
 
-def stt(config: str | None = None) -> STT | lk_stt.FallbackAdapter:
+def stt(config: str | None = None) -> STT:
     """Build an STT from ``provider[/model][:language][?option=value&...]``.
 
     Args:
         config: The config string; None reads ``SPEECHKIT_STT``, else ``"local"``.
-            A comma-separated list builds a fallback chain (livekit's
-            ``stt.FallbackAdapter``), tried in order.
+            A comma-separated list builds a fallback chain, tried in order
+            (:class:`speechkit.FallbackSTT`: failover replays what no final covers).
 
     Returns:
-        A :class:`speechkit.STT`, or a ``FallbackAdapter`` over several.
+        A :class:`speechkit.STT`, or a :class:`speechkit.FallbackSTT` over several.
 
     Raises:
         ConfigError: (a ``ValueError``) the string is malformed, names an unknown
@@ -49,4 +47,6 @@ def stt(config: str | None = None) -> STT | lk_stt.FallbackAdapter:
     stts = [STT(provider_from_spec(s)) for s in specs]
     if len(stts) == 1:
         return stts[0]
-    return lk_stt.FallbackAdapter(list(stts))
+    from .fallback import FallbackSTT
+
+    return FallbackSTT(stts)

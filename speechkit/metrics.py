@@ -17,8 +17,13 @@ class SpeechkitSTTMetrics(STTMetrics):
         final_latency: Seconds from the end of a final's audio (when it was pushed)
             to the final transcript, or None.
         reconnects: Reconnections of this stream so far.
+        failover_gap: Seconds from a chain member's failure to the next member's first
+            event (fallback chains), or None.
+        replayed_seconds: Seconds of audio replayed to that member, or None.
     """
 
     time_to_first_interim: float | None = None
     final_latency: float | None = None
     reconnects: int = 0
+    failover_gap: float | None = None
+    replayed_seconds: float | None = None

@@ -126,6 +126,7 @@ class SpeechStream(stt.RecognizeStream):
         self._peak_rms = 0.0
         self._replay_trimmed = False
         self._max_replay = MAX_REPLAY_SECONDS
+        self._pushed_seconds = 0.0  # audio handed to push_frame (some may not be chunked yet)
         self._confirmed = asyncio.Event()  # set when a final frees replay room
         self._sent_ends: list[float] = []  # recent chunk ends / their send times, for latency
         self._sent_times: list[float] = []
@@ -180,6 +181,7 @@ class SpeechStream(stt.RecognizeStream):
                 f"{frame.sample_rate} Hz; open a new stream for a new rate (nothing pushed before is lost)"
             )
         super().push_frame(frame)
+        self._pushed_seconds += frame.samples_per_channel / frame.sample_rate
 
     def update_options(self, *, language: NotGivenOr[str] = NOT_GIVEN, **options: Any) -> None:
         """Change options on the live stream: it reconnects with them and replays the audio
@@ -249,8 +251,9 @@ class SpeechStream(stt.RecognizeStream):
                     await self._run()
 
     def _untranscribed(self) -> float:
-        """Seconds of speech sent (or pushed) that no final is known to cover."""
-        return sum(c.end - c.start for c in self._unconfirmed if c.speech)
+        """Seconds of speech sent that no final is known to cover, plus audio never sent."""
+        unsent = max(0.0, self._pushed_seconds - self._audio_pos)
+        return sum(c.end - c.start for c in self._unconfirmed if c.speech) + unsent
 
     async def _run(self) -> None:
         """One connection; ``_updating`` tells whether it ended for update_options."""
@@ -724,7 +727,12 @@ class SpeechStream(stt.RecognizeStream):
         )
 
     def _emit_metrics(
-        self, *, time_to_first_interim: float | None = None, final_latency: float | None = None
+        self,
+        *,
+        time_to_first_interim: float | None = None,
+        final_latency: float | None = None,
+        failover_gap: float | None = None,
+        replayed_seconds: float | None = None,
     ) -> None:
         self._owner.emit(
             "metrics_collected",
@@ -738,5 +746,7 @@ class SpeechStream(stt.RecognizeStream):
                 reconnects=max(0, self._connections - 1),
                 time_to_first_interim=time_to_first_interim,
                 final_latency=final_latency,
+                failover_gap=failover_gap,
+                replayed_seconds=replayed_seconds,
             ),
         )

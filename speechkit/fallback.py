@@ -1,0 +1,359 @@
+"""Fallback chains that lose no words: :class:`FallbackSTT`.
+
+A chain is one stream that moves between providers. It is the core's own reconnect with
+replay (:mod:`speechkit.stream`), with the next provider on the other end: the audio no final
+covers yet is replayed to the new member, fast, and its results are cut where the last final
+ended (by time, or by repeated words for untimed finals), so a failover mid-utterance loses no
+word and repeats none, and every time stays on the one stream clock.
+
+Unlike livekit's ``stt.FallbackAdapter`` (which forwards only audio pushed after the switch,
+livekit/agents#5736), a failed member is not retried with a second billed stream: each member
+has a circuit breaker (closed → open → half-open), recovery is probed with a connect and
+handshake only, and a live stream returns to a recovered higher-priority member at an
+utterance boundary (after a final, before the next speech).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+from livekit.agents import APIConnectOptions, stt, utils
+from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, NOT_GIVEN, NotGivenOr
+from livekit.agents.utils import is_given
+
+from .errors import APIConnectionError, APIError, ConfigError
+from .provider import Provider, Session
+from .retry import RetryPolicy
+from .stream import SpeechStream, _UpdateSentinel
+from .stt import STT
+
+logger = logging.getLogger("speechkit")
+
+REPLAY_SECONDS = 30.0
+"""Default bound of the audio awaiting a final that a chain keeps for replay, seconds."""
+
+
+@attrs.define
+class _Breaker:
+    """A member's circuit: ``closed`` (usable), ``open`` (failed; probed after ``cooldown``)."""
+
+    open: bool = False
+    opened_at: float = 0.0
+    cooldown: float = 0.0
+    reason: str = ""
+    probing: bool = False
+
+
+class FallbackSTT(STT):
+    """A chain of speechkit STTs tried in order; a ``livekit.agents.stt.STT`` itself.
+
+    Usually built from a config string: ``speechkit.stt("assemblyai:en, speechmatics:en, local")``.
+
+    Args:
+        members: speechkit STTs in priority order (at least two).
+        max_retry_per_stt: Reconnects to the same member before failing over (each replays
+            what no final covers).
+        retry_interval: Seconds before such a reconnect.
+        recovery_interval: Seconds a failed member rests before a probe (a connect and
+            handshake, not a transcribing stream); doubles after each failed probe, up to
+            ``max_recovery_interval``.
+        max_recovery_interval: Upper bound of that rest, seconds.
+        replay_seconds: Audio awaiting a final kept for replay, seconds; new audio waits for
+            room (backpressure), a warning says when audio had to be dropped.
+
+    Raises:
+        TypeError: a member is not a :class:`speechkit.STT` (other livekit STTs have no hooks
+            to replay through: use livekit's ``stt.FallbackAdapter`` for them).
+        ValueError: fewer than two members.
+    """
+
+    def __init__(
+        self,
+        members: Sequence[STT],
+        *,
+        max_retry_per_stt: int = 1,
+        retry_interval: float = 0.1,
+        recovery_interval: float = 5.0,
+        max_recovery_interval: float = 60.0,
+        replay_seconds: float = REPLAY_SECONDS,
+    ) -> None:
+        members = list(members)
+        if len(members) < 2:
+            raise ValueError("a fallback chain needs at least two members")
+        for m in members:
+            if not isinstance(m, STT) or isinstance(m, FallbackSTT):
+                raise TypeError(
+                    f"FallbackSTT members must be speechkit STTs, not {type(m).__name__}; "
+                    "for other livekit STTs use livekit.agents.stt.FallbackAdapter"
+                )
+        super().__init__(members[0].hooks)
+        self._capabilities = stt.STTCapabilities(
+            streaming=True,
+            interim_results=all(m.capabilities.interim_results for m in members),
+            diarization=all(m.capabilities.diarization for m in members),
+            aligned_transcript="word" if all(m.capabilities.aligned_transcript for m in members) else False,
+            offline_recognize=True,
+            manual_flush=all(m.capabilities.manual_flush for m in members),
+        )
+        self.members = members
+        self.max_retry_per_stt = max_retry_per_stt
+        self.retry_interval = retry_interval
+        self.recovery_interval = recovery_interval
+        self.max_recovery_interval = max_recovery_interval
+        self.replay_seconds = replay_seconds
+        self._breakers = [_Breaker() for _ in members]
+        self._label = "speechkit.fallback(" + ", ".join(m.provider for m in members) + ")"
+
+    @property
+    def provider(self) -> str:
+        return "fallback"
+
+    @property
+    def model(self) -> str:
+        return ", ".join(f"{m.provider}/{m.model}" for m in self.members)
+
+    def available(self, index: int) -> bool:
+        """Whether member ``index``'s circuit is closed."""
+        return not self._breakers[index].open
+
+    def stream(
+        self,
+        *,
+        language: NotGivenOr[str] = NOT_GIVEN,
+        conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS,
+    ) -> FallbackStream:
+        """A stream over the chain (see :class:`FallbackStream`)."""
+        s = FallbackStream(
+            stt=self,
+            language=language if is_given(language) else self.language,
+            conn_options=conn_options,
+        )
+        self._streams.add(s)
+        return s
+
+    def update_options(self, *, language: NotGivenOr[str] = NOT_GIVEN, **options: Any) -> None:
+        """Give options to every member that has them, and to open streams.
+
+        Raises:
+            ConfigError: no member has one of the options, or a member refuses a value
+                (nothing is changed then).
+        """
+        fields = [{f.name for f in attrs.fields(type(m.hooks.options))} for m in self.members]
+        for key in options:
+            if not any(key in f for f in fields):
+                raise ConfigError(f"no member of {self._label} has an option {key!r}")
+        updated = [
+            m.hooks.with_options(
+                **{k: v for k, v in options.items() if k in f},
+                **({"language": language} if is_given(language) else {}),
+            )
+            for m, f in zip(self.members, fields, strict=True)
+        ]  # every member validates before any changes
+        for m, hooks in zip(self.members, updated, strict=True):
+            m._provider = hooks
+        self._provider = updated[0]
+        for s in list(self._streams):
+            if isinstance(s, FallbackStream):
+                s.update_chain_options(language=language, **options)
+
+    async def aclose(self) -> None:
+        """Close the chain's streams and HTTP session, then every member."""
+        await super().aclose()
+        await asyncio.gather(*(m.aclose() for m in self.members), return_exceptions=True)
+
+    # -- circuit breakers ---------------------------------------------------------------
+
+    def _failed(self, index: int, reason: str) -> None:
+        b = self._breakers[index]
+        was_open = b.open
+        b.open, b.opened_at, b.reason = True, time.monotonic(), reason
+        b.cooldown = min(self.max_recovery_interval, b.cooldown * 2 if was_open else self.recovery_interval)
+        if not was_open:
+            event = stt.AvailabilityChangedEvent(self.members[index], False)
+            self.emit("stt_availability_changed", event)  # type: ignore[arg-type]  # livekit's event name
+
+    def _recovered(self, index: int) -> None:
+        b = self._breakers[index]
+        if b.open:
+            b.open, b.cooldown, b.reason = False, 0.0, ""
+            event = stt.AvailabilityChangedEvent(self.members[index], True)
+            self.emit("stt_availability_changed", event)  # type: ignore[arg-type]
+
+    async def _probe(self, index: int, provider: Provider[Any], connect_timeout: float) -> None:
+        """Connect and handshake with member ``index``, then close: its circuit closes on success."""
+        b = self._breakers[index]
+        if b.probing or not b.open or time.monotonic() - b.opened_at < b.cooldown:
+            return
+        b.probing = True
+        try:
+            session = Session(
+                language=provider.options.language,
+                sample_rate=provider.sample_rate,
+                attempt=1,
+                http=self._http_session() if provider.capabilities.needs_network else None,
+                timeout=connect_timeout,
+            )
+            async with asyncio.timeout(connect_timeout):
+                conn = await provider.connect(session)
+            await conn.aclose()
+        except (APIError, TimeoutError) as e:
+            self._failed(index, f"probe: {type(e).__name__}")
+            return
+        finally:
+            b.probing = False
+        logger.info("%s recovered (probe)", provider.name, extra={"provider": provider.name})
+        self._recovered(index)
+
+
+class FallbackStream(SpeechStream):
+    """One stream over a chain: the core's stream, moving between members without losing words.
+
+    Members that cannot serve the stream (its sample rate) are skipped with a logged reason.
+    A member fails over when its own retries (``max_retry_per_stt``) are spent, whatever the
+    error: a refused or timed-out connect, a dropped or half-open connection, a vendor error.
+    The switch happens at once (the next member is connected right away and the audio
+    replayed), so the gap is one connect plus the replay.
+
+    Raises (from iteration):
+        APIError: every member failed; the message names each one and why.
+    """
+
+    def __init__(self, *, stt: FallbackSTT, language: str, conn_options: APIConnectOptions) -> None:
+        self._chain = stt
+        self._chain_conn = conn_options
+        members = stt.members
+        rate = members[0].hooks.sample_rate
+        self._members: list[tuple[int, Provider[Any]]] = []
+        for i, m in enumerate(members):
+            hooks = m.hooks
+            if hooks.sample_rate != rate:
+                if rate not in hooks.capabilities.sample_rates:
+                    logger.info(
+                        "%s skipped: it cannot take %d Hz (it takes %s)",
+                        hooks.name,
+                        rate,
+                        hooks.capabilities.sample_rates,
+                        extra={"provider": hooks.name},
+                    )
+                    continue
+                hooks = hooks.with_options(sample_rate=rate)
+            self._members.append((i, hooks))
+        self._active = 0
+        self._failures: list[str] = []
+        self._failover_at: float | None = None
+        self._replayed = 0.0
+        self._switching = False
+        member_conn = APIConnectOptions(
+            max_retry=stt.max_retry_per_stt, retry_interval=stt.retry_interval, timeout=conn_options.timeout
+        )
+        super().__init__(stt=stt, provider=self._members[0][1], language=language, conn_options=member_conn)
+        self._max_replay = stt.replay_seconds
+
+    @property
+    def member(self) -> str:
+        """Name of the member serving the stream now."""
+        return self._provider.name
+
+    def update_chain_options(self, *, language: NotGivenOr[str] = NOT_GIVEN, **options: Any) -> None:
+        """Options for every member that has them; the active one reconnects (or updates live)."""
+        mine = []
+        for _, hooks in self._members:
+            fields = {f.name for f in attrs.fields(type(hooks.options))}
+            mine.append({k: v for k, v in options.items() if k in fields and k != "sample_rate"})
+        updated = [
+            (i, h.with_options(**m) if m else h) for (i, h), m in zip(self._members, mine, strict=True)
+        ]
+        super().update_options(language=language, **mine[self._active])  # in order with the audio
+        updated[self._active] = (updated[self._active][0], self._provider)
+        self._members = updated
+
+    # -- the chain ----------------------------------------------------------------------
+
+    async def _serve(self) -> None:
+        recovery = asyncio.create_task(self._recover(), name="speechkit.fallback.recover")
+        try:
+            while True:
+                try:
+                    await super()._serve()
+                    return
+                except APIError as e:
+                    self._fail_over(e)
+        finally:
+            await utils.aio.cancel_and_wait(recovery)
+
+    def _fail_over(self, err: APIError) -> None:
+        """Move to the next usable member, or raise naming every member's failure."""
+        index, hooks = self._members[self._active]
+        self._failures.append(f"{hooks.name}: {err.message}")
+        self._chain._failed(index, type(err).__name__)
+        nxt = next(
+            (k for k, (i, _) in enumerate(self._members) if k != self._active and self._chain.available(i)),
+            None,
+        )
+        if nxt is None:
+            raise APIConnectionError(
+                "every provider of the chain failed: " + "; ".join(self._failures), retryable=False
+            ) from err
+        replay = sum(c.end - c.start for c in self._unconfirmed)
+        logger.warning(
+            "%s failed (%s): failing over to %s, replaying %.1f s of audio",
+            hooks.name,
+            type(err).__name__,
+            self._members[nxt][1].name,
+            replay,
+            extra={"provider": hooks.name, "stream_id": self._request_id},
+        )
+        self._switch(nxt)
+        self._failover_at, self._replayed = time.monotonic(), replay
+
+    def _switch(self, k: int) -> None:
+        self._active = k
+        self._provider = self._members[k][1]
+        self._policy = RetryPolicy(self._conn_options, on_retry=self._log_retry)
+
+    async def _run(self) -> None:
+        chunk = max(1, int(self._rate * self._provider.chunk_duration))
+        if chunk != self._chunk_samples:  # this member frames audio otherwise: re-chunk from here
+            for frame in self._bytestream.flush():
+                self._new_chunk(frame)  # into the replay buffer: sent to this member first
+            self._chunk_samples = chunk
+            self._bytestream = utils.audio.AudioByteStream(self._rate, 1, samples_per_channel=chunk)
+        self._switching = False
+        await super()._run()
+
+    async def _recover(self) -> None:
+        """Probe failed higher-priority members while a lower one serves."""
+        while True:
+            await asyncio.sleep(min(1.0, self._chain.recovery_interval))
+            for index, hooks in self._members[: self._active]:
+                if not self._chain.available(index):
+                    await self._chain._probe(index, hooks, self._chain_conn.timeout)
+
+    def _handle(self, ev: Any) -> None:
+        super()._handle(ev)
+        if self._failover_at is not None:  # the first event after a failover: the gap
+            gap, self._failover_at = time.monotonic() - self._failover_at, None
+            self._emit_metrics(failover_gap=gap, replayed_seconds=self._replayed)
+        if self._active and not self._grammar.in_speech and not self._switching:
+            better = next(
+                (k for k, (i, _) in enumerate(self._members[: self._active]) if self._chain.available(i)),
+                None,
+            )
+            if better is not None and not self._input_ch.closed:  # an utterance boundary: go back
+                logger.info(
+                    "returning to %s at an utterance boundary",
+                    self._members[better][1].name,
+                    extra={"provider": self._members[better][1].name, "stream_id": self._request_id},
+                )
+                self._switching = True
+                self._active = better
+                self._provider = self._members[better][1]
+                self._options_version += 1
+                with contextlib.suppress(utils.aio.channel.ChanClosed):
+                    self._input_ch.send_nowait(_UpdateSentinel(self._options_version, reconnect=True))
