@@ -60,7 +60,7 @@ warning."""
 
 
 MAX_OVERLAP_FINALS = 64
-"""Untimed finals remembered for overlap resolution after a reconnect."""
+"""Finals remembered (their words) for overlap resolution after a reconnect."""
 
 
 REPLAY_WAIT = 5.0
@@ -78,6 +78,15 @@ class _Chunk:
     end: float
     sent_at: float  # monotonic time the chunk was complete and first sent
     speech: bool = False  # louder than the silence threshold
+
+
+def _trimmed(ev: Transcript, text: str) -> Transcript:
+    """``ev`` with only ``text``, its last words; word timings follow when they map one to one."""
+    dropped = len(words_of(ev.text)) - len(words_of(text))
+    if ev.words and len(ev.words) == len(words_of(ev.text)) and 0 < dropped < len(ev.words):
+        words = ev.words[dropped:]
+        return attrs.evolve(ev, text=text, words=words, start_time=words[0].start_time)
+    return attrs.evolve(ev, text=text)
 
 
 class _UpdateSentinel(stt.RecognizeStream._FlushSentinel):
@@ -137,7 +146,7 @@ class SpeechStream(stt.RecognizeStream):
         self._replay_cut: float | None = None  # this connection drops timed results before it
         self._recent_finals: collections.deque[tuple[float, list[str]]] = collections.deque(
             maxlen=MAX_OVERLAP_FINALS
-        )  # (monotonic receive time, words) of untimed finals
+        )  # (monotonic receive time, words) of finals
         self._overlap: ReplayOverlap[Transcript] | None = None
         # half-open detection: when speech went out that no server message has followed yet
         self._unanswered_since: float | None = None
@@ -540,8 +549,8 @@ class SpeechStream(stt.RecognizeStream):
     def _dedupe(self, ev: ProviderEvent) -> list[ProviderEvent]:
         """Drop or trim what a replaying connection repeats; other events pass unchanged."""
         cut = self._replay_cut
-        if isinstance(ev, Transcript) and ev.end_time is not None:
-            if cut is None or ev.start_time is None or ev.start_time >= cut - 1e-3:
+        if isinstance(ev, Transcript) and ev.end_time is not None and cut is not None:
+            if ev.start_time is None or ev.start_time >= cut - 1e-3:
                 return [ev]
             if ev.end_time <= cut + 1e-3:
                 return []  # wholly before the last final: a repeat
@@ -564,7 +573,7 @@ class SpeechStream(stt.RecognizeStream):
         res = overlap.final(ev.text, ev)
         out: list[ProviderEvent] = list(res.release)
         if res.emit is not None:
-            out.append(ev if res.emit == ev.text else attrs.evolve(ev, text=res.emit))
+            out.append(ev if res.emit == ev.text else _trimmed(ev, res.emit))
         return out
 
     def _deadline_passed(self, session: Session, origin: float) -> bool:
@@ -648,9 +657,10 @@ class SpeechStream(stt.RecognizeStream):
                 end = sev.alternatives[0].end_time - self.start_time_offset if sev.alternatives else 0.0
                 if end > 0:
                     self._emit_metrics(final_latency=self._latency(end, now))
-                if isinstance(ev, Transcript) and ev.end_time is not None:
-                    self._final_end = max(self._final_end or 0.0, ev.end_time)
-                elif isinstance(ev, Transcript):
+                if isinstance(ev, Transcript):
+                    if ev.end_time is not None:
+                        self._final_end = max(self._final_end or 0.0, ev.end_time)
+                    # by words too: the next connection (a chain's next member) may give no times
                     self._recent_finals.append((now, words_of(ev.text)))
                 eou = isinstance(ev, Transcript) and ev.end_of_utterance
                 self._confirm(end if end > 0 else None, eou)

@@ -39,3 +39,22 @@ async def test_a_fault_on_real_speech_loses_and_doubles_no_words(fault: str, spe
     assert len(emu.sessions) == 2, "the fault did not cause exactly one reconnect"
     wer = word_error_rate(REFERENCE, run.text)
     assert wer <= MAX_WER, f"WER {wer:.2f}: {run.text!r}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("speed", [1.0, None], ids=["realtime", "burst"])
+async def test_a_vendor_outage_fails_over_to_local_losing_and_doubling_no_words(speed: float | None) -> None:
+    # untimed finals (Telnyx) before the failover, timed ones (local) after: the overlap is
+    # resolved by words, since the last untimed final gave no time to cut at
+    audio = decode_file(SAMPLE)
+    async with TelnyxEmulator(
+        TelnyxConfig(recognizer="local"), faults=FaultPlan(outage_after=FAULT_AT)
+    ) as emu:
+        chain = speechkit.stt(f"telnyx?base_url={emu.url}&api_key={emu.api_key}&response_timeout=6, local")
+        try:
+            run = await transcribe(chain, audio.frames, speed=speed, conn_options=FAST, limit=60.0)
+        finally:
+            await chain.aclose()
+    assert emu.down, "the outage did not strike"
+    wer = word_error_rate(REFERENCE, run.text)
+    assert wer <= MAX_WER, f"WER {wer:.2f}: {run.text!r}"
