@@ -191,3 +191,12 @@ async def test_any_failure_anywhere_loses_and_doubles_no_word(
     run = await transcribe(chain, AUDIO.frames(sizes=sizes), speed=None if burst else 4.0, conn_options=FAST)
     await chain.aclose()
     assert run.final_words == AUDIO.words
+
+
+async def test_recognize_on_a_chain_survives_the_primary_going_down(emulators: list[TelnyxEmulator]) -> None:
+    a, b, _ = emulators
+    a.faults = FaultPlan(outage_after=MID_UTTERANCE)
+    chain = speechkit.FallbackSTT([member(a), member(b)])
+    event = await chain.recognize(AUDIO.frames(), conn_options=FAST)
+    await chain.aclose()
+    assert a.down and event.alternatives[0].text.split() == AUDIO.words
