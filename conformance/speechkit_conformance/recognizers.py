@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-from speechkit.events import Finished, Transcript
+from speechkit.events import Finished
 
 from .oracle import OracleRecognizer
 
@@ -20,7 +20,7 @@ class OracleSession:
 
     def __init__(self, rate: int) -> None:
         self._rec = OracleRecognizer(rate, interim_results=True)
-        self._queue: asyncio.Queue[Transcript | Finished] = asyncio.Queue()
+        self._queue: asyncio.Queue[object] = asyncio.Queue()
 
     def push(self, pcm: bytes) -> None:
         for ev in self._rec.feed(pcm):
@@ -68,6 +68,8 @@ class LocalSession:
         self._rec.flush()
 
     def end_input(self) -> None:
+        for frame in self._resampler.flush() if self._resampler is not None else ():
+            self._rec.push(bytes(frame.data))  # the resampler's last samples
         self._rec.end_input()
 
     async def events(self) -> AsyncIterator[object]:

@@ -40,7 +40,6 @@ import secrets
 import struct
 import time
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any, Literal
 
 import attrs
@@ -51,7 +50,8 @@ from speechkit.audio import WIRE_ENCODINGS
 from speechkit.events import Finished, SpeechEnded, Transcript, Word
 
 from ..emulator import Emulator, FaultPlan, SessionContext, SessionRecord
-from ..oracle import OracleRecognizer, mulaw_decode
+from ..oracle import mulaw_decode
+from ..recognizers import LocalSession, OracleSession
 
 RATES = frozenset({8000, 16000, 22050, 32000, 44100, 48000})
 """Raw sample rates accepted [I: the RT docs name none; the SDK defaults to 44100]."""
@@ -141,15 +141,14 @@ def error_message(kind: str, reason: str, **extra: Any) -> dict[str, Any]:
     return {"message": "Error", "type": kind, "reason": reason, **extra}
 
 
-class _OracleRecognizer:
+class _OracleRecognizer(OracleSession):
     """Oracle words; the session's own silence tracking adds ``SpeechEnded`` after the trigger."""
 
     stable = True  # interim words never change: they may be finalised by max_delay
 
     def __init__(self, rate: int, trigger: float) -> None:
-        self._rec = OracleRecognizer(rate, interim_results=True)
+        super().__init__(rate)
         self._rate, self._trigger = rate, trigger
-        self._queue: asyncio.Queue[object] = asyncio.Queue()
         self._silence = 0.0  # seconds since the last loud sample
         self._words = False  # words recognised since the last SpeechEnded
 
@@ -168,8 +167,7 @@ class _OracleRecognizer:
             self.flush()
 
     def flush(self) -> None:
-        for ev in self._rec.finalize():
-            self._queue.put_nowait(ev)
+        super().flush()
         self._queue.put_nowait(SpeechEnded(self._rec.position))
         self._words = False
 
@@ -178,51 +176,14 @@ class _OracleRecognizer:
             self._queue.put_nowait(ev)
         self._queue.put_nowait(Finished())
 
-    async def events(self) -> AsyncIterator[object]:
-        while not isinstance(ev := await self._queue.get(), Finished):
-            yield ev
-        yield ev
 
-    async def aclose(self) -> None:
-        return None
-
-
-class _LocalRecognizer:
+class _LocalRecognizer(LocalSession):
     """The local Whisper engine at 16 kHz; its endpointer's ``SpeechEnded`` is the trigger's silence."""
 
     stable = False  # LocalAgreement interims may still change: finals come at utterance ends
 
     def __init__(self, rate: int, language: str, trigger: float) -> None:
-        from livekit import rtc
-        from speechkit_providers.local.engine import SharedModel, StreamingRecognizer, resolve_model_path
-
-        model = SharedModel.get(resolve_model_path("tiny.en"))
-        self._rec = StreamingRecognizer(model, language=language, min_silence=trigger or 0.5)
-        self._rate = rate
-        self._resampler = rtc.AudioResampler(rate, 16000) if rate != 16000 else None
-
-    def push(self, pcm: bytes) -> None:
-        if self._resampler is None:
-            return self._rec.push(pcm)
-        from livekit import rtc
-
-        for frame in self._resampler.push(rtc.AudioFrame(pcm, self._rate, 1, len(pcm) // 2)):
-            self._rec.push(bytes(frame.data))
-
-    def flush(self) -> None:
-        self._rec.flush()
-
-    def end_input(self) -> None:
-        for frame in self._resampler.flush() if self._resampler is not None else ():
-            self._rec.push(bytes(frame.data))
-        self._rec.end_input()
-
-    async def events(self) -> AsyncIterator[object]:
-        async for ev in self._rec.events():
-            yield ev
-
-    async def aclose(self) -> None:
-        await self._rec.aclose()
+        super().__init__(rate, language, trigger or 0.5)
 
 
 @attrs.define
