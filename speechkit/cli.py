@@ -200,53 +200,35 @@ async def _transcribe(args: argparse.Namespace) -> int:
 def _providers(args: argparse.Namespace) -> int:
     import json
 
-    import attrs
-
     from . import registry
-    from .errors import ConfigError
+    from .catalog import capability_names, describe, first_sentence
 
-    rows: list[dict[str, Any]] = []
-    for name in registry.names():
-        try:
-            cls = registry.get(name)
-        except ConfigError as e:
-            rows.append({"name": name, "available": False, "error": str(e)})
-            continue
-        options = {
-            f.name: (None if f.default is attrs.NOTHING else getattr(f.default, "factory", f.default))
-            for f in attrs.fields(cls.options_class)
-        }
-        cred = cls.credential_env
-        rows.append(
-            {
-                "name": name,
-                "available": True,
-                "capabilities": attrs.asdict(cls.capabilities),
-                # credentials are never printed; a provider with no network has no endpoint
-                "options": {
-                    k: v
-                    for k, v in options.items()
-                    if k != "api_key" and (cls.capabilities.needs_network or k != "base_url")
-                },
-                "credential_env": cred,
-                "credentials_configured": bool(os.environ.get(cred)) if cred else True,
-            }
-        )
+    rows = [describe(name) for name in registry.names()]
     if args.json:
         print(json.dumps(rows, indent=2, default=str))
         return EXIT_OK
     for row in rows:
-        if not row["available"]:
-            print(f"{row['name']}: unavailable — {row['error']}\n")
+        if "error" in row:
+            print(f"{row['name']}: cannot be loaded — {row['error']}\n")
             continue
-        caps = [k for k, v in row["capabilities"].items() if v is True]
+        caps = row["capabilities"]
         cred = row["credential_env"]
-        key = (
-            "no key needed" if not cred else f"{cred} {'set' if row['credentials_configured'] else 'NOT set'}"
+        key = "no key" if not cred else f"{cred} {'set' if row['credentials_configured'] else 'NOT set'}"
+        print(f"{row['name']}: {row['summary']}")
+        print(f"  config:       {row['example']}")
+        print(f"  network:      {'yes' if row['network'] else 'no (in-process)'}")
+        print(f"  credentials:  {key}")
+        print(f"  capabilities: {', '.join(capability_names(caps))}")
+        print(
+            f"  languages:    {', '.join(caps['languages']) or 'any the vendor accepts'}; "
+            f"sample rates: {', '.join(map(str, caps['sample_rates']))} Hz"
         )
-        print(f"{row['name']}  ({key})")
-        print(f"  capabilities: {', '.join(caps)}; sample rates: {row['capabilities']['sample_rates']}")
-        print("  options: " + ", ".join(f"{k}={v!r}" for k, v in row["options"].items()))
+        if not row["available"]:
+            print(f"  install:      not installed — {row['install']}")
+        print("  options:")
+        for opt, info in row["options"].items():
+            doc = f"  {first_sentence(info['doc'])}" if info["doc"] else ""
+            print(f"    {opt}: {info['type']} = {info['default']!r}{doc}")
         print()
     return EXIT_OK
 
@@ -439,6 +421,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "conformance":
             return _conformance(args, extra)
         return asyncio.run(_transcribe(args))
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `speechkit transcribe ... | head`: the reader left, not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except Exception as e:
         from .errors import ConfigError
 
@@ -446,8 +433,3 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"speechkit: {e}", file=sys.stderr)
         return EXIT_CONFIG
-    except KeyboardInterrupt:
-        return EXIT_INTERRUPTED
-    except BrokenPipeError:  # `speechkit transcribe ... | head`: the reader left, not an error
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_OK

@@ -216,13 +216,56 @@ def test_missing_key_exits_2_naming_the_variable(
     assert "FAKEWS_API_KEY" in capsys.readouterr().err
 
 
-def test_providers_lists_capabilities_options_and_credentials(
+def test_providers_lists_example_capabilities_options_credentials_and_network(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("FAKEWS_API_KEY", raising=False)
     assert main(["providers", "--json"]) == EXIT_OK
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
-    assert {"local", "fake", "fakews"} <= set(rows)
+    assert {"local", "telnyx", "fake", "fakews"} <= set(rows)
+    local, telnyx = rows["local"], rows["telnyx"]
+    assert local["example"] == "local/tiny.en:en" and telnyx["example"] == "telnyx:en"
+    assert local["network"] is False and "needs_network" not in local["capabilities"]
+    assert local["capabilities"]["word_timestamps"] is True and local["capabilities"]["languages"] == ["en"]
+    assert local["options"]["endpointing"] == {
+        "type": "float",
+        "default": 0.5,
+        "doc": "Seconds of silence that end an utterance (voice-activity endpointing).",
+    }
+    assert telnyx["options"]["interim_results"]["type"] == "bool | None"
+    assert "api_key" not in telnyx["options"] and "base_url" not in local["options"]
+    assert telnyx["credential_env"] == "TELNYX_API_KEY" and local["credential_env"] is None
     assert rows["fakews"]["credentials_configured"] is False
-    assert rows["local"]["credential_env"] is None and rows["local"]["options"]["model"] == "tiny.en"
-    assert rows["fake"]["capabilities"]["interim_results"] is True
+    assert local["available"] is True and local["install"] is None
+
+
+def test_providers_text_shows_the_same(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["providers"]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert "  config:       telnyx:en" in out and "TELNYX_API_KEY" in out
+    assert "    endpointing: float = 0.5  Seconds of silence that end an utterance" in out
+
+
+@pytest.fixture
+def without_faster_whisper(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "faster_whisper", None)  # find_spec() now reports it missing
+    monkeypatch.delenv("SPEECHKIT_STT", raising=False)
+
+
+@pytest.mark.usefixtures("without_faster_whisper")
+def test_local_without_its_extra_fails_at_parse_time_naming_the_extra(
+    clip: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(speechkit.ProviderUnavailableError, match=r"pip install 'speechkit-stt\[local\]'"):
+        speechkit.stt("local")
+    assert main(["transcribe", str(clip)]) == EXIT_CONFIG
+    assert "speechkit-stt[local]" in capsys.readouterr().err
+
+
+@pytest.mark.usefixtures("without_faster_whisper")
+def test_providers_names_the_extra_of_an_uninstalled_provider(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["providers", "--json"]) == EXIT_OK
+    local = next(r for r in json.loads(capsys.readouterr().out) if r["name"] == "local")
+    assert local["available"] is False and local["install"] == "pip install 'speechkit-stt[local]'"
+    assert main(["providers"]) == EXIT_OK
+    assert "not installed — pip install 'speechkit-stt[local]'" in capsys.readouterr().out

@@ -134,9 +134,8 @@ def test_cli_transcribes_the_sample_offline() -> None:
         timeout=120,
         check=True,
     ).stdout
-    text = " ".join(line.split("] ", 1)[1] for line in out.splitlines())
-    assert "ask not what your country can do for you" in normalise(text)
-    assert re.match(r"\[00:00:0\d\.\d{3} --> 00:00:\d\d\.\d{3}\] ", out)
+    assert "ask not what your country can do for you" in normalise(" ".join(out.splitlines()))
+    assert "-->" not in out and "00:00" not in out  # text is the plain transcript, as whisper's
 
 
 def _transcode(src: Path, dst: Path, codec: str, rate: int, layout: str) -> Path:

@@ -97,8 +97,11 @@ class LocalProvider(Provider[LocalOptions]):
         flush=True,
         end_of_utterance=True,
         sample_rates=(16000,),
+        languages=("en",),  # tiny.en; a multilingual weights directory widens it per instance
         needs_network=False,
     )
+    requires = ("faster_whisper",)
+    install = "speechkit-stt[local]"
     chunk_duration = 0.1
     drain_timeout = 60.0  # the engine always ends with Finished; this only bounds a stuck decode
     heartbeat = None
@@ -125,6 +128,8 @@ class LocalProvider(Provider[LocalOptions]):
                 f"local: model {options.model!r} is English-only; use language 'en' "
                 "or a multilingual model directory (?model=/path/to/weights)"
             )
+        if not options.model.endswith(".en"):  # a weights directory: the languages are its own
+            self.capabilities = attrs.evolve(self.capabilities, languages=())
 
     async def connect(self, session: Session) -> _EngineConnection:
         from .engine import SharedModel, StreamingRecognizer
