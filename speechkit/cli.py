@@ -271,11 +271,22 @@ def _emulate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+CONFORMANCE_MODULES = ("pytest", "pytest_asyncio", "hypothesis", "jiwer")
+"""What ``speechkit conformance`` needs beyond the core: the ``[conformance]`` extra."""
+
+
 def _conformance(args: argparse.Namespace, extra: list[str]) -> int:
+    import importlib.util
     import subprocess
 
     from . import registry
 
+    missing = [m for m in CONFORMANCE_MODULES if importlib.util.find_spec(m) is None]
+    if missing:
+        raise UsageError(
+            f"the conformance suite needs {', '.join(missing)}, which is not installed: "
+            "pip install 'speechkit-stt[conformance]'"
+        )
     registry.get(args.provider)  # an unknown name fails here, with a suggestion
     # a child pytest: its assertion rewriting needs modules this process already imported
     return subprocess.call(
@@ -286,7 +297,7 @@ def _conformance(args: argparse.Namespace, extra: list[str]) -> int:
             "-o", "asyncio_mode=auto",
             "-o", "asyncio_default_fixture_loop_scope=function",
             "--speechkit-provider", args.provider,
-            "-rs", *extra,
+            *extra,
         ]
     )  # fmt: skip
 
