@@ -284,7 +284,7 @@ def _conformance(args: argparse.Namespace, extra: list[str]) -> int:
     missing = [m for m in CONFORMANCE_MODULES if importlib.util.find_spec(m) is None]
     if missing:
         raise UsageError(
-            f"the conformance suite needs {', '.join(missing)}, which is not installed: "
+            f"the conformance suite needs {', '.join(missing)} (not installed): "
             "pip install 'speechkit-stt[conformance]'"
         )
     registry.get(args.provider)  # an unknown name fails here, with a suggestion

@@ -209,7 +209,7 @@ class Provider(Generic[OptionsT]):
         if missing:
             how = f"pip install '{self.install}'" if self.install else f"install {', '.join(missing)}"
             raise ProviderUnavailableError(
-                f"STT provider {self.name!r} needs {', '.join(missing)}, which is not installed: {how}"
+                f"STT provider {self.name!r} needs {', '.join(missing)} (not installed): {how}"
             )
         self.options = options
         if self.credential_env and not self.api_key:
