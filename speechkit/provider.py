@@ -242,6 +242,13 @@ class Provider(Generic[OptionsT]):
         """Rate in Hz the core resamples to and sends."""
         return self.options.sample_rate
 
+    def prewarm(self) -> None:
+        """Start loading, without blocking, what the first connection would load (a model).
+
+        Called by :meth:`speechkit.STT.prewarm`, as LiveKit calls a plugin's ``prewarm()``
+        in a worker's prewarm step. Default: nothing.
+        """
+
     # -- connect -----------------------------------------------------------------
 
     def url(self, session: Session) -> str:

@@ -590,5 +590,6 @@ class SpeechStream(stt.RecognizeStream):
                 reconnects=max(0, self._connections - 1),
                 time_to_first_interim=time_to_first_interim,
                 final_latency=final_latency,
+                metadata=self._owner.usage_metadata(),
             ),
         )

@@ -12,6 +12,8 @@ stream connects, so listing providers stays cheap.
 from __future__ import annotations
 
 import asyncio
+import logging
+import threading
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, ClassVar
 
@@ -24,6 +26,7 @@ from speechkit.events import ProviderEvent
 if TYPE_CHECKING:
     from .engine import StreamingRecognizer
 
+_LOG = logging.getLogger("speechkit.local")
 _FLUSH = object()
 _END = object()
 
@@ -130,6 +133,18 @@ class LocalProvider(Provider[LocalOptions]):
             )
         if not options.model.endswith(".en"):  # a weights directory: the languages are its own
             self.capabilities = attrs.evolve(self.capabilities, languages=())
+
+    def prewarm(self) -> None:
+        """Load the model and VAD in a background thread; the first connect then finds them."""
+        from .engine import SharedModel
+
+        def load() -> None:
+            try:
+                SharedModel.get(self.model_path, compute_type=self.options.compute_type)
+            except Exception:  # the first connect loads again and raises it to the stream
+                _LOG.warning("local: prewarm could not load %s", self.model_path, exc_info=True)
+
+        threading.Thread(target=load, name="speechkit-local-prewarm", daemon=True).start()
 
     async def connect(self, session: Session) -> _EngineConnection:
         from .engine import SharedModel, StreamingRecognizer
