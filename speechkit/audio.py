@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import io
+import itertools
 import os
-import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 import attrs
 from livekit import rtc
@@ -18,10 +17,12 @@ from livekit.agents import stt
 FRAME_SECONDS = 0.02
 """Frames are cut at 20 ms, as a real-time caller (WebRTC) delivers them."""
 
+T = TypeVar("T")
+
 
 async def push_frames(
     stream: stt.RecognizeStream,
-    frames: Sequence[rtc.AudioFrame],
+    frames: Iterable[rtc.AudioFrame] | AsyncIterable[rtc.AudioFrame],
     *,
     speed: float | None = None,
     end_input: bool = True,
@@ -31,15 +32,16 @@ async def push_frames(
 
     Args:
         stream: Any livekit ``RecognizeStream``.
-        frames: The audio.
+        frames: The audio: a sequence, or an (async) iterator that yields frames as they
+            arrive (standard input, see :func:`stream_frames` and :func:`in_thread`).
         speed: Pace at this multiple of real time (1.0: a live caller); None pushes as
             fast as possible, yielding to the loop every few frames so the stream sends
             while we push.
         end_input: Call ``stream.end_input()`` after the last frame.
         progress: Called with the seconds of audio pushed so far, after each frame.
     """
-    t0, pushed = time.monotonic(), 0.0
-    for i, frame in enumerate(frames):
+    t0, pushed, i = time.monotonic(), 0.0, 0
+    async for frame in _aiter(frames):
         stream.push_frame(frame)
         pushed += frame.samples_per_channel / frame.sample_rate
         if progress is not None:
@@ -48,8 +50,30 @@ async def push_frames(
             await asyncio.sleep(max(0.0, t0 + pushed / speed - time.monotonic()))
         elif i % 25 == 0:
             await asyncio.sleep(0)
+        i += 1
     if end_input:
         stream.end_input()
+
+
+async def _aiter(frames: Iterable[T] | AsyncIterable[T]) -> AsyncIterator[T]:
+    if isinstance(frames, AsyncIterable):
+        async for item in frames:
+            yield item
+    else:
+        for item in frames:
+            yield item
+
+
+async def in_thread(items: Iterator[T], batch: int = 5) -> AsyncIterator[T]:
+    """Iterate a blocking iterator (a decoder reading a pipe) in a worker thread.
+
+    Args:
+        items: The blocking iterator; its exceptions are raised here.
+        batch: Items fetched per thread hop (5 frames: 100 ms of audio at most held back).
+    """
+    while chunk := await asyncio.to_thread(lambda: list(itertools.islice(items, batch))):
+        for item in chunk:
+            yield item
 
 
 class AudioFileError(Exception):
@@ -75,39 +99,75 @@ class DecodedAudio:
 
 
 STDIN = "-"
-"""The input name that means standard input."""
+"""The input name that means standard input (see :func:`stream_frames`)."""
 
 
-def read_input(
-    path: str | os.PathLike[str],
-    *,
-    input_rate: int | None = None,
-    input_channels: int = 1,
-    stdin: BinaryIO | None = None,
+def read_file(
+    path: str | os.PathLike[str], *, input_rate: int | None = None, input_channels: int = 1
 ) -> DecodedAudio:
-    """Decode a file, or standard input when ``path`` is ``"-"``.
+    """Decode a file: any container PyAV probes, or headerless PCM s16le with ``input_rate``.
 
-    Blocking: call it from a worker thread in async code. Standard input is read to its
-    end first (``ffmpeg ... | speechkit transcribe -``).
+    Blocking: call it from a worker thread in async code.
 
     Args:
-        path: A file path, or ``"-"`` for standard input.
-        input_rate: Hz of headerless PCM s16le input; None probes the container (PyAV).
-        input_channels: Interleaved channels of headerless PCM input.
-        stdin: The stream ``"-"`` reads (default: ``sys.stdin.buffer``).
+        path: The file.
+        input_rate: Hz of headerless PCM s16le; None probes the container (PyAV).
+        input_channels: Interleaved channels of headerless PCM.
 
     Raises:
-        AudioFileError: missing, unreadable or undecodable input; the message names it.
+        AudioFileError: missing, unreadable or undecodable; the message names the file.
     """
-    if str(path) == STDIN:
-        data = (stdin or sys.stdin.buffer).read()
-        if input_rate is not None:
-            return decode_raw(data, input_rate, input_channels, name="<stdin>")
-        return _decode(io.BytesIO(data), "<stdin>")
     if input_rate is not None:
         p = _existing(path)
         return decode_raw(p.read_bytes(), input_rate, input_channels, name=str(p))
     return decode_file(path)
+
+
+def stream_frames(
+    source: BinaryIO, *, input_rate: int | None = None, input_channels: int = 1, name: str = "<stdin>"
+) -> Iterator[rtc.AudioFrame]:
+    """Decode a byte stream (standard input) frame by frame, as it arrives.
+
+    Blocking (it reads the pipe): iterate it with :func:`in_thread` in async code.
+
+    Args:
+        source: The stream, e.g. ``sys.stdin.buffer``.
+        input_rate: Hz of headerless PCM s16le; None probes the container (PyAV).
+        input_channels: Interleaved channels of headerless PCM.
+        name: For error messages.
+
+    Yields:
+        PCM s16le frames of :data:`FRAME_SECONDS` at the input's rate and channel count.
+
+    Raises:
+        AudioFileError: the stream cannot be decoded, or holds no audio.
+    """
+    samples = 0
+    if input_rate is None:
+        frames: Iterator[rtc.AudioFrame] = _container_frames(source, name)
+    else:
+        frames = _raw_frames(source, input_rate, input_channels, name)
+    for frame in frames:
+        samples += frame.samples_per_channel
+        yield frame
+    if samples == 0:
+        raise AudioFileError(f"{name}: holds no audio samples")
+
+
+def _raw_frames(source: BinaryIO, rate: int, channels: int, name: str) -> Iterator[rtc.AudioFrame]:
+    chunker = _chunker(rate, channels, name)
+    frame_bytes = int(rate * FRAME_SECONDS) * channels * 2
+    while data := source.read(frame_bytes):
+        yield from chunker.write(data)
+    yield from chunker.flush()
+
+
+def _chunker(rate: int, channels: int, name: str) -> Any:
+    if not 1000 <= rate <= 384_000 or not 1 <= channels <= 32:
+        raise AudioFileError(f"{name}: raw input needs a rate of 1000-384000 Hz and 1-32 channels")
+    from livekit.agents.utils.audio import AudioByteStream
+
+    return AudioByteStream(rate, channels, int(rate * FRAME_SECONDS))
 
 
 def decode_raw(data: bytes, sample_rate: int, num_channels: int = 1, *, name: str = "<raw>") -> DecodedAudio:
@@ -116,11 +176,7 @@ def decode_raw(data: bytes, sample_rate: int, num_channels: int = 1, *, name: st
     Raises:
         AudioFileError: no whole sample in ``data``, or a rate/channel count out of range.
     """
-    if not 1000 <= sample_rate <= 384_000 or not 1 <= num_channels <= 32:
-        raise AudioFileError(f"{name}: raw input needs a rate of 1000-384000 Hz and 1-32 channels")
-    from livekit.agents.utils.audio import AudioByteStream
-
-    chunker = AudioByteStream(sample_rate, num_channels, int(sample_rate * FRAME_SECONDS))
+    chunker = _chunker(sample_rate, num_channels, name)
     frames = [*chunker.write(data), *chunker.flush()]
     samples = sum(f.samples_per_channel for f in frames)
     if samples == 0:
@@ -150,6 +206,14 @@ def decode_file(path: str | os.PathLike[str]) -> DecodedAudio:
 
 
 def _decode(source: str | BinaryIO, name: str) -> DecodedAudio:
+    out = list(_container_frames(source, name))
+    samples = sum(f.samples_per_channel for f in out)
+    if samples == 0:
+        raise AudioFileError(f"{name}: holds no audio samples")
+    return DecodedAudio(out, out[0].sample_rate, out[0].num_channels, samples / out[0].sample_rate)
+
+
+def _container_frames(source: str | BinaryIO, name: str) -> Iterator[rtc.AudioFrame]:
     import av  # PyAV, as livekit's own decoder uses
 
     try:
@@ -168,58 +232,72 @@ def _decode(source: str | BinaryIO, name: str) -> DecodedAudio:
         resampler = av.AudioResampler(
             format="s16", layout=layout, rate=rate, frame_size=int(rate * FRAME_SECONDS)
         )
-        out: list[rtc.AudioFrame] = []
-        samples = 0
         try:
             for frame in container.decode(stream):
                 for f in resampler.resample(frame):
-                    out.append(_to_rtc(f, channels))
-                    samples += f.samples
+                    yield _to_rtc(f, channels)
             for f in resampler.resample(None):
-                out.append(_to_rtc(f, channels))
-                samples += f.samples
+                yield _to_rtc(f, channels)
         except av.error.FFmpegError as e:
             raise AudioFileError(f"{name}: decoding failed ({e})") from e
-    if samples == 0:
-        raise AudioFileError(f"{name}: holds no audio samples")
-    return DecodedAudio(out, rate, channels, samples / rate)
 
 
-def speech_segments(audio: DecodedAudio, window: float = 0.1) -> list[tuple[float, float]]:
-    """Runs of speech separated by pauses, by the rule the stream core uses for untimed finals.
+class SpeechSegments:
+    """Runs of speech between pauses, found as frames are fed, by the stream core's pause rule.
 
     A window of ``window`` seconds is silent when its RMS is below the stream's threshold
     (``speechkit.stream.SILENCE_RMS``, or ``SILENCE_RELATIVE`` of the loudest window so
-    far); ``PAUSE_SECONDS`` of silence after speech end a segment where the silence began.
+    far); ``PAUSE_SECONDS`` of silence after speech end a run where the silence began. The
+    core confirms replay audio for finals without times by the same rule.
 
-    Returns:
-        ``(start, end)`` seconds of each segment, in order.
+    Args:
+        window: Seconds per RMS window.
     """
-    import numpy as np
 
-    from .stream import PAUSE_SECONDS, SILENCE_RELATIVE, SILENCE_RMS
+    def __init__(self, window: float = 0.1) -> None:
+        from .stream import PAUSE_SECONDS, SILENCE_RELATIVE, SILENCE_RMS
 
-    pcm = np.frombuffer(b"".join(bytes(f.data) for f in audio.frames), dtype=np.int16)
-    mono = pcm.reshape(-1, audio.num_channels).astype(np.float32).mean(axis=1)
-    step = max(1, int(audio.sample_rate * window))
-    segments: list[tuple[float, float]] = []
-    peak, start, silence_at = 0.0, None, None
-    for i in range(0, len(mono), step):
-        part = mono[i : i + step]
-        rms = float(np.sqrt(np.mean(part * part)))
-        peak = max(peak, rms)
-        t = i / audio.sample_rate
-        if rms >= max(SILENCE_RMS, SILENCE_RELATIVE * peak):
-            start = t if start is None else start
-            silence_at = None
-            continue
-        silence_at = t if silence_at is None else silence_at
-        if start is not None and (i + len(part)) / audio.sample_rate - silence_at >= PAUSE_SECONDS - 1e-6:
-            segments.append((start, silence_at))
-            start = None
-    if start is not None:
-        segments.append((start, silence_at if silence_at is not None else len(mono) / audio.sample_rate))
-    return segments
+        self._window = window
+        self._pause, self._silence_rms, self._relative = PAUSE_SECONDS, SILENCE_RMS, SILENCE_RELATIVE
+        self._pending = b""
+        self._pos = 0.0  # seconds of audio fed into windows so far
+        self._peak = 0.0
+        self._start: float | None = None
+        self._silence_at: float | None = None
+        self._closed: list[tuple[float, float]] = []
+
+    def feed(self, frame: rtc.AudioFrame) -> None:
+        """Add the next frame (PCM s16le, the same rate and channels as the ones before)."""
+        import numpy as np
+
+        self._pending += bytes(frame.data)
+        rate, channels = frame.sample_rate, frame.num_channels
+        step = max(1, int(rate * self._window)) * channels * 2
+        while len(self._pending) >= step:
+            window, self._pending = self._pending[:step], self._pending[step:]
+            pcm = np.frombuffer(window, dtype=np.int16).reshape(-1, channels).astype(np.float32)
+            mono = pcm.mean(axis=1)
+            self._add(float(np.sqrt(np.mean(mono * mono))), len(mono) / rate)
+
+    def _add(self, rms: float, seconds: float) -> None:
+        self._peak = max(self._peak, rms)
+        t, self._pos = self._pos, self._pos + seconds
+        if rms >= max(self._silence_rms, self._relative * self._peak):
+            self._start = t if self._start is None else self._start
+            self._silence_at = None
+            return
+        self._silence_at = t if self._silence_at is None else self._silence_at
+        if self._start is not None and self._pos - self._silence_at >= self._pause - 1e-6:
+            self._closed.append((self._start, self._silence_at))
+            self._start = None
+
+    @property
+    def segments(self) -> list[tuple[float, float]]:
+        """``(start, end)`` seconds of each run so far; the last may still be open."""
+        if self._start is None:
+            return list(self._closed)
+        end = self._silence_at if self._silence_at is not None else self._pos
+        return [*self._closed, (self._start, end)]
 
 
 def _to_rtc(f: object, channels: int) -> rtc.AudioFrame:

@@ -16,14 +16,14 @@ import contextlib
 import os
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from livekit import rtc
     from livekit.agents import stt
 
-    from .audio import DecodedAudio
     from .output import Writer
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -40,22 +40,29 @@ EXIT_CODES = """exit codes:
 class _Progress:
     """A tqdm bar on stderr: audio *recognised* (end of the last final) of the input, with ETA.
 
-    The live interim text is its postfix. Lines written to stdout clear and redraw it.
+    The live interim text is its postfix; lines written to stdout clear and redraw it. For
+    standard input (length unknown) it counts the seconds recognised.
+
+    Args:
+        name: Shown before the bar.
+        total: Seconds of audio in the input, or None when unknown.
     """
 
-    def __init__(self, name: str, total: float) -> None:
+    def __init__(self, name: str, total: float | None) -> None:
         from tqdm import tqdm
 
         self._tqdm = tqdm
+        bar = "{percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} s recognised [{elapsed}<{remaining}]"
         self.bar = tqdm(
-            total=round(total, 1),
+            total=round(total, 1) if total is not None else None,
             desc=name,
             unit="s",
             file=sys.stderr,
             leave=False,
             dynamic_ncols=True,
-            bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} s recognised "
-            "[{elapsed}<{remaining}] {postfix}",
+            bar_format="{desc}: "
+            + (bar if total is not None else "{n:.1f} s recognised [{elapsed}]")
+            + " {postfix}",
         )
 
     def event(self, ev: stt.SpeechEvent, recognised: float | None) -> None:
@@ -67,7 +74,8 @@ class _Progress:
         elif ev.type == stt.SpeechEventType.FINAL_TRANSCRIPT:
             self.bar.set_postfix_str("", refresh=False)
             if recognised is not None:
-                self.bar.update(round(min(recognised, self.bar.total) - self.bar.n, 3))
+                limit = self.bar.total if self.bar.total is not None else recognised
+                self.bar.update(round(min(recognised, limit) - self.bar.n, 3))
 
     def writing(self) -> contextlib.AbstractContextManager[None]:
         """Around a write to stdout: the bar is cleared, then redrawn."""
@@ -78,31 +86,56 @@ class _Progress:
 
 
 async def _transcribe_one(
-    engine: Any, audio: DecodedAudio, writer: Writer, *, realtime: bool, progress: _Progress | None
+    engine: Any,
+    frames: Sequence[rtc.AudioFrame] | AsyncIterator[rtc.AudioFrame],
+    writer: Writer,
+    *,
+    realtime: bool,
+    progress: _Progress | None,
 ) -> None:
+    """Stream one input through the engine, writing its events as they come.
+
+    Raises:
+        APIError: recognition failed.
+        AudioFileError: the input (standard input) could not be decoded to its end.
+    """
     from livekit.agents import stt
 
-    from .audio import push_frames, speech_segments
+    from .audio import SpeechSegments, push_frames
     from .output import UntimedClock, is_timed
 
     stream = engine.stream()
     pushed = 0.0
-    clock: UntimedClock | None = None  # built at the first final without times
+    runs = SpeechSegments()  # for finals without times (UntimedClock)
+    clock: UntimedClock | None = None
 
-    def advance(seconds: float) -> None:
+    async def audio() -> AsyncIterator[rtc.AudioFrame]:
         nonlocal pushed
-        pushed = seconds
+        if isinstance(frames, AsyncIterator):
+            async for frame in frames:
+                runs.feed(frame)
+                yield frame
+                pushed += frame.samples_per_channel / frame.sample_rate
+        else:
+            for frame in frames:
+                runs.feed(frame)
+                yield frame
+                pushed += frame.samples_per_channel / frame.sample_rate
 
-    feeder = asyncio.create_task(
-        push_frames(stream, audio.frames, speed=1.0 if realtime else None, progress=advance)
-    )
+    async def feed() -> None:
+        try:
+            await push_frames(stream, audio(), speed=1.0 if realtime else None, end_input=False)
+        finally:  # also when the input fails to decode midway: the stream ends, then it raises
+            with contextlib.suppress(RuntimeError):  # already closed (interrupted)
+                stream.end_input()
+
+    feeder = asyncio.create_task(feed())
     try:
         async for ev in stream:
             alt = ev.alternatives[0] if ev.alternatives else None
             span: tuple[float, float] | None = None
             if ev.type == stt.SpeechEventType.FINAL_TRANSCRIPT and alt is not None and not is_timed(alt):
-                if clock is None:
-                    clock = UntimedClock(await asyncio.to_thread(speech_segments, audio))
+                clock = clock or UntimedClock(runs)
                 span = clock.span(pushed)
             elif ev.type == stt.SpeechEventType.END_OF_SPEECH and clock is not None:
                 clock.end_of_utterance()
@@ -154,10 +187,10 @@ async def _transcribe(args: argparse.Namespace) -> int:
     from livekit.agents import APIError
 
     from . import factory
-    from .audio import AudioFileError, read_input
+    from .audio import STDIN, AudioFileError, in_thread, read_file, stream_frames
     from .output import FORMATS, Writer
 
-    if args.files.count("-") > 1:
+    if args.files.count(STDIN) > 1:
         raise UsageError("'-' (standard input) can be given once")
     if (args.input_channels != 1) and args.input_rate is None:
         raise UsageError("--input-channels needs --input-rate (headerless PCM input)")
@@ -169,29 +202,34 @@ async def _transcribe(args: argparse.Namespace) -> int:
             raise UsageError(f"--output-dir {args.output_dir}: {e.strerror or e}") from e
     show = not args.no_progress and _verbosity(args) >= 0 and sys.stdout.isatty() and sys.stderr.isatty()
     several = len(args.files) > 1 and args.output_dir is None
+    raw = {"input_rate": args.input_rate, "input_channels": args.input_channels}
     status = EXIT_OK
     try:
         for path in args.files:
-            name = "<stdin>" if path == "-" else path
+            name = "<stdin>" if path == STDIN else path
+            frames: Sequence[rtc.AudioFrame] | AsyncIterator[rtc.AudioFrame]
             try:
-                audio = await asyncio.to_thread(
-                    read_input, path, input_rate=args.input_rate, input_channels=args.input_channels
-                )
+                if path == STDIN:  # decoded as it arrives: a live pipe works too
+                    frames, duration = in_thread(stream_frames(sys.stdin.buffer, **raw)), None
+                else:
+                    audio = await asyncio.to_thread(read_file, path, **raw)
+                    frames, duration = audio.frames, audio.duration
+                progress = _Progress(Path(name).name, duration) if show else None
+                try:
+                    with _destination(args.output_dir, path, FORMATS[args.format]) as out:
+                        writer = Writer(args.format, out, name=name, marker=several)
+                        await _transcribe_one(
+                            engine, frames, writer, realtime=args.realtime, progress=progress
+                        )
+                finally:
+                    if progress is not None:
+                        progress.close()
             except AudioFileError as e:
                 print(f"speechkit: {e}", file=sys.stderr)
                 status = EXIT_FAILURE
-                continue
-            progress = _Progress(Path(name).name, audio.duration) if show else None
-            try:
-                with _destination(args.output_dir, path, FORMATS[args.format]) as out:
-                    writer = Writer(args.format, out, name=name, marker=several)
-                    await _transcribe_one(engine, audio, writer, realtime=args.realtime, progress=progress)
             except APIError as e:
                 print(f"speechkit: {name}: {e.message}", file=sys.stderr)
                 status = EXIT_FAILURE
-            finally:
-                if progress is not None:
-                    progress.close()
     finally:
         await engine.aclose()
     return status

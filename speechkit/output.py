@@ -17,6 +17,8 @@ from typing import IO, TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from livekit.agents import stt
 
+    from .audio import SpeechSegments
+
 FORMATS: dict[str, str] = {"text": "txt", "tsv": "tsv", "srt": "srt", "vtt": "vtt", "jsonl": "jsonl"}
 """Output formats and the file extension ``-o DIR`` gives each."""
 
@@ -40,24 +42,25 @@ class UntimedClock:
 
     The estimate is the stream core's own assumption for such finals (it confirms replay
     audio by it): the n-th utterance covers the n-th run of speech between pauses
-    (:func:`speechkit.audio.speech_segments`). A final cannot cover audio not yet pushed
+    (:class:`speechkit.audio.SpeechSegments`). A final cannot cover audio not yet pushed
     when it arrived, so its end is at most that; when the runs are used up, a final spans
     from the previous one's end to the audio pushed when it arrived.
 
     Args:
-        segments: ``(start, end)`` seconds of the speech runs of the input.
+        runs: The speech runs of the input, fed with the audio as it is pushed.
     """
 
-    def __init__(self, segments: list[tuple[float, float]]) -> None:
-        self._segments = segments
+    def __init__(self, runs: SpeechSegments) -> None:
+        self._runs = runs
         self._next = 0
         self._last_end = 0.0
         self._open = False  # a final of the current utterance was placed
 
     def span(self, pushed: float) -> tuple[float, float]:
         """Start and end (seconds) of a final that arrived after ``pushed`` seconds of audio."""
-        if self._next < len(self._segments):
-            seg_start, seg_end = self._segments[self._next]
+        segments = self._runs.segments
+        if self._next < len(segments):
+            seg_start, seg_end = segments[self._next]
             start = max(seg_start, self._last_end)
             end = max(start, min(seg_end, max(pushed, start)))
         else:

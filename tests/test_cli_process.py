@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import select
 import signal
 import subprocess
 import sys
@@ -53,6 +54,30 @@ def test_dash_reads_raw_pcm_with_input_rate_and_channels() -> None:
     )
     assert done.returncode == EXIT_OK, done.stderr
     assert done.stdout.decode().splitlines() == ["w5 w6"]
+
+
+def test_a_live_pipe_is_transcribed_as_it_arrives() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", RUNNER, "transcribe", "-", "--stt", "fake", "--input-rate", "16000"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        first = np.concatenate([speech([[1, 2]]), np.zeros(8000, np.int16)])
+        proc.stdin.write(first.astype(np.int16).tobytes())
+        proc.stdin.flush()
+        ready, _, _ = select.select([proc.stdout], [], [], 30)
+        assert ready, "no transcript while the pipe is still open"
+        assert proc.stdout.readline().decode().strip() == "w1 w2"
+        proc.stdin.write(speech([[3]]).astype(np.int16).tobytes())
+        proc.stdin.close()
+        assert proc.wait(30) == EXIT_OK
+        assert proc.stdout.read().decode().split() == ["w3"]
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 def test_an_undecodable_input_is_named_the_others_run_and_the_exit_is_1(tmp_path: Path) -> None:
@@ -115,3 +140,10 @@ def test_help_answers_without_importing_the_heavy_modules() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert done.stdout.strip() == "[]"
+
+
+def test_undecodable_stdin_is_named_and_exits_1() -> None:
+    done = speechkit("transcribe", "-", "--stt", "fake", stdin=b"not audio at all" * 100)
+    assert done.returncode == EXIT_FAILURE and "<stdin>: cannot decode" in done.stderr.decode()
+    empty = speechkit("transcribe", "-", "--stt", "fake", "--input-rate", "16000", stdin=b"")
+    assert empty.returncode == EXIT_FAILURE and "<stdin>: holds no audio" in empty.stderr.decode()
