@@ -180,3 +180,13 @@ def test_cli_reads_compressed_formats_at_any_rate(
         if '"final_transcript"' in line
     ]
     assert jiwer.wer(normalise(REFERENCE), normalise(" ".join(finals))) <= 0.15
+
+
+def test_a_bad_compute_type_is_refused_when_the_string_is_parsed() -> None:
+    with pytest.raises(speechkit.ConfigError, match=r"'compute_type' must be one of int8, .*float32"):
+        speechkit.stt("local?compute_type=bogus")
+
+
+def test_options_that_do_not_apply_in_process_are_refused() -> None:
+    with pytest.raises(speechkit.ConfigError, match=r"local runs in-process: option 'base_url'"):
+        speechkit.stt("local?base_url=ws://127.0.0.1:9")
