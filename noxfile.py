@@ -11,7 +11,7 @@ PYTHON = "3.11"
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """The test suite (no network: servers run on 127.0.0.1), with the vendors' own clients."""
-    session.install("-e", ".[test,conformance]")
+    session.install("-e", ".[all]")
     session.run("python", "-m", "pytest", "-q", *session.posargs)
 
 
@@ -19,7 +19,7 @@ def tests(session: nox.Session) -> None:
 @nox.parametrize("provider", ["local", "telnyx", "speechmatics", "assemblyai"])
 def conformance(session: nox.Session, provider: str) -> None:
     """The shared conformance suite for one provider: nox -s "conformance(provider='telnyx')"."""
-    session.install("-e", ".[test]")
+    session.install("-e", ".[all]")
     session.run("speechkit", "conformance", provider, *session.posargs)
 
 
@@ -41,5 +41,5 @@ def typecheck(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
     """The local provider benchmark: RTF, peak RSS, latencies for 1, 2 and 4 real-time streams."""
-    session.install("-e", ".[test]")
+    session.install("-e", ".[all]")
     session.run("python", "bench/bench_local.py", *session.posargs)

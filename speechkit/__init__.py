@@ -4,29 +4,65 @@
     stt = speechkit.stt("local")             # or "telnyx:en", or SPEECHKIT_STT
     stream = stt.stream()
 
-Importing speechkit imports no provider: providers load when named.
+Importing speechkit imports no provider, and none of livekit.agents, aiohttp or numpy:
+every name below is loaded on first use (PEP 562 module ``__getattr__``).
 """
 
 from __future__ import annotations
 
-from .config import ProviderSpec, format_spec, parse
-from .errors import (
-    AuthenticationError,
-    ConfigError,
-    InvalidRequestError,
-    MissingCredentialsError,
-    ProviderUnavailableError,
-    RateLimitError,
-    ServerError,
-)
-from .events import Finished, Ready, SpeechEnded, SpeechStarted, Transcript, Word
-from .factory import stt
-from .fallback import FallbackStream, FallbackSTT
-from .provider import Capabilities, Connection, Provider, ProviderOptions, Session
-from .stream import SpeechStream
-from .stt import STT
+import importlib
+import sys
+import types
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from .config import ProviderSpec, format_spec, parse
+    from .errors import (
+        AuthenticationError,
+        ConfigError,
+        InvalidRequestError,
+        MissingCredentialsError,
+        ProviderUnavailableError,
+        RateLimitError,
+        ServerError,
+    )
+    from .events import Finished, Ready, SpeechEnded, SpeechStarted, Transcript, Word
+    from .factory import stt
+    from .fallback import FallbackStream, FallbackSTT
+    from .provider import Capabilities, Connection, Provider, ProviderOptions, Session
+    from .stream import SpeechStream
+    from .stt import STT
+
+_EXPORTS = {
+    "STT": "stt",
+    "AuthenticationError": "errors",
+    "Capabilities": "provider",
+    "ConfigError": "errors",
+    "Connection": "provider",
+    "FallbackSTT": "fallback",
+    "FallbackStream": "fallback",
+    "Finished": "events",
+    "InvalidRequestError": "errors",
+    "MissingCredentialsError": "errors",
+    "Provider": "provider",
+    "ProviderOptions": "provider",
+    "ProviderSpec": "config",
+    "ProviderUnavailableError": "errors",
+    "RateLimitError": "errors",
+    "Ready": "events",
+    "ServerError": "errors",
+    "Session": "provider",
+    "SpeechEnded": "events",
+    "SpeechStarted": "events",
+    "SpeechStream": "stream",
+    "Transcript": "events",
+    "Word": "events",
+    "format_spec": "config",
+    "parse": "config",
+    "stt": "factory",
+}
 
 __all__ = [
     "STT",
@@ -52,7 +88,37 @@ __all__ = [
     "SpeechStream",
     "Transcript",
     "Word",
+    "__version__",
     "format_spec",
     "parse",
     "stt",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'speechkit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
+
+class _Package(types.ModuleType):
+    """Keeps ``speechkit.stt`` the factory function when the submodule ``speechkit.stt`` loads.
+
+    Importing a submodule sets it as an attribute of its package; eager imports used to
+    rebind the name afterwards, lazy ones cannot. The submodule stays in ``sys.modules``.
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "stt" and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

@@ -1,8 +1,11 @@
-"""The ``speechkit`` command line: ``transcribe``, ``providers``.
+"""The ``speechkit`` command line: ``transcribe``, ``providers``, ``emulate``, ``conformance``.
 
-Exit codes: 0 success; 1 a recognition error (network, vendor); 2 bad usage or
-config (unknown provider, bad option, missing key); 3 an input file is missing or
-undecodable; 130 interrupted.
+Exit codes (:data:`EXIT_CODES`, also in ``--help``): 0 success; 1 a runtime failure (a
+recognition error, or an input that cannot be read or decoded: reported by name, the
+other inputs still run); 2 bad usage or config (unknown option, provider or value,
+missing key or extra); 130 interrupted.
+
+Only the standard library is imported until a command runs, so ``--help`` answers fast.
 """
 
 from __future__ import annotations
@@ -10,224 +13,269 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
-import logging
 import os
 import sys
-from collections.abc import Sequence
-from typing import IO, Any
+import tempfile
+from collections.abc import AsyncIterator, Iterator, Sequence
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
 
-import attrs
-from livekit.agents import APIError, stt
+if TYPE_CHECKING:
+    from livekit import rtc
+    from livekit.agents import stt
 
-from . import factory, registry
-from .audio import AudioFileError, DecodedAudio, decode_file, push_frames
-from .errors import ConfigError
+    from .output import Writer
 
-EXIT_OK, EXIT_API, EXIT_CONFIG, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-E = stt.SpeechEventType
+EXIT_OK, EXIT_FAILURE, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130
 
-
-def _span(start: float, end: float, sep: str = ".") -> str:
-    """``start --> end``; a provider that gave no end time gets the start repeated."""
-    return f"{_clock(start, sep)} --> {_clock(max(start, end), sep)}"
-
-
-def _clock(seconds: float, sep: str = ".") -> str:
-    ms = round(seconds * 1000)
-    h, rem = divmod(ms, 3_600_000)
-    m, rem = divmod(rem, 60_000)
-    s, ms = divmod(rem, 1000)
-    return f"{h:02d}:{m:02d}:{s:02d}{sep}{ms:03d}"
+EXIT_CODES = """exit codes:
+  0    success
+  1    runtime failure: a recognition error (network, vendor), or an input that cannot be
+       read or decoded (reported by name; the other inputs still run)
+  2    bad usage or config: unknown option, provider or value, missing key or extra
+  130  interrupted (Ctrl-C); -o DIR never leaves a partial file
+"""
 
 
-class Renderer:
-    """Writes events of one run in the chosen format; live lines go to a terminal only.
+class _Progress:
+    """A tqdm bar on stderr: audio *recognised* (end of the last final) of the input, with ETA.
+
+    The live interim text is its postfix; lines written to stdout clear and redraw it. For
+    standard input (length unknown) it counts the seconds recognised.
 
     Args:
-        fmt: ``text``, ``jsonl``, ``srt`` or ``vtt``.
-        out: Where transcripts go (stdout).
-        status: Where the live interim line and progress go (stderr), or None.
+        name: Shown before the bar.
+        total: Seconds of audio in the input, or None when unknown.
     """
 
-    def __init__(self, fmt: str, out: IO[str], status: IO[str] | None) -> None:
-        self.fmt = fmt
-        self.out = out
-        self.status = status
-        self.cue = 0
-        self._status_len = 0
-        self.progress = ""
-        self.interim = ""
-        if fmt == "vtt":
-            out.write("WEBVTT\n\n")
+    def __init__(self, name: str, total: float | None) -> None:
+        from tqdm import tqdm
 
-    def event(self, file: str, ev: stt.SpeechEvent) -> None:
-        alt = ev.alternatives[0] if ev.alternatives else None
-        if self.fmt == "jsonl":
-            rec: dict[str, Any] = {"file": file, "type": ev.type.value}
-            if alt is not None:
-                rec.update(
-                    text=alt.text,
-                    start=round(alt.start_time, 3),
-                    end=round(alt.end_time, 3),
-                    language=str(alt.language),
-                    confidence=alt.confidence,
-                )
-                if alt.words:
-                    rec["words"] = [
-                        {"text": str(w), "start": w.start_time, "end": w.end_time} for w in alt.words
-                    ]
-            if ev.recognition_usage is not None:
-                rec["audio_seconds"] = round(ev.recognition_usage.audio_duration, 3)
-            self.out.write(json.dumps(rec) + "\n")
-            self.out.flush()
-            return
-        if ev.type == E.INTERIM_TRANSCRIPT and alt is not None:
-            self.interim = alt.text
-            self._draw()
-        elif ev.type == E.FINAL_TRANSCRIPT and alt is not None:
-            self.interim = ""
-            self._clear()
-            self.cue += 1
-            if self.fmt == "text":
-                timed = alt.start_time or alt.end_time  # some vendors (Telnyx) send no times
-                self.out.write(
-                    f"[{_span(alt.start_time, alt.end_time)}] {alt.text}\n" if timed else f"{alt.text}\n"
-                )
-            elif self.fmt == "srt":
-                self.out.write(f"{self.cue}\n{_span(alt.start_time, alt.end_time, ',')}\n{alt.text}\n\n")
-            else:
-                self.out.write(f"{_span(alt.start_time, alt.end_time)}\n{alt.text}\n\n")
-            self.out.flush()
-            self._draw()
-
-    def set_progress(self, text: str) -> None:
-        self.progress = text
-        self._draw()
-
-    def _draw(self) -> None:
-        if self.status is None:
-            return
-        width = max(
-            20, (os.get_terminal_size(self.status.fileno()).columns if self.status.isatty() else 100) - 1
+        self._tqdm = tqdm
+        bar = "{percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} s recognised [{elapsed}<{remaining}]"
+        self.bar = tqdm(
+            total=round(total, 1) if total is not None else None,
+            desc=name,
+            unit="s",
+            file=sys.stderr,
+            leave=False,
+            dynamic_ncols=True,
+            bar_format="{desc}: "
+            + (bar if total is not None else "{n:.1f} s recognised [{elapsed}]")
+            + " {postfix}",
         )
-        line = f"{self.progress} {self.interim}".strip()
-        if len(line) > width:
-            line = "…" + line[-(width - 1) :]
-        self.status.write("\r" + line + " " * max(0, self._status_len - len(line)) + "\r")
-        self.status.flush()
-        self._status_len = len(line)
 
-    def _clear(self) -> None:
-        if self.status is not None and self._status_len:
-            self.status.write("\r" + " " * self._status_len + "\r")
-            self.status.flush()
-            self._status_len = 0
+    def event(self, ev: stt.SpeechEvent, recognised: float | None) -> None:
+        from livekit.agents import stt
+
+        alt = ev.alternatives[0] if ev.alternatives else None
+        if ev.type == stt.SpeechEventType.INTERIM_TRANSCRIPT and alt is not None:
+            self.bar.set_postfix_str(alt.text[-60:])
+        elif ev.type == stt.SpeechEventType.FINAL_TRANSCRIPT:
+            self.bar.set_postfix_str("", refresh=False)
+            if recognised is not None:
+                limit = self.bar.total if self.bar.total is not None else recognised
+                self.bar.update(round(min(recognised, limit) - self.bar.n, 3))
+
+    def writing(self) -> contextlib.AbstractContextManager[None]:
+        """Around a write to stdout: the bar is cleared, then redrawn."""
+        return self._tqdm.external_write_mode(file=sys.stdout)  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        self.bar.close()
 
 
-async def _transcribe_one(engine: Any, path: str, audio: DecodedAudio, r: Renderer, realtime: bool) -> None:
+async def _transcribe_one(
+    engine: Any,
+    frames: Sequence[rtc.AudioFrame] | AsyncIterator[rtc.AudioFrame],
+    writer: Writer,
+    *,
+    realtime: bool,
+    progress: _Progress | None,
+) -> None:
+    """Stream one input through the engine, writing its events as they come.
+
+    Raises:
+        APIError: recognition failed.
+        AudioFileError: the input (standard input) could not be decoded to its end.
+    """
+    from livekit.agents import stt
+
+    from .audio import SpeechSegments, push_frames
+    from .output import UntimedClock, is_timed
+
     stream = engine.stream()
-    total = audio.duration
     pushed = 0.0
+    runs = SpeechSegments()  # for finals without times (UntimedClock)
+    clock: UntimedClock | None = None
 
-    def advance(seconds: float) -> None:
+    async def audio() -> AsyncIterator[rtc.AudioFrame]:
         nonlocal pushed
-        pushed = seconds
+        if isinstance(frames, AsyncIterator):
+            async for frame in frames:
+                runs.feed(frame)
+                yield frame
+                pushed += frame.samples_per_channel / frame.sample_rate
+        else:
+            for frame in frames:
+                runs.feed(frame)
+                yield frame
+                pushed += frame.samples_per_channel / frame.sample_rate
 
-    async def progress() -> None:
-        while True:
-            r.set_progress(f"[{path}: {100 * pushed / total:3.0f}% of {total:.0f}s]")
-            await asyncio.sleep(0.5)
+    async def feed() -> None:
+        try:
+            await push_frames(stream, audio(), speed=1.0 if realtime else None, end_input=False)
+        finally:  # also when the input fails to decode midway: the stream ends, then it raises
+            with contextlib.suppress(RuntimeError):  # already closed (interrupted)
+                stream.end_input()
 
-    feeder = asyncio.create_task(
-        push_frames(stream, audio.frames, speed=1.0 if realtime else None, progress=advance)
-    )
-    ticker = asyncio.create_task(progress()) if r.status is not None and total >= 10 else None
+    feeder = asyncio.create_task(feed())
     try:
         async for ev in stream:
-            r.event(path, ev)
+            alt = ev.alternatives[0] if ev.alternatives else None
+            span: tuple[float, float] | None = None
+            if ev.type == stt.SpeechEventType.FINAL_TRANSCRIPT and alt is not None and not is_timed(alt):
+                clock = clock or UntimedClock(runs)
+                span = clock.span(pushed)
+            elif ev.type == stt.SpeechEventType.END_OF_SPEECH and clock is not None:
+                clock.end_of_utterance()
+            if progress is None:
+                writer.event(ev, span)
+                continue
+            with progress.writing():
+                writer.event(ev, span)
+            progress.event(ev, span[1] if span else alt.end_time if alt is not None else None)
         await feeder
     finally:
-        for t in (feeder, ticker):
-            if t is not None:
-                t.cancel()
-        r.progress = ""
-        r._clear()
+        feeder.cancel()
         await stream.aclose()
 
 
+@contextlib.contextmanager
+def _destination(output_dir: str | None, path: str, ext: str) -> Iterator[IO[str]]:
+    """stdout, or ``DIR/NAME.ext`` written atomically: a temporary file renamed when complete."""
+    if output_dir is None:
+        yield sys.stdout
+        return
+    stem = "stdin" if path == "-" else Path(path).stem
+    target = Path(output_dir) / f"{stem}.{ext}"
+    fd, tmp = tempfile.mkstemp(dir=output_dir, prefix=f".{target.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            yield f
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _config(args: argparse.Namespace) -> str:
+    """The config string: ``--stt`` (or ``$SPEECHKIT_STT``, or the default) with ``--language`` applied."""
+    import attrs
+
+    from .config import format_chain, parse
+    from .factory import config_text
+
+    text = config_text(args.stt)
+    if args.language:
+        text = format_chain([attrs.evolve(s, language=args.language) for s in parse(text)])
+    return text
+
+
 async def _transcribe(args: argparse.Namespace) -> int:
-    engine = factory.stt(args.stt)  # raises ConfigError before any file is read
-    interactive = sys.stderr.isatty() and args.format != "jsonl"
-    r = Renderer(args.format, sys.stdout, sys.stderr if interactive else None)
+    from livekit.agents import APIError
+
+    from . import factory
+    from .audio import STDIN, AudioFileError, in_thread, read_file, stream_frames
+    from .output import FORMATS, Writer
+
+    if args.files.count(STDIN) > 1:
+        raise UsageError("'-' (standard input) can be given once")
+    if (args.input_channels != 1) and args.input_rate is None:
+        raise UsageError("--input-channels needs --input-rate (headerless PCM input)")
+    engine = factory.stt(_config(args))  # raises ConfigError before any file is read
+    if args.output_dir is not None:
+        try:
+            os.makedirs(args.output_dir, exist_ok=True)
+        except OSError as e:
+            raise UsageError(f"--output-dir {args.output_dir}: {e.strerror or e}") from e
+    show = not args.no_progress and _verbosity(args) >= 0 and sys.stdout.isatty() and sys.stderr.isatty()
+    several = len(args.files) > 1 and args.output_dir is None
+    raw = {"input_rate": args.input_rate, "input_channels": args.input_channels}
     status = EXIT_OK
     try:
         for path in args.files:
+            name = "<stdin>" if path == STDIN else path
+            frames: Sequence[rtc.AudioFrame] | AsyncIterator[rtc.AudioFrame]
             try:
-                audio = await asyncio.to_thread(decode_file, path)
+                if path == STDIN:  # decoded as it arrives: a live pipe works too
+                    frames, duration = in_thread(stream_frames(sys.stdin.buffer, **raw)), None
+                else:
+                    audio = await asyncio.to_thread(read_file, path, **raw)
+                    frames, duration = audio.frames, audio.duration
+                progress = _Progress(Path(name).name, duration) if show else None
+                try:
+                    with _destination(args.output_dir, path, FORMATS[args.format]) as out:
+                        writer = Writer(args.format, out, name=name, marker=several)
+                        await _transcribe_one(
+                            engine, frames, writer, realtime=args.realtime, progress=progress
+                        )
+                finally:
+                    if progress is not None:
+                        progress.close()
             except AudioFileError as e:
                 print(f"speechkit: {e}", file=sys.stderr)
-                status = max(status, EXIT_INPUT)
-                continue
-            try:
-                await _transcribe_one(engine, path, audio, r, args.realtime)
+                status = EXIT_FAILURE
             except APIError as e:
-                print(f"speechkit: {path}: {e.message}", file=sys.stderr)
-                status = EXIT_API if status == EXIT_OK else status
+                print(f"speechkit: {name}: {e.message}", file=sys.stderr)
+                status = EXIT_FAILURE
     finally:
         await engine.aclose()
     return status
 
 
 def _providers(args: argparse.Namespace) -> int:
-    rows: list[dict[str, Any]] = []
-    for name in registry.names():
-        try:
-            cls = registry.get(name)
-        except ConfigError as e:
-            rows.append({"name": name, "available": False, "error": str(e)})
-            continue
-        options = {
-            f.name: (None if f.default is attrs.NOTHING else getattr(f.default, "factory", f.default))
-            for f in attrs.fields(cls.options_class)
-        }
-        cred = cls.credential_env
-        rows.append(
-            {
-                "name": name,
-                "available": True,
-                "capabilities": attrs.asdict(cls.capabilities),
-                # credentials are never printed; a provider with no network has no endpoint
-                "options": {
-                    k: v
-                    for k, v in options.items()
-                    if k != "api_key" and (cls.capabilities.needs_network or k != "base_url")
-                },
-                "credential_env": cred,
-                "credentials_configured": bool(os.environ.get(cred)) if cred else True,
-            }
-        )
+    import json
+
+    from . import registry
+    from .catalog import capability_names, describe, first_sentence
+
+    rows = [describe(name) for name in registry.names()]
     if args.json:
         print(json.dumps(rows, indent=2, default=str))
         return EXIT_OK
     for row in rows:
-        if not row["available"]:
-            print(f"{row['name']}: unavailable — {row['error']}\n")
+        if "error" in row:
+            print(f"{row['name']}: cannot be loaded — {row['error']}\n")
             continue
-        caps = [k for k, v in row["capabilities"].items() if v is True]
+        caps = row["capabilities"]
         cred = row["credential_env"]
-        key = (
-            "no key needed" if not cred else f"{cred} {'set' if row['credentials_configured'] else 'NOT set'}"
+        key = "no key" if not cred else f"{cred} {'set' if row['credentials_configured'] else 'NOT set'}"
+        print(f"{row['name']}: {row['summary']}")
+        print(f"  config:       {row['example']}")
+        print(f"  network:      {'yes' if row['network'] else 'no (in-process)'}")
+        print(f"  credentials:  {key}")
+        print(f"  capabilities: {', '.join(capability_names(caps))}")
+        print(
+            f"  languages:    {', '.join(caps['languages']) or 'any the vendor accepts'}; "
+            f"sample rates: {', '.join(map(str, caps['sample_rates']))} Hz"
         )
-        print(f"{row['name']}  ({key})")
-        print(f"  capabilities: {', '.join(caps)}; sample rates: {row['capabilities']['sample_rates']}")
-        print("  options: " + ", ".join(f"{k}={v!r}" for k, v in row["options"].items()))
+        if not row["available"]:
+            print(f"  install:      not installed — {row['install']}")
+        print("  options:")
+        for opt, info in row["options"].items():
+            doc = f"  {first_sentence(info['doc'])}" if info["doc"] else ""
+            print(f"    {opt}: {info['type']} = {info['default']!r}{doc}")
         print()
     return EXIT_OK
 
 
 def _emulate(args: argparse.Namespace) -> int:
     import importlib
+
+    from . import registry
+    from .errors import ConfigError
 
     cls = registry.get(args.provider)
     if not cls.emulator:
@@ -261,9 +309,22 @@ def _emulate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+CONFORMANCE_MODULES = ("pytest", "pytest_asyncio", "hypothesis", "jiwer")
+"""What ``speechkit conformance`` needs beyond the core: the ``[conformance]`` extra."""
+
+
 def _conformance(args: argparse.Namespace, extra: list[str]) -> int:
+    import importlib.util
     import subprocess
 
+    from . import registry
+
+    missing = [m for m in CONFORMANCE_MODULES if importlib.util.find_spec(m) is None]
+    if missing:
+        raise UsageError(
+            f"the conformance suite needs {', '.join(missing)} (not installed): "
+            "pip install 'speechkit-stt[conformance]'"
+        )
     registry.get(args.provider)  # an unknown name fails here, with a suggestion
     # a child pytest: its assertion rewriting needs modules this process already imported
     return subprocess.call(
@@ -274,28 +335,96 @@ def _conformance(args: argparse.Namespace, extra: list[str]) -> int:
             "-o", "asyncio_mode=auto",
             "-o", "asyncio_default_fixture_loop_scope=function",
             "--speechkit-provider", args.provider,
-            "-rs", *extra,
+            *extra,
         ]
     )  # fmt: skip
 
 
+class UsageError(Exception):
+    """A command-line mistake found after argument parsing (exit 2)."""
+
+
+def _verbosity(args: argparse.Namespace) -> int:
+    return int(getattr(args, "verbose", 0)) - int(getattr(args, "quiet", 0))
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="speechkit", description="Streaming speech-to-text behind one core.")
-    p.add_argument("-v", "--verbose", action="count", default=0, help="log more (-vv for debug)")
+    """The argument parser of the ``speechkit`` command."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "-v", "--verbose", action="count", default=argparse.SUPPRESS, help="log more (-vv for debug)"
+    )
+    common.add_argument(
+        "-q", "--quiet", action="count", default=argparse.SUPPRESS, help="log errors only; no progress bar"
+    )
+    fmt = argparse.RawDescriptionHelpFormatter
+    p = argparse.ArgumentParser(
+        prog="speechkit",
+        description="Streaming speech-to-text behind one core.",
+        epilog=EXIT_CODES,
+        formatter_class=fmt,
+        parents=[common],
+    )
+    p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = p.add_subparsers(dest="command", required=True)
-    t = sub.add_parser("transcribe", help="transcribe audio files (WAV, FLAC, MP3, OGG; any rate/channels)")
-    t.add_argument("files", nargs="+", metavar="FILE")
+    t = sub.add_parser(
+        "transcribe",
+        help="transcribe audio files or standard input (WAV, FLAC, MP3, OGG; any rate/channels)",
+        description="Transcribe each input; '-' reads standard input (any container PyAV can probe, "
+        "or headerless PCM s16le with --input-rate).",
+        epilog=EXIT_CODES,
+        formatter_class=fmt,
+        parents=[common],
+    )
+    t.add_argument("files", nargs="+", metavar="FILE", help="an audio file, or '-' for standard input")
     t.add_argument(
         "--stt",
         default=None,
         metavar="CONFIG",
-        help=f"provider config string (default: ${factory.ENV_VAR} or '{factory.DEFAULT_CONFIG}')",
+        help="provider config string (default: $SPEECHKIT_STT or 'local')",
     )
-    t.add_argument("--format", choices=["text", "jsonl", "srt", "vtt"], default="text")
+    t.add_argument("--language", metavar="LANG", help="BCP-47 language; overrides the config string's")
+    t.add_argument(
+        "-f",
+        "--format",
+        choices=["text", "tsv", "srt", "vtt", "jsonl"],
+        default="text",
+        help="text: one utterance per line, no times; tsv: start, end (ms) and text; "
+        "srt/vtt: subtitles; jsonl: one speech event per line (default: text)",
+    )
+    t.add_argument(
+        "-o",
+        "--output-dir",
+        metavar="DIR",
+        help="write NAME.txt/.tsv/.srt/.vtt/.jsonl per input into DIR (atomically) instead of stdout",
+    )
     t.add_argument("--realtime", action="store_true", help="pace audio at 1x, as a live caller")
-    pr = sub.add_parser("providers", help="list providers, capabilities, options and credentials")
-    pr.add_argument("--json", action="store_true")
-    em = sub.add_parser("emulate", help="run a provider's protocol emulator on 127.0.0.1")
+    t.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bar (it shows only when stdout and stderr are terminals)",
+    )
+    t.add_argument(
+        "--input-rate", type=int, metavar="HZ", help="the input is headerless PCM s16le at this rate"
+    )
+    t.add_argument(
+        "--input-channels",
+        type=int,
+        default=1,
+        metavar="N",
+        help="interleaved channels of headerless PCM input (default: 1)",
+    )
+    pr = sub.add_parser(
+        "providers", help="list providers, capabilities, options and credentials", parents=[common]
+    )
+    pr.add_argument("--json", action="store_true", help="the same, as JSON")
+    em = sub.add_parser("emulate", help="run a provider's protocol emulator on 127.0.0.1", parents=[common])
     em.add_argument("provider")
     em.add_argument("--port", type=int, default=0, help="TCP port (default: any free one)")
     em.add_argument(
@@ -315,18 +444,23 @@ def build_parser() -> argparse.ArgumentParser:
     co = sub.add_parser(
         "conformance",
         help="run the shared conformance suite for a provider",
-        description="Extra arguments go to pytest (e.g. -x, -k NAME).",
+        description="Extra arguments (-v, -q, -x, -k NAME...) go to pytest.",
     )
     co.add_argument("provider")
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``speechkit`` command. Returns the exit code."""
-    args, extra = build_parser().parse_known_args(argv)
+    """Entry point of the ``speechkit`` command. Returns the exit code (see :data:`EXIT_CODES`)."""
+    import logging
+
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
     if extra and args.command != "conformance":
-        build_parser().parse_args(argv)  # reports the unknown arguments and exits 2
-    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
+        parser.parse_args(argv)  # reports the unknown arguments and exits 2
+    level = {-1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO}.get(
+        max(-1, min(_verbosity(args), 2)), logging.DEBUG
+    )
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     try:
         if args.command == "providers":
@@ -336,11 +470,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "conformance":
             return _conformance(args, extra)
         return asyncio.run(_transcribe(args))
-    except ConfigError as e:
-        print(f"speechkit: {e}", file=sys.stderr)
-        return EXIT_CONFIG
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     except BrokenPipeError:  # `speechkit transcribe ... | head`: the reader left, not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
+    except Exception as e:
+        from .errors import ConfigError
+
+        if not isinstance(e, (UsageError, ConfigError)):
+            raise
+        print(f"speechkit: {e}", file=sys.stderr)
+        return EXIT_CONFIG

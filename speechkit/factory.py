@@ -27,6 +27,11 @@ def provider_from_spec(spec: ProviderSpec) -> Provider[Any]:
     return cls(options)
 
 
+def config_text(config: str | None = None) -> str:
+    """The config string to use: ``config``, else ``$SPEECHKIT_STT``, else :data:`DEFAULT_CONFIG`."""
+    return config if config is not None else os.environ.get(ENV_VAR) or DEFAULT_CONFIG
+
+
 def stt(config: str | None = None) -> STT:
     """Build an STT from ``provider[/model][:language][?option=value&...]``.
 
@@ -42,8 +47,7 @@ def stt(config: str | None = None) -> STT:
         ConfigError: (a ``ValueError``) the string is malformed, names an unknown
             provider or option, gives a bad value, or a credential is missing.
     """
-    text = config if config is not None else os.environ.get(ENV_VAR) or DEFAULT_CONFIG
-    specs = parse(text)
+    specs = parse(config_text(config))
     stts = [STT(provider_from_spec(s)) for s in specs]
     if len(stts) == 1:
         return stts[0]

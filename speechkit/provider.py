@@ -29,7 +29,14 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 import aiohttp
 import attrs
 
-from .errors import APIError, ConfigError, InvalidRequestError, MissingCredentialsError, ServerError
+from .errors import (
+    APIError,
+    ConfigError,
+    InvalidRequestError,
+    MissingCredentialsError,
+    ProviderUnavailableError,
+    ServerError,
+)
 from .events import ProviderEvent
 
 Message = bytes | str | object
@@ -52,7 +59,9 @@ class Capabilities:
             after every non-empty final.
         sample_rates: Sample rates (Hz) the vendor accepts for PCM s16le.
         encodings: Wire encodings the provider can send (e.g. ``("pcm_s16le",)``).
-        needs_network: False for an in-process engine.
+        languages: BCP-47 languages it recognises; empty for any the vendor accepts.
+        needs_network: False for an in-process engine (an attribute of the provider,
+            listed apart from the capabilities by ``speechkit providers``).
     """
 
     interim_results: bool = True
@@ -63,6 +72,7 @@ class Capabilities:
     end_of_utterance: bool = False
     sample_rates: tuple[int, ...] = (16000,)
     encodings: tuple[str, ...] = ("pcm_s16le",)
+    languages: tuple[str, ...] = ()
     needs_network: bool = True
 
 
@@ -190,6 +200,10 @@ class Provider(Generic[OptionsT]):
         emulator: ``"module:Class"`` of the provider's protocol emulator (a
             ``speechkit_conformance.emulator.Emulator``) that the conformance suite and
             ``speechkit emulate`` run; None for an in-process engine.
+        requires: Modules (import names) the provider needs at run time beyond the core's;
+            checked without importing them when a config string is parsed.
+        install: The pip requirement that installs :attr:`requires`
+            (``"speechkit-stt[local]"``), named in the error when one is missing.
     """
 
     name: ClassVar[str] = ""
@@ -204,19 +218,35 @@ class Provider(Generic[OptionsT]):
     keepalive_interval: ClassVar[float] = 5.0
     wait_for_ready: ClassVar[bool] = False
     emulator: ClassVar[str | None] = None
+    requires: ClassVar[tuple[str, ...]] = ()
+    install: ClassVar[str | None] = None
 
     def __init__(self, options: OptionsT) -> None:
         """Build a provider from validated options.
 
         Raises:
+            ProviderUnavailableError: A module in :attr:`requires` is not installed.
             MissingCredentialsError: The provider needs a key and has none.
         """
+        missing = self.missing_requirements()
+        if missing:
+            how = f"pip install '{self.install}'" if self.install else f"install {', '.join(missing)}"
+            raise ProviderUnavailableError(
+                f"STT provider {self.name!r} needs {', '.join(missing)} (not installed): {how}"
+            )
         self.options = options
         if self.credential_env and not self.api_key:
             raise MissingCredentialsError(
                 f"{self.name} needs an API key: set {self.credential_env} or pass "
                 f"api_key (config string: '{self.name}?api_key=...')"
             )
+
+    @classmethod
+    def missing_requirements(cls) -> list[str]:
+        """The modules of :attr:`requires` that are not installed (found without importing them)."""
+        import importlib.util
+
+        return [m for m in cls.requires if importlib.util.find_spec(m) is None]
 
     @property
     def api_key(self) -> str | None:
@@ -234,6 +264,13 @@ class Provider(Generic[OptionsT]):
     def sample_rate(self) -> int:
         """Rate in Hz the core resamples to and sends."""
         return self.options.sample_rate
+
+    def prewarm(self) -> None:
+        """Start loading, without blocking, what the first connection would load (a model).
+
+        Called by :meth:`speechkit.STT.prewarm`, as LiveKit calls a plugin's ``prewarm()``
+        in a worker's prewarm step. Default: nothing.
+        """
 
     # -- connect -----------------------------------------------------------------
 

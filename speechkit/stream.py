@@ -758,5 +758,6 @@ class SpeechStream(stt.RecognizeStream):
                 final_latency=final_latency,
                 failover_gap=failover_gap,
                 replayed_seconds=replayed_seconds,
+                metadata=self._owner.usage_metadata(),
             ),
         )

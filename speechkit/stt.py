@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import weakref
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import aiohttp
 from livekit import rtc
 from livekit.agents import APIConnectOptions, stt
+from livekit.agents.metrics.base import Metadata
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, NOT_GIVEN, NotGivenOr
 from livekit.agents.utils import AudioBuffer, is_given
 
@@ -51,6 +53,11 @@ class STT(stt.STT[None]):
     @property
     def model(self) -> str:
         return self._provider.options.model or "unknown"
+
+    def usage_metadata(self) -> Metadata:
+        """Model and provider for every metrics event, as LiveKit's usage collectors group them
+        (``AgentSession.usage``: one STT entry per model and provider)."""
+        return Metadata(**self.metrics_metadata)
 
     @property
     def language(self) -> str:
@@ -102,7 +109,6 @@ class STT(stt.STT[None]):
         start = time.perf_counter()
         event = await self._recognize_impl(buffer, language=language, conn_options=conn_options)
         from livekit.agents.metrics import STTMetrics
-        from livekit.agents.utils.audio import calculate_audio_duration
 
         self.emit(
             "metrics_collected",
@@ -111,8 +117,9 @@ class STT(stt.STT[None]):
                 timestamp=time.time(),
                 duration=time.perf_counter() - start,
                 label=self._label,
-                audio_duration=calculate_audio_duration(buffer),
+                audio_duration=0.0,  # the stream's usage metrics count the audio already
                 streamed=False,
+                metadata=self.usage_metadata(),
             ),
         )
         return event
@@ -161,6 +168,16 @@ class STT(stt.STT[None]):
             stream.update_options(
                 language=language, **{k: v for k, v in options.items() if k != "sample_rate"}
             )
+
+    def prewarm(self) -> None:
+        """Load ahead what the first stream needs: the provider's model (in the background,
+        see :meth:`Provider.prewarm`), and the HTTP session of a network provider when an
+        event loop is running."""
+        self._provider.prewarm()
+        if self._provider.capabilities.needs_network:
+            with contextlib.suppress(RuntimeError):  # no running loop: the first stream opens it
+                asyncio.get_running_loop()
+                self._http_session()
 
     async def aclose(self) -> None:
         """Close every open stream of this STT, then its HTTP session."""

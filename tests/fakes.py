@@ -218,6 +218,18 @@ class FakeProvider(speechkit.Provider[FakeOptions]):
         return b"".join(m for m in self.received if isinstance(m, bytes))
 
 
+class UntimedProvider(FakeProvider):
+    """The fake without times or confidence, as Telnyx sends its finals."""
+
+    name: ClassVar[str] = "untimed"
+    capabilities = Capabilities(interim_results=True, end_of_utterance=True, needs_network=False)
+
+    def parse(self, message: object, session: Session) -> Iterable[ProviderEvent]:
+        if isinstance(message, Transcript):
+            return [attrs.evolve(message, start_time=None, end_time=None, words=(), confidence=None)]
+        return super().parse(message, session)
+
+
 # -- a WebSocket flavour, served by a real aiohttp server on 127.0.0.1 -------------------
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import wave
@@ -60,3 +61,44 @@ def test_a_fault_set_on_the_command_line_strikes_and_the_transcript_survives(tmp
     assert done.returncode == EXIT_OK, done.stderr
     assert "retrying" in done.stderr, "the stall did not strike"
     assert done.stdout.split() == [w for u in UTTERANCES for w in u]
+
+
+def test_telnyx_finals_without_times_get_null_in_jsonl_and_estimated_cue_times(tmp_path: Path) -> None:
+    clip = tmp_path / "oracle.wav"
+    with wave.open(str(clip), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(synthesize(UTTERANCES, 16000).tobytes())
+    emulator = subprocess.Popen(
+        [sys.executable, "-m", "speechkit", "emulate", "telnyx", "--set", "end_of_stream=close_after_final"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert emulator.stdout is not None
+        first = emulator.stdout.readline().split()
+        url = next(w for w in first if w.startswith("ws://"))
+        key = next(w for w in first if w.startswith("api_key=")).partition("=")[2]
+        config = f"telnyx?base_url={url}&api_key={key}"
+        runs = {
+            fmt: subprocess.run(
+                [sys.executable, "-m", "speechkit", "transcribe", str(clip), "-f", fmt, "--stt", config],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            for fmt in ("jsonl", "tsv")
+        }
+    finally:
+        emulator.terminate()
+        emulator.wait(10)
+    assert all(r.returncode == EXIT_OK for r in runs.values()), runs["tsv"].stderr
+    events = [json.loads(line) for line in runs["jsonl"].stdout.splitlines()]
+    finals = [e for e in events if e["type"] == "final_transcript"]
+    assert [e["text"].split() for e in finals] == UTTERANCES
+    assert all(e["start"] is None and e["end"] is None and e["confidence"] is None for e in finals)
+    rows = [line.split("\t") for line in runs["tsv"].stdout.splitlines()[1:]]
+    # the oracle speaks at 0.10-0.50 s and 1.00-1.64 s; the estimate works on 100 ms windows
+    for (start, end, _), (true_start, true_end) in zip(rows, [(100, 500), (1000, 1640)], strict=True):
+        assert abs(int(start) - true_start) <= 150 and abs(int(end) - true_end) <= 150, rows

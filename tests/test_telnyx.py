@@ -286,3 +286,15 @@ async def test_a_half_open_server_after_the_last_audio_fails_the_drain_and_is_re
         events = await run(emu, pcm, response_timeout=0.5)
     assert [s.ended_by for s in emu.sessions] == ["stall", "server"]
     assert final_words(events) == WORDS
+
+
+def test_error_text_names_the_provider_under_its_registered_name() -> None:
+    class Renamed(TelnyxProvider):  # a vendor reusing the protocol under another name
+        name = "acmetel"
+        credential_env = "ACMETEL_API_KEY"
+
+    provider = Renamed(TelnyxOptions(api_key="k"))
+    auth = provider.error({"errors": [{"code": "10009", "title": "Authentication failed"}]})
+    bad = provider.error({"errors": [{"code": "40005", "source": {"parameter": "language"}}]})
+    assert auth.message.startswith("acmetel error 10009") and "ACMETEL_API_KEY" in auth.message
+    assert bad.message.startswith("acmetel error 40005") and "telnyx" not in bad.message.lower()

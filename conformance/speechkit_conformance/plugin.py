@@ -26,6 +26,7 @@ identity declare ``@requires("exact_words")`` (see :mod:`.requirements`).
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
 from collections.abc import AsyncIterator
@@ -152,6 +153,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             raise pytest.UsageError(f"{item.nodeid}: {e.args[0]}") from e
         if reason:
             item.add_marker(pytest.mark.skip(reason=reason))
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Skipped tests summarised by reason, one line per reason with its count (most first)."""
+    reasons: collections.Counter[str] = collections.Counter()
+    for report in terminalreporter.stats.get("skipped", []):
+        longrepr = report.longrepr
+        reason = longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr)
+        reasons[reason.removeprefix("Skipped: ")] += 1
+    if reasons:
+        terminalreporter.write_sep("-", f"speechkit conformance: {sum(reasons.values())} skipped, by reason")
+        for reason, count in reasons.most_common():
+            terminalreporter.write_line(f"{count:4d} {reason}")
 
 
 # -- fixtures ---------------------------------------------------------------------------------

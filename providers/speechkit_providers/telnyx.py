@@ -190,9 +190,10 @@ class TelnyxProvider(Provider[TelnyxOptions]):
         source = first.get("source")
         param = source.get("parameter") if isinstance(source, dict) else None
         said = "; ".join(str(first[k]) for k in ("title", "detail") if first.get(k))
-        msg = f"telnyx error {code}{f' on parameter {param!r}' if param else ''}{f': {said}' if said else ''}"
+        on = f" on parameter {param!r}" if param else ""
+        msg = f"{self.name} error {code}{on}{f': {said}' if said else ''}"
         if code == "10009":  # the general Telnyx auth code (§4.1)
-            return AuthenticationError(f"{msg}; set TELNYX_API_KEY or pass api_key=", body=data)
+            return AuthenticationError(f"{msg}; set {self.credential_env} or pass api_key=", body=data)
         if code.startswith("4"):
             return InvalidRequestError(f"{msg}; check the provider options", body=data)
         return ServerError(msg, body=data)

@@ -12,8 +12,11 @@ stream connects, so listing providers stays cheap.
 from __future__ import annotations
 
 import asyncio
+import logging
+import threading
+import typing
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 import attrs
 
@@ -24,8 +27,14 @@ from speechkit.events import ProviderEvent
 if TYPE_CHECKING:
     from .engine import StreamingRecognizer
 
+_LOG = logging.getLogger("speechkit.local")
 _FLUSH = object()
 _END = object()
+
+
+ComputeType = Literal["int8", "int8_float32", "int16", "float32", "default", "auto"]
+COMPUTE_TYPES: tuple[str, ...] = typing.get_args(ComputeType)
+"""CTranslate2 compute types the CPU build runs (``ctranslate2.get_supported_compute_types("cpu")``)."""
 
 
 def _positive(_: object, attribute: attrs.Attribute[float], value: float) -> None:
@@ -46,7 +55,8 @@ class LocalOptions(ProviderOptions):
         interim_interval: Seconds of audio between two interim decodes.
         endpointing: Seconds of silence that end an utterance (voice-activity endpointing).
         max_utterance: Seconds after which a final is forced in run-on speech (1–28).
-        compute_type: CTranslate2 compute type (``int8`` on CPU).
+        compute_type: CTranslate2 compute type on CPU: ``int8`` (default), ``int8_float32``,
+            ``int16``, ``float32``, or ``default``/``auto`` for CTranslate2's choice.
     """
 
     model: str = "tiny.en"
@@ -57,7 +67,7 @@ class LocalOptions(ProviderOptions):
     max_utterance: float = attrs.field(
         default=20.0, validator=attrs.validators.and_(attrs.validators.ge(1.0), attrs.validators.le(28.0))
     )
-    compute_type: str = "int8"
+    compute_type: ComputeType = attrs.field(default="int8", validator=attrs.validators.in_(COMPUTE_TYPES))
 
 
 class _EngineConnection:
@@ -97,8 +107,11 @@ class LocalProvider(Provider[LocalOptions]):
         flush=True,
         end_of_utterance=True,
         sample_rates=(16000,),
+        languages=("en",),  # tiny.en; a multilingual weights directory widens it per instance
         needs_network=False,
     )
+    requires = ("faster_whisper",)
+    install = "speechkit-stt[local]"
     chunk_duration = 0.1
     drain_timeout = 60.0  # the engine always ends with Finished; this only bounds a stuck decode
     heartbeat = None
@@ -125,6 +138,23 @@ class LocalProvider(Provider[LocalOptions]):
                 f"local: model {options.model!r} is English-only; use language 'en' "
                 "or a multilingual model directory (?model=/path/to/weights)"
             )
+        for name in ("base_url", "api_key"):
+            if getattr(options, name) is not None:
+                raise ConfigError(f"local runs in-process: option {name!r} does not apply to it")
+        if not options.model.endswith(".en"):  # a weights directory: the languages are its own
+            self.capabilities = attrs.evolve(self.capabilities, languages=())
+
+    def prewarm(self) -> None:
+        """Load the model and VAD in a background thread; the first connect then finds them."""
+        from .engine import SharedModel
+
+        def load() -> None:
+            try:
+                SharedModel.get(self.model_path, compute_type=self.options.compute_type)
+            except Exception:  # the first connect loads again and raises it to the stream
+                _LOG.warning("local: prewarm could not load %s", self.model_path, exc_info=True)
+
+        threading.Thread(target=load, name="speechkit-local-prewarm", daemon=True).start()
 
     async def connect(self, session: Session) -> _EngineConnection:
         from .engine import SharedModel, StreamingRecognizer

