@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import difflib
 import importlib
 import re
 import sys
@@ -42,14 +41,17 @@ def words(text: str) -> list[str]:
 
 
 def diff(ref: list[str], hyp: list[str]) -> tuple[int, int]:
-    """(words of ref missing from hyp, words of hyp not in ref)."""
-    lost = doubled = 0
-    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=ref, b=hyp, autojunk=False).get_opcodes():
-        if op in ("delete", "replace"):
-            lost += i2 - i1
-        if op in ("insert", "replace"):
-            doubled += j2 - j1
-    return lost, doubled
+    """(words of ref missing from hyp, words of hyp not in ref), by jiwer's minimal alignment.
+
+    A substituted word counts once on each side (lost and extra); an inserted word (a
+    doubled one) counts as extra only.
+    """
+    import jiwer
+
+    if not ref or not hyp:
+        return len(ref), len(hyp)
+    out = jiwer.process_words(" ".join(ref), " ".join(hyp))
+    return out.deletions + out.substitutions, out.insertions + out.substitutions
 
 
 async def run_one(provider: str, path: str, plan: FaultPlan, speed: float | None) -> tuple[str, str, float]:
