@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
 import wave
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,67 +34,56 @@ def test_a_value_outside_a_literal_is_refused(capsys: pytest.CaptureFixture[str]
     assert "close_after_final" in capsys.readouterr().err
 
 
-def test_a_fault_set_on_the_command_line_strikes_and_the_transcript_survives(tmp_path: Path) -> None:
-    clip = tmp_path / "oracle.wav"
-    with wave.open(str(clip), "wb") as w:
+def oracle_wav(path: Path) -> Path:
+    """The oracle utterances as a 16 kHz WAV file."""
+    with wave.open(str(path), "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)
         w.setframerate(16000)
         w.writeframes(synthesize(UTTERANCES, 16000).tobytes())
-    cmd = [sys.executable, "-m", "speechkit", "emulate", "telnyx", "--set", "stall_after=0.5"]
+    return path
+
+
+@contextlib.contextmanager
+def emulating(*sets: str) -> Iterator[str]:
+    """``speechkit emulate telnyx --set ...`` in a subprocess; yields a config string for it."""
+    args = [a for s in sets for a in ("--set", s)]
     emulator = subprocess.Popen(
-        [*cmd, "--set", "end_of_stream=close_after_final"], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-m", "speechkit", "emulate", "telnyx", *args], stdout=subprocess.PIPE, text=True
     )
     try:
         assert emulator.stdout is not None
         first = emulator.stdout.readline().split()  # one line: URL and key, before serving
         url = next(w for w in first if w.startswith("ws://"))
         key = next(w for w in first if w.startswith("api_key=")).partition("=")[2]
-        config = f"telnyx?base_url={url}&api_key={key}&response_timeout=1"
-        done = subprocess.run(
-            [sys.executable, "-m", "speechkit", "transcribe", str(clip), "--stt", config],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        yield f"telnyx?base_url={url}&api_key={key}"
     finally:
         emulator.terminate()
         emulator.wait(10)
+
+
+def transcribe(clip: Path, config: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "speechkit", "transcribe", str(clip), *args, "--stt", config],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_a_fault_set_on_the_command_line_strikes_and_the_transcript_survives(tmp_path: Path) -> None:
+    clip = oracle_wav(tmp_path / "oracle.wav")
+    with emulating("stall_after=0.5", "end_of_stream=close_after_final") as config:
+        done = transcribe(clip, config + "&response_timeout=1")
     assert done.returncode == EXIT_OK, done.stderr
     assert "retrying" in done.stderr, "the stall did not strike"
     assert done.stdout.split() == [w for u in UTTERANCES for w in u]
 
 
 def test_telnyx_finals_without_times_get_null_in_jsonl_and_estimated_cue_times(tmp_path: Path) -> None:
-    clip = tmp_path / "oracle.wav"
-    with wave.open(str(clip), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16000)
-        w.writeframes(synthesize(UTTERANCES, 16000).tobytes())
-    emulator = subprocess.Popen(
-        [sys.executable, "-m", "speechkit", "emulate", "telnyx", "--set", "end_of_stream=close_after_final"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert emulator.stdout is not None
-        first = emulator.stdout.readline().split()
-        url = next(w for w in first if w.startswith("ws://"))
-        key = next(w for w in first if w.startswith("api_key=")).partition("=")[2]
-        config = f"telnyx?base_url={url}&api_key={key}"
-        runs = {
-            fmt: subprocess.run(
-                [sys.executable, "-m", "speechkit", "transcribe", str(clip), "-f", fmt, "--stt", config],
-                capture_output=True,
-                text=True,
-                timeout=60,
-            )
-            for fmt in ("jsonl", "tsv")
-        }
-    finally:
-        emulator.terminate()
-        emulator.wait(10)
+    clip = oracle_wav(tmp_path / "oracle.wav")
+    with emulating("end_of_stream=close_after_final") as config:
+        runs = {fmt: transcribe(clip, config, "-f", fmt) for fmt in ("jsonl", "tsv")}
     assert all(r.returncode == EXIT_OK for r in runs.values()), runs["tsv"].stderr
     events = [json.loads(line) for line in runs["jsonl"].stdout.splitlines()]
     finals = [e for e in events if e["type"] == "final_transcript"]
