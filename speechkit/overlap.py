@@ -50,18 +50,20 @@ class Resolution(Generic[T]):
     """What to emit after one final of the new connection.
 
     Attributes:
-        release: Held finals to emit now, unchanged, in order (the overlap turned out to
-            hold none of their words).
-        emit: The text to emit for the final just given: unchanged, trimmed of its repeated
-            leading words, or None (a repeat, or held back).
+        emit: ``(final, text)`` pairs to emit now, in order: the final given and earlier held
+            ones, each with its text unchanged or trimmed of repeated leading words. Empty
+            while finals are held back, and when all were repeats.
     """
 
-    release: list[T] = attrs.field(factory=list)
-    emit: str | None = None
+    emit: list[tuple[T, str]] = attrs.field(factory=list)
 
 
 class ReplayOverlap(Generic[T]):
     """Drops the words a new connection repeats from what was already emitted.
+
+    The new connection's finals are held while they may still be a repeat, and judged
+    together: a re-decode differs here and there ("Ask!" / "Lock! Lock!" against "Ask not!"),
+    so agreement is measured over the whole repeat, not final by final.
 
     Args:
         emitted: Words of the finals emitted before the reconnect that may cover replayed
@@ -70,65 +72,79 @@ class ReplayOverlap(Generic[T]):
 
     def __init__(self, emitted: Sequence[str]) -> None:
         self._emitted = list(emitted)
-        # (suffix start, next expected index) of every suffix still consistent with the finals
-        self._candidates = [(j, j) for j in range(len(self._emitted))]
-        self._held: list[T] = []
+        self._held: list[tuple[T, str, int]] = []  # (final, text, word count)
+        self._words: list[str] = []  # the held finals' words, in order
         self.active = bool(self._emitted)
 
     def final(self, text: str, item: T) -> Resolution[T]:
-        """Resolve one final of the new connection; ``item`` is what to hand back if held."""
+        """Resolve one final of the new connection; ``item`` is handed back in :attr:`Resolution.emit`."""
         if not self.active:
-            return Resolution(emit=text)
+            return Resolution([(item, text)])
         words = words_of(text)
         if not words:
-            return Resolution(emit=None if self._held else text)
-        complete: list[tuple[int, int]] = []  # (suffix start, words of this final it covers)
-        pending: list[tuple[int, int]] = []
-        for start, pos in self._candidates:
-            match = _match(self._emitted[pos:], words)
-            if match is None:
+            return Resolution([] if self._held else [(item, text)])
+        self._held.append((item, text, len(words)))
+        self._words += words
+        a, b = self._emitted, self._words
+        complete: list[tuple[int, int]] = []  # (suffix start, held words it covers)
+        pending = False
+        for j in range(len(a)):
+            verdict = _judge(a[j:], b)
+            if verdict is None:
                 continue
-            expected_used, covered = match
-            if pos + expected_used >= len(self._emitted):
-                complete.append((start, covered))
-            else:
-                pending.append((start, pos + expected_used))
+            kind, covered, agreement = verdict
+            if kind == "complete" and agreement >= MIN_AGREEMENT:
+                complete.append((j, covered))
+            elif kind == "pending" and agreement >= MAYBE_AGREEMENT:
+                pending = True
         if complete:
-            _, k = min(complete)  # the longest suffix that matched whole
-            self.active, self._held = False, []  # every held final was a repeat
-            return Resolution(emit=drop_words(text, k) or None)
-        if pending:
-            self._candidates = pending
-            self._held.append(item)
-            return Resolution()
-        return Resolution(release=self.finish(), emit=text)  # nothing repeated
+            _, covered = min(complete)  # the longest suffix that matched whole
+            return Resolution(self._drop(covered))
+        if pending and len(b) <= len(a) + MAX_HELD_EXTRA:
+            return Resolution()  # may still be a repeat: hold
+        return Resolution(self.finish())  # nothing repeated
+
+    def _drop(self, covered: int) -> list[tuple[T, str]]:
+        """End the overlap: the held finals less their first ``covered`` words, to emit."""
+        out: list[tuple[T, str]] = []
+        for item, text, count in self._held:
+            if covered >= count:
+                covered -= count
+                continue
+            out.append((item, drop_words(text, covered) if covered else text))
+            covered = 0
+        self.active, self._held, self._words = False, [], []
+        return out
 
     def repeats(self, text: str) -> bool:
         """True while an interim's words may repeat emitted ones (the core drops it then)."""
         if not self.active:
             return False
-        words = words_of(text)
-        return any(_match(self._emitted[pos:], words) is not None for _, pos in self._candidates)
+        words = self._words + words_of(text)
+        return any(_judge(self._emitted[j:], words) is not None for j in range(len(self._emitted)))
 
-    def finish(self) -> list[T]:
-        """End the overlap (the stream ended, or no candidate is left): the held finals, to emit."""
-        self.active = False
-        held, self._held = self._held, []
-        return held
+    def finish(self) -> list[tuple[T, str]]:
+        """End the overlap (the stream ended, or nothing repeats): the held finals, unchanged."""
+        return self._drop(0)
 
 
 MIN_AGREEMENT = 0.75
 """Share of words two transcripts of the same audio must agree on to count as a repeat: a
 re-decode from another starting point differs in a word or two ("my" / "am I")."""
+MAYBE_AGREEMENT = 0.5
+"""Agreement above which finals are held for more evidence instead of passing at once."""
+MAX_HELD_EXTRA = 10
+"""Words held beyond the emitted words compared before giving up on a repeat."""
 
 
-def _match(expected: Sequence[str], words: Sequence[str]) -> tuple[int, int] | None:
+def _judge(expected: Sequence[str], words: Sequence[str]) -> tuple[str, int, float] | None:
     """Whether ``words`` start by repeating ``expected`` (fuzzily, anchored at both starts).
 
     Returns:
-        ``(expected words used, words of ``words`` they cover)`` when ``words`` repeats all of
-        ``expected`` (then the cover may end inside ``words``) or ``words`` is all a repeat of
-        a prefix of ``expected``; None when they disagree.
+        ``("complete", covered, agreement)`` when ``words`` repeats all of ``expected`` (in its
+        first ``covered`` words); ``("pending", len(words), agreement)`` when all of ``words``
+        repeats a prefix of ``expected``; None when they part ways. ``agreement`` is the share
+        of matching words over the shorter of the two spans compared.
     """
     if not expected or not words:
         return None
@@ -140,11 +156,9 @@ def _match(expected: Sequence[str], words: Sequence[str]) -> tuple[int, int] | N
     a_end, b_end = blocks[-1].a + blocks[-1].size, blocks[-1].b + blocks[-1].size
     a_left, b_left = len(expected) - a_end, len(words) - b_end
     if a_left == 0 or (a_left == 1 and b_left >= 1):  # all expected seen (the last may be misheard)
-        if matched < MIN_AGREEMENT * len(expected):
-            return None
-        return len(expected), min(len(words), b_end + a_left)
+        covered = min(len(words), b_end + a_left)
+        return "complete", covered, matched / min(len(expected), covered)
     if b_left <= 1:  # all of ``words`` is a repeat; more expected to come
-        if matched < MIN_AGREEMENT * len(words):
-            return None
-        return min(len(expected), a_end + b_left), len(words)
+        used = min(len(expected), a_end + b_left)
+        return "pending", len(words), matched / min(len(words), used)
     return None

@@ -542,7 +542,7 @@ class SpeechStream(stt.RecognizeStream):
 
     def _end_overlap(self) -> None:
         if self._overlap is not None:
-            for held in self._overlap.finish():
+            for held, _ in self._overlap.finish():
                 self._handle(held)
             self._overlap = None
 
@@ -570,11 +570,7 @@ class SpeechStream(stt.RecognizeStream):
             return []  # untimed speech markers inside a repeat
         if not ev.is_final:
             return [] if overlap.repeats(ev.text) else [ev]
-        res = overlap.final(ev.text, ev)
-        out: list[ProviderEvent] = list(res.release)
-        if res.emit is not None:
-            out.append(ev if res.emit == ev.text else _trimmed(ev, res.emit))
-        return out
+        return [e if text == e.text else _trimmed(e, text) for e, text in overlap.final(ev.text, ev).emit]
 
     def _deadline_passed(self, session: Session, origin: float) -> bool:
         """Call the provider's ``on_deadline`` if ``session.deadline`` passed; whether it did."""
