@@ -40,6 +40,9 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """The local provider benchmark: RTF, peak RSS, latencies for 1, 2 and 4 real-time streams."""
+    """Benchmarks: start-up, failover against livekit's FallbackAdapter, then the local provider
+    (RTF, peak RSS, latencies for 1, 2 and 4 real-time streams)."""
     session.install("-e", ".[all]")
+    session.run("python", "bench/bench_startup.py")
+    session.run("python", "bench/bench_fallback.py")
     session.run("python", "bench/bench_local.py", *session.posargs)
