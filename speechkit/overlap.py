@@ -100,8 +100,8 @@ class ReplayOverlap(Generic[T]):
         if complete:
             _, covered = min(complete)  # the longest suffix that matched whole
             return Resolution(self._drop(covered))
-        if pending and len(b) <= len(a) + MAX_HELD_EXTRA:
-            return Resolution()  # may still be a repeat: hold
+        if (pending or len(b) <= LEADING_JUNK) and len(b) <= len(a) + MAX_HELD_EXTRA:
+            return Resolution()  # may still be a repeat (or the junk before one): hold
         return Resolution(self.finish())  # nothing repeated
 
     def _drop(self, covered: int) -> list[tuple[T, str]]:
@@ -133,6 +133,8 @@ MIN_AGREEMENT = 0.75
 re-decode from another starting point differs in a word or two ("my" / "am I")."""
 MAYBE_AGREEMENT = 0.5
 """Agreement above which finals are held for more evidence instead of passing at once."""
+LEADING_JUNK = 2
+"""Words a repeat may start with that match nothing: the replay's first, cut-off word decoded."""
 MAX_HELD_EXTRA = 10
 """Words held beyond the emitted words compared before giving up on a repeat."""
 
@@ -150,15 +152,18 @@ def _judge(expected: Sequence[str], words: Sequence[str]) -> tuple[str, int, flo
         return None
     sm = difflib.SequenceMatcher(a=expected, b=words, autojunk=False)
     blocks = [b for b in sm.get_matching_blocks() if b.size]
-    if not blocks or blocks[0].a > 1 or blocks[0].b > 1:  # a repeat starts where the replay did
+    # a repeat starts where the replay did; a replay that starts inside a word may first decode
+    # as a word or two of junk ("...Americans" -> "back up.")
+    if not blocks or blocks[0].a > 1 or blocks[0].b > LEADING_JUNK:
         return None
+    junk = blocks[0].b
     matched = sum(b.size for b in blocks)
     a_end, b_end = blocks[-1].a + blocks[-1].size, blocks[-1].b + blocks[-1].size
     a_left, b_left = len(expected) - a_end, len(words) - b_end
     if a_left == 0 or (a_left == 1 and b_left >= 1):  # all expected seen (the last may be misheard)
         covered = min(len(words), b_end + a_left)
-        return "complete", covered, matched / min(len(expected), covered)
+        return "complete", covered, matched / min(len(expected), covered - junk)
     if b_left <= 1:  # all of ``words`` is a repeat; more expected to come
         used = min(len(expected), a_end + b_left)
-        return "pending", len(words), matched / min(len(words), used)
+        return "pending", len(words), matched / min(len(words) - junk, used)
     return None

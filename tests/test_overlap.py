@@ -63,6 +63,23 @@ def test_a_repeat_that_differs_in_places_is_judged_over_all_its_finals() -> None
     assert resolve(emitted, again) == ["Ask what"]
 
 
+def test_a_replay_that_starts_inside_a_word_may_open_with_junk() -> None:
+    # seen on samples/jfk.flac x3: the replay began inside "Americans", decoded as "back up."
+    emitted = "Ask! Lock! Lock! What your country can do for you. Ask what you can do for your country."
+    again = [
+        "back up.",
+        "Ask not!",
+        "What your country can do for you.",
+        "Ask what you can do for your country.",
+        "And so",
+    ]
+    assert resolve(emitted, again) == ["And so"]
+
+
+def test_a_short_new_final_after_an_exact_replay_is_only_held_until_the_next() -> None:
+    assert resolve("alpha bravo", ["charlie", "delta echo"]) == ["charlie", "delta echo"]
+
+
 def test_finals_held_when_the_stream_ends_are_emitted_not_lost() -> None:
     emitted = "It was the best of times, it was the worst of times."
     assert resolve(emitted, ["it was the"]) == ["it was the"]
