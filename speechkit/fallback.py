@@ -211,14 +211,36 @@ class FallbackSTT(STT):
         self._recovered(index)
 
 
+def _cannot_serve(hooks: Provider[Any], *, rate: int, language: str, diarization: bool) -> str | None:
+    """Why a member cannot serve a stream (its rate, language, diarization), or None."""
+    caps = hooks.capabilities
+    if hooks.sample_rate != rate and rate not in caps.sample_rates:
+        return f"it cannot take {rate} Hz (it takes {caps.sample_rates})"
+    base = language.split("-")[0].lower()
+    if (
+        caps.languages
+        and language != "multi"
+        and base not in {lang.split("-")[0].lower() for lang in caps.languages}
+    ):
+        return f"it does not recognise {language!r} (it recognises {', '.join(caps.languages)})"
+    if diarization and not caps.diarization:
+        return "it cannot diarize, and the chain asks for diarization"
+    return None
+
+
 class FallbackStream(SpeechStream):
     """One stream over a chain: the core's stream, moving between members without losing words.
 
-    Members that cannot serve the stream (its sample rate) are skipped with a logged reason.
+    Members that cannot serve the stream (its sample rate, its language, diarization asked of
+    the chain's first member) are skipped with a logged reason.
     A member fails over when its own retries (``max_retry_per_stt``) are spent, whatever the
     error: a refused or timed-out connect, a dropped or half-open connection, a vendor error.
     The switch happens at once (the next member is connected right away and the audio
     replayed), so the gap is one connect plus the replay.
+
+    Raises:
+        ConfigError: no member can serve the stream (from the constructor, naming why each
+            was skipped).
 
     Raises (from iteration):
         APIError: every member failed; the message names each one and why.
@@ -229,21 +251,21 @@ class FallbackStream(SpeechStream):
         self._chain_conn = conn_options
         members = stt.members
         rate = members[0].hooks.sample_rate
+        diarize = bool(getattr(members[0].hooks.options, "diarization", False))  # asked of the chain
         self._members: list[tuple[int, Provider[Any]]] = []
+        skipped: list[str] = []
         for i, m in enumerate(members):
             hooks = m.hooks
-            if hooks.sample_rate != rate:
-                if rate not in hooks.capabilities.sample_rates:
-                    logger.info(
-                        "%s skipped: it cannot take %d Hz (it takes %s)",
-                        hooks.name,
-                        rate,
-                        hooks.capabilities.sample_rates,
-                        extra={"provider": hooks.name},
-                    )
-                    continue
+            why = _cannot_serve(hooks, rate=rate, language=language, diarization=diarize)
+            if why is None and hooks.sample_rate != rate:
                 hooks = hooks.with_options(sample_rate=rate)
+            if why is not None:
+                skipped.append(f"{hooks.name}: {why}")
+                logger.info("%s skipped: %s", hooks.name, why, extra={"provider": hooks.name})
+                continue
             self._members.append((i, hooks))
+        if not self._members:
+            raise ConfigError("no member of the chain can serve this stream: " + "; ".join(skipped))
         self._active = 0
         self._failures: list[str] = []
         self._failover_at: float | None = None

@@ -157,6 +157,21 @@ async def test_a_member_that_cannot_take_the_stream_rate_is_skipped_with_a_reaso
     assert run.final_words == AUDIO.words and not b.sessions
 
 
+async def test_a_member_that_cannot_recognise_the_language_is_skipped_with_a_reason(
+    emulators: list[TelnyxEmulator], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="speechkit")
+    chain = speechkit.stt(f"telnyx:de?base_url={emulators[0].url}&api_key={emulators[0].api_key}, local")
+    assert isinstance(chain, speechkit.FallbackSTT)
+    stream = chain.stream(language="de")
+    assert stream.member == "telnyx"
+    assert "local skipped: it does not recognise 'de' (it recognises en)" in caplog.text
+    await stream.aclose()
+    with pytest.raises(speechkit.ConfigError, match="no member of the chain can serve"):
+        speechkit.FallbackSTT([speechkit.stt("local"), speechkit.stt("local")]).stream(language="de")
+    await chain.aclose()
+
+
 def test_a_config_string_chain_is_a_fallback_stt() -> None:
     chain = speechkit.stt("telnyx:en?api_key=k1, telnyx:en?api_key=k2&engine=Deepgram")
     assert isinstance(chain, speechkit.FallbackSTT) and isinstance(chain, stt.STT)
