@@ -24,7 +24,7 @@ from typing import Any
 
 import attrs
 from livekit.agents import APIConnectOptions, stt, utils
-from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, NOT_GIVEN, NotGivenOr
+from livekit.agents.types import NOT_GIVEN, NotGivenOr
 from livekit.agents.utils import is_given
 
 from .errors import APIConnectionError, APIError, ConfigError
@@ -46,7 +46,6 @@ class _Breaker:
     open: bool = False
     opened_at: float = 0.0
     cooldown: float = 0.0
-    reason: str = ""
     probing: bool = False
 
 
@@ -122,20 +121,9 @@ class FallbackSTT(STT):
         """Whether member ``index``'s circuit is closed."""
         return not self._breakers[index].open
 
-    def stream(
-        self,
-        *,
-        language: NotGivenOr[str] = NOT_GIVEN,
-        conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS,
-    ) -> FallbackStream:
+    def _open_stream(self, language: str, conn_options: APIConnectOptions) -> FallbackStream:
         """A stream over the chain (see :class:`FallbackStream`)."""
-        s = FallbackStream(
-            stt=self,
-            language=language if is_given(language) else self.language,
-            conn_options=conn_options,
-        )
-        self._streams.add(s)
-        return s
+        return FallbackStream(stt=self, language=language, conn_options=conn_options)
 
     def update_options(self, *, language: NotGivenOr[str] = NOT_GIVEN, **options: Any) -> None:
         """Give options to every member that has them, and to open streams.
@@ -144,17 +132,15 @@ class FallbackSTT(STT):
             ConfigError: no member has one of the options, or a member refuses a value
                 (nothing is changed then).
         """
-        fields = [{f.name for f in attrs.fields(type(m.hooks.options))} for m in self.members]
+        mine = [_own_options(m.hooks, options) for m in self.members]
         for key in options:
-            if not any(key in f for f in fields):
+            if not any(key in m for m in mine):
                 raise ConfigError(f"no member of {self._label} has an option {key!r}")
+        language_change = {"language": language} if is_given(language) else {}
+        # every member validates before any changes
         updated = [
-            m.hooks.with_options(
-                **{k: v for k, v in options.items() if k in f},
-                **({"language": language} if is_given(language) else {}),
-            )
-            for m, f in zip(self.members, fields, strict=True)
-        ]  # every member validates before any changes
+            m.hooks.with_options(**o, **language_change) for m, o in zip(self.members, mine, strict=True)
+        ]
         for m, hooks in zip(self.members, updated, strict=True):
             m._provider = hooks
         self._provider = updated[0]
@@ -169,10 +155,10 @@ class FallbackSTT(STT):
 
     # -- circuit breakers ---------------------------------------------------------------
 
-    def _failed(self, index: int, reason: str) -> None:
+    def _failed(self, index: int) -> None:
         b = self._breakers[index]
         was_open = b.open
-        b.open, b.opened_at, b.reason = True, time.monotonic(), reason
+        b.open, b.opened_at = True, time.monotonic()
         b.cooldown = min(self.max_recovery_interval, b.cooldown * 2 if was_open else self.recovery_interval)
         if not was_open:
             event = stt.AvailabilityChangedEvent(self.members[index], False)
@@ -181,7 +167,7 @@ class FallbackSTT(STT):
     def _recovered(self, index: int) -> None:
         b = self._breakers[index]
         if b.open:
-            b.open, b.cooldown, b.reason = False, 0.0, ""
+            b.open, b.cooldown = False, 0.0
             event = stt.AvailabilityChangedEvent(self.members[index], True)
             self.emit("stt_availability_changed", event)  # type: ignore[arg-type]
 
@@ -202,13 +188,19 @@ class FallbackSTT(STT):
             async with asyncio.timeout(connect_timeout):
                 conn = await provider.connect(session)
             await conn.aclose()
-        except (APIError, TimeoutError) as e:
-            self._failed(index, f"probe: {type(e).__name__}")
+        except (APIError, TimeoutError):
+            self._failed(index)
             return
         finally:
             b.probing = False
         logger.info("%s recovered (probe)", provider.name, extra={"provider": provider.name})
         self._recovered(index)
+
+
+def _own_options(hooks: Provider[Any], options: dict[str, Any]) -> dict[str, Any]:
+    """The part of ``options`` that a member's options class has fields for."""
+    fields = {f.name for f in attrs.fields(type(hooks.options))}
+    return {k: v for k, v in options.items() if k in fields}
 
 
 def _cannot_serve(hooks: Provider[Any], *, rate: int, language: str, diarization: bool) -> str | None:
@@ -284,10 +276,8 @@ class FallbackStream(SpeechStream):
 
     def update_chain_options(self, *, language: NotGivenOr[str] = NOT_GIVEN, **options: Any) -> None:
         """Options for every member that has them; the active one reconnects (or updates live)."""
-        mine = []
-        for _, hooks in self._members:
-            fields = {f.name for f in attrs.fields(type(hooks.options))}
-            mine.append({k: v for k, v in options.items() if k in fields and k != "sample_rate"})
+        live = {k: v for k, v in options.items() if k != "sample_rate"}  # the stream keeps its rate
+        mine = [_own_options(hooks, live) for _, hooks in self._members]
         updated = [
             (i, h.with_options(**m) if m else h) for (i, h), m in zip(self._members, mine, strict=True)
         ]
@@ -313,7 +303,7 @@ class FallbackStream(SpeechStream):
         """Move to the next usable member, or raise naming every member's failure."""
         index, hooks = self._members[self._active]
         self._failures.append(f"{hooks.name}: {err.message}")
-        self._chain._failed(index, type(err).__name__)
+        self._chain._failed(index)
         nxt = next(
             (k for k, (i, _) in enumerate(self._members) if k != self._active and self._chain.available(i)),
             None,

@@ -259,10 +259,13 @@ class SpeechStream(stt.RecognizeStream):
                 with attempt:
                     await self._run()
 
+    def _unconfirmed_speech(self) -> float:
+        """Seconds of speech sent that no final is known to cover."""
+        return sum(c.end - c.start for c in self._unconfirmed if c.speech)
+
     def _untranscribed(self) -> float:
-        """Seconds of speech sent that no final is known to cover, plus audio never sent."""
-        unsent = max(0.0, self._pushed_seconds - self._audio_pos)
-        return sum(c.end - c.start for c in self._unconfirmed if c.speech) + unsent
+        """Seconds of speech no final is known to cover, plus audio never sent."""
+        return self._unconfirmed_speech() + max(0.0, self._pushed_seconds - self._audio_pos)
 
     async def _run(self) -> None:
         """One connection; ``_updating`` tells whether it ended for update_options."""
@@ -495,10 +498,10 @@ class SpeechStream(stt.RecognizeStream):
         """
         if self._unanswered_since is not None:
             return self._unanswered_since
-        if draining and self._provider.capabilities.word_timestamps:
-            owed = sum(c.end - c.start for c in self._unconfirmed if c.speech)
-            if owed >= PAUSE_SECONDS:  # more than a word's tail past the last final's end
-                return quiet_since
+        timed = self._provider.capabilities.word_timestamps
+        # more than a word's tail past the last final's end
+        if draining and timed and self._unconfirmed_speech() >= PAUSE_SECONDS:
+            return quiet_since
         return None
 
     def _recv_timeout(self, draining: bool, quiet_since: float) -> float | None:

@@ -81,14 +81,13 @@ class STT(stt.STT[None]):
         conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS,
     ) -> SpeechStream:
         """Open a streaming recognition session (see :class:`speechkit.stream.SpeechStream`)."""
-        s = SpeechStream(
-            stt=self,
-            provider=self._provider,
-            language=language if is_given(language) else self.language,
-            conn_options=conn_options,
-        )
+        s = self._open_stream(language if is_given(language) else self.language, conn_options)
         self._streams.add(s)
         return s
+
+    def _open_stream(self, language: str, conn_options: APIConnectOptions) -> SpeechStream:
+        """The stream :meth:`stream` opens (a chain opens its own kind)."""
+        return SpeechStream(stt=self, provider=self._provider, language=language, conn_options=conn_options)
 
     async def recognize(
         self,
