@@ -16,7 +16,6 @@ utterance boundary (after a final, before the next speech).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Sequence
@@ -30,7 +29,7 @@ from livekit.agents.utils import is_given
 from .errors import APIConnectionError, APIError, ConfigError
 from .provider import Provider, Session
 from .retry import RetryPolicy
-from .stream import SpeechStream, _UpdateSentinel
+from .stream import SpeechStream
 from .stt import STT
 
 logger = logging.getLogger("speechkit")
@@ -366,6 +365,4 @@ class FallbackStream(SpeechStream):
                 self._switching = True
                 self._active = better
                 self._provider = self._members[better][1]
-                self._options_version += 1
-                with contextlib.suppress(utils.aio.channel.ChanClosed):
-                    self._input_ch.send_nowait(_UpdateSentinel(self._options_version, reconnect=True))
+                self._reconnect_in_order()

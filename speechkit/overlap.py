@@ -1,17 +1,18 @@
-"""Overlap resolution after a reconnect, for finals that carry no times.
+"""Overlap resolution after a reconnect, when the last final carried no times.
 
 On reconnect the core replays the audio no final is known to cover. With timed finals it
 knows exactly what was covered; with untimed ones (Telnyx) it only knows a lower bound, so
-the replay may hold audio some emitted finals already transcribed. The new connection then
-transcribes those words again, at the start of its transcript. :class:`ReplayOverlap`
-finds them: the new connection's first words that repeat a *suffix* of the words already
-emitted (the replay starts somewhere inside them) are dropped, once, and the rest passes.
+the replay may hold audio some emitted finals already transcribed. The new connection (or a
+chain's next member, timed or not) then transcribes those words again, at the start of its
+transcript. :class:`ReplayOverlap` finds them: the new connection's first words that repeat
+a *suffix* of the words already emitted (the replay starts somewhere inside them) are
+dropped, once, and the rest passes.
 
-Several suffixes can match a short final ("it was" in "it was the best of times, it was
-the worst..."), so every candidate is kept and finals are held back until one candidate's
-whole suffix has been seen (then those words were repeats) or none matches any more (then
-nothing was: the held finals pass unchanged). Words are compared case- and
-punctuation-insensitively.
+A re-decode differs here and there, and a short final can match several suffixes ("it was"
+in "it was the best of times, it was the worst..."), so finals are held back while they may
+be a repeat and judged together, fuzzily, against every suffix: when one suffix has been
+seen whole, those words were repeats; when none can be any more, the held finals pass
+unchanged. Words are compared case- and punctuation-insensitively.
 """
 
 from __future__ import annotations

@@ -610,7 +610,12 @@ class SpeechStream(stt.RecognizeStream):
                 "session about to expire: moving to a new connection",
                 extra={"provider": self._provider.name, "stream_id": self._request_id},
             )
-            self._options_version += 1
+            self._reconnect_in_order()
+
+    def _reconnect_in_order(self) -> None:
+        """Move to a new connection after the audio pushed so far (replaying what no final covers)."""
+        self._options_version += 1
+        with contextlib.suppress(utils.aio.channel.ChanClosed):
             self._input_ch.send_nowait(_UpdateSentinel(self._options_version, reconnect=True))
 
     def _to_stream_clock(self, ev: ProviderEvent, origin: float) -> ProviderEvent:
