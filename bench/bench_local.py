@@ -1,32 +1,55 @@
 """Benchmark of the local provider through the speechkit core (not a test).
 
-Prints, for real recordings:
+Prints, for real recordings (a manifest from ``bench/fetch_speech.sh``; without one the
+bundled ``samples/jfk.flac``):
 
-* file mode (as fast as the provider accepts): RTF, and WER against references when a
-  manifest is given; side by side with the reference, faster-whisper's own batch
-  ``transcribe`` of the same audio in the same process (ratio printed);
+* accuracy, per file and per condition (orig 16 kHz, 8 kHz u-law, 10 dB white / pink
+  noise, 48 kHz stereo): WER of
+    - file mode: ``await engine.recognize(frames)``,
+    - streaming mode: ``engine.stream()`` with the frames pushed as fast as it takes
+      them (the finals joined),
+    - the reference: faster-whisper's own ``WhisperModel.transcribe(audio16,
+      language="en", beam_size=5, vad_filter=True)`` on the same weights, with the
+      audio down-mixed and resampled the way the stream core does it;
+  then corpus WER per condition and per kind of speech, RTF of each column, the
+  issue-10 targets checked (PASS/FAIL per file), and where streaming finals meet
+  (words split across two finals, words repeated at a boundary);
 * real-time mode (paced at 1x) for 1, 2 and 4 concurrent streams: time to first interim
   and final latency (p50/p95, from the core's ``metrics_collected``), CPU seconds per
   audio second, peak RSS;
 * optionally (--long SECONDS) one long real-time stream, comparing final latency in its
   first and last minute (a growing lag shows as a rise).
 
+Only the public API is used (``speechkit.stt``, ``recognize``, ``stream``), so the figures
+follow whatever the engine does behind it.
+
+WER is jiwer's over text normalised by Whisper's English normaliser (``whisper-normalizer``:
+numbers spelt out or in digits compare equal, "Mr." = "mister", British spellings) when it
+is installed, else lower case without punctuation (``--normaliser basic``); the same
+normaliser for the reference text and all three columns, and both figures go to --json.
+
 Usage::
 
-    python bench/bench_local.py                                # samples/jfk.flac
-    python bench/bench_local.py --manifest /work/speechdata/manifest.jsonl --long 300
+    bash bench/fetch_speech.sh /work/speechdata
+    python bench/bench_local.py                                         # samples/jfk.flac
+    python bench/bench_local.py --manifest /work/speechdata/manifest.jsonl --json wer.json
+    python bench/bench_local.py --manifest /work/speechdata/manifest.jsonl --quick --skip-latency
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
+import math
 import re
 import resource
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from livekit import rtc
@@ -38,11 +61,75 @@ from speechkit.metrics import SpeechkitSTTMetrics
 
 ROOT = Path(__file__).resolve().parent.parent
 E = lk_stt.SpeechEventType
+CONDITIONS = ["orig", "mulaw8k", "noise10w", "noise10p", "stereo48k"]
+READ_KINDS = {"read", "read-long"}
+QUICK = [  # --quick: one clip of each kind, in every condition
+    "jfk.wav",
+    "two_cities.wav",
+    "austen_0870.wav",
+    "allison_demo_echotest.wav",
+    "turns_mix.wav",
+    "cards_005.wav",
+]
+SUFFIXES = {"s", "es", "ed", "ing", "ly", "ness", "est", "er", "ers", "ment", "ful", "less", "ity", "tion"}
 
 
-def normalise(text: str) -> str:
+# -- text ----------------------------------------------------------------------------
+
+
+def normalise_basic(text: str) -> str:
     text = text.lower().replace("-", " ")
     return " ".join(re.sub(r"[^a-z0-9' ]+", " ", text).split())
+
+
+def whisper_normaliser() -> Callable[[str], str] | None:
+    try:
+        from whisper_normalizer.english import EnglishTextNormalizer
+    except ImportError:
+        return None
+    n = EnglishTextNormalizer()
+    return lambda text: " ".join(n(text).split())
+
+
+def wer(ref: str, hyp: str) -> float:
+    import jiwer
+
+    if not ref:
+        return float("nan") if hyp else 0.0
+    if not hyp:
+        return 1.0
+    return float(jiwer.wer(ref, hyp))
+
+
+def corpus_wer(refs: list[str], hyps: list[str]) -> float:
+    import jiwer
+
+    pairs = [(r, h if h else "<empty>") for r, h in zip(refs, hyps) if r]
+    if not pairs:
+        return float("nan")
+    return float(jiwer.wer([r for r, _ in pairs], [h for _, h in pairs]))
+
+
+def boundary_issues(finals: list[str], reference: str) -> list[str]:
+    """Where two consecutive finals meet badly: a reference word cut in two
+    ("foolish" | "ness"), or the same words at the end of one and the start of the next."""
+    ref_words = set(normalise_basic(reference).split())
+    out = []
+    for a, b in zip(finals, finals[1:]):
+        wa, wb = normalise_basic(a).split(), normalise_basic(b).split()
+        if not wa or not wb:
+            continue
+        joined = wa[-1] + wb[0]
+        if (joined in ref_words and not {wa[-1], wb[0]} <= ref_words) or wb[0] in SUFFIXES:
+            out.append(f"split: {wa[-1]!r} | {wb[0]!r}")
+        for k in range(min(len(wa), len(wb), 6), 0, -1):
+            if wa[-k:] == wb[:k]:
+                out.append(f"repeat: {' '.join(wb[:k])!r} ends one final and starts the next")
+                break
+    return out
+
+
+# -- audio -----------------------------------------------------------------------------
 
 
 def pct(values: list[float], q: float) -> float:
@@ -62,35 +149,258 @@ def cpu_s() -> float:
 
 
 def to_16k(frames: list[rtc.AudioFrame]) -> np.ndarray:
-    """Mono 16 kHz float32 for the faster-whisper reference."""
-    import av
-
+    """Mono 16 kHz float32 for the faster-whisper reference, made as the stream core makes
+    its input: channels averaged to int16, then livekit's HIGH-quality resampler."""
     rate = frames[0].sample_rate
-    pcm = np.concatenate(
-        [np.frombuffer(f.data, np.int16).reshape(-1, f.num_channels).mean(axis=1) for f in frames]
-    ).astype(np.int16)
+    mono = []
+    for f in frames:
+        pcm = np.frombuffer(f.data, np.int16).reshape(-1, f.num_channels)
+        mono.append(pcm.mean(axis=1).astype(np.int16) if f.num_channels > 1 else pcm.reshape(-1))
     if rate == 16000:
-        return pcm.astype(np.float32) / 32768
-    r = av.AudioResampler(format="s16", layout="mono", rate=16000)
-    fr = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
-    fr.sample_rate = rate
-    out = [f.to_ndarray().reshape(-1) for f in r.resample(fr)] + [
-        f.to_ndarray().reshape(-1) for f in r.resample(None)
-    ]
+        return np.concatenate(mono).astype(np.float32) / 32768
+    r = rtc.AudioResampler(rate, 16000, num_channels=1, quality=rtc.AudioResamplerQuality.HIGH)
+    out: list[np.ndarray] = []
+    for m in mono:
+        for fr in r.push(rtc.AudioFrame(m.tobytes(), rate, 1, len(m))):
+            out.append(np.frombuffer(fr.data, np.int16))
+    for fr in r.flush():
+        out.append(np.frombuffer(fr.data, np.int16))
     return np.concatenate(out).astype(np.float32) / 32768
 
 
-async def run_stream(engine: speechkit.STT, frames: list[rtc.AudioFrame], realtime: bool) -> str:
+@dataclasses.dataclass
+class Clip:
+    file: str
+    frames: list[rtc.AudioFrame]
+    seconds: float
+    text: str | None
+    condition: str = "orig"
+    base: str = ""
+    kind: str = "other"
+
+
+def load(manifest: Path | None, quick: bool, conditions: list[str] | None) -> list[Clip]:
+    if manifest is None:
+        ref = (
+            "And so, my fellow Americans, ask not what your country can do for you, "
+            "ask what you can do for your country."
+        )
+        d = decode_file(ROOT / "samples" / "jfk.flac")
+        return [Clip("jfk.flac", d.frames, d.duration, ref, "orig", "jfk.flac", "speech")]
+    recs = [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
+    for r in recs:
+        r.setdefault("condition", "orig")
+        r.setdefault("base", r["file"])
+    if quick:
+        bases = [b for b in QUICK if any(r["base"] == b for r in recs)] or sorted({r["base"] for r in recs})[:4]
+        recs = [r for r in recs if r["base"] in bases]
+    if conditions:
+        recs = [r for r in recs if r["condition"] in conditions]
+    clips = []
+    for r in recs:
+        d = decode_file(manifest.parent / r["file"])
+        clips.append(Clip(r["file"], d.frames, d.duration, r.get("text"), r["condition"], r["base"], r.get("kind", "other")))
+    return clips
+
+
+# -- the three columns ---------------------------------------------------------------------
+
+
+async def run_stream(engine: speechkit.STT, frames: list[rtc.AudioFrame], realtime: bool) -> list[str]:
+    """Streaming mode: the finals, in order."""
     stream = engine.stream()
     finals: list[str] = []
-
     feeder = asyncio.create_task(push_frames(stream, frames, speed=1.0 if realtime else None))
     async for ev in stream:
-        if ev.type == E.FINAL_TRANSCRIPT:
+        if ev.type == E.FINAL_TRANSCRIPT and ev.alternatives:
             finals.append(ev.alternatives[0].text)
     await feeder
     await stream.aclose()
-    return " ".join(finals)
+    return finals
+
+
+async def run_file(engine: speechkit.STT, frames: list[rtc.AudioFrame]) -> str:
+    """File mode: the STT's ``recognize()`` over the whole buffer."""
+    ev = await engine.recognize(frames)
+    return ev.alternatives[0].text if ev.alternatives else ""
+
+
+def fmt_pct(x: float) -> str:
+    return "   -  " if math.isnan(x) else f"{x:6.1%}"
+
+
+def check(ok: bool | None) -> str:
+    return "  -  " if ok is None else ("PASS " if ok else "FAIL ")
+
+
+async def accuracy(clips: list[Clip], args: argparse.Namespace) -> dict[str, Any]:
+    from faster_whisper import WhisperModel
+    from speechkit_providers.local.engine import resolve_model_path
+
+    norm_w = whisper_normaliser()
+    if args.normaliser == "whisper" and norm_w is None:
+        print("(whisper-normalizer not installed: falling back to --normaliser basic)")
+    norm = norm_w if args.normaliser == "whisper" and norm_w is not None else normalise_basic
+    norm_name = "whisper" if norm is norm_w else "basic"
+
+    engine = speechkit.stt(args.config)
+    assert isinstance(engine, speechkit.STT)
+    await run_stream(engine, clips[0].frames[:50], realtime=False)  # load the model outside timing
+    ref_model = WhisperModel(
+        str(resolve_model_path(args.ref_model)), device="cpu", compute_type="int8", cpu_threads=2
+    )
+    rows: list[dict[str, Any]] = []
+    print(
+        f"accuracy: {args.config} (file = recognize(), stream = stream() pushed unpaced) vs "
+        f"faster-whisper transcribe() on {args.ref_model}; WER normaliser: {norm_name}"
+    )
+    head = (
+        f"{'clip':<28}{'cond':<10}{'sec':>6} {'file':>6} {'stream':>6} {'ref':>6}"
+        f" {'RTFf':>6}{'RTFs':>6}{'RTFr':>6}  file  strm  tel"
+    )
+    print(head)
+    for c in clips:
+        runs_file, runs_stream = [], []
+        t_file = t_stream = 0.0
+        for _ in range(args.repeat):
+            t0 = time.perf_counter()
+            runs_file.append(await run_file(engine, c.frames))
+            t_file += time.perf_counter() - t0
+            t0 = time.perf_counter()
+            runs_stream.append(await run_stream(engine, c.frames, realtime=False))
+            t_stream += time.perf_counter() - t0
+        audio16 = to_16k(c.frames)
+        t0 = time.perf_counter()
+        segments, _ = ref_model.transcribe(audio16, language="en", beam_size=5, vad_filter=True)
+        hyp_ref = " ".join(s.text.strip() for s in segments)
+        t_ref = time.perf_counter() - t0
+        hyp_file, finals = runs_file[0], runs_stream[0]
+        hyp_stream = " ".join(f for f in finals if f)
+        row: dict[str, Any] = {
+            "file": c.file,
+            "base": c.base,
+            "condition": c.condition,
+            "kind": c.kind,
+            "seconds": round(c.seconds, 3),
+            "reference_text": c.text,
+            "file_text": hyp_file,
+            "stream_text": hyp_stream,
+            "stream_finals": finals,
+            "ref_text": hyp_ref,
+            "rtf_file": t_file / args.repeat / c.seconds,
+            "rtf_stream": t_stream / args.repeat / c.seconds,
+            "rtf_ref": t_ref / c.seconds,
+            "file_runs_differ": len(set(runs_file)) > 1,
+            "stream_runs_differ": len({tuple(r) for r in runs_stream}) > 1,
+            "boundary_issues": boundary_issues(finals, c.text or ""),
+        }
+        for name, fn in (("", norm), ("_basic", normalise_basic)):
+            ref_n = fn(c.text) if c.text is not None else ""
+            for col, hyp in (("file", hyp_file), ("stream", hyp_stream), ("ref", hyp_ref)):
+                row[f"wer_{col}{name}"] = wer(ref_n, fn(hyp)) if c.text is not None else float("nan")
+        row["norm"] = {
+            "reference": norm(c.text or ""),
+            "file": norm(hyp_file),
+            "stream": norm(hyp_stream),
+            "ref": norm(hyp_ref),
+        }
+        rows.append(row)
+    targets(rows)
+    for row in rows:
+        print(
+            f"{row['base'][:27]:<28}{row['condition']:<10}{row['seconds']:6.1f} {fmt_pct(row['wer_file'])}"
+            f" {fmt_pct(row['wer_stream'])} {fmt_pct(row['wer_ref'])}"
+            f" {row['rtf_file']:6.3f}{row['rtf_stream']:6.3f}{row['rtf_ref']:6.3f}"
+            f"  {check(row['pass_file'])} {check(row['pass_stream'])} {check(row['pass_telephone'])}"
+            + (" runs differ" if row["file_runs_differ"] or row["stream_runs_differ"] else "")
+        )
+    corpus = summary(rows, args.repeat)
+    await engine.aclose()
+    return {"config": args.config, "ref_model": args.ref_model, "normaliser": norm_name, "rows": rows, "corpus": corpus}
+
+
+def targets(rows: list[dict[str, Any]]) -> None:
+    """Issue 10's targets, per file: file mode <= 1.1 x ref WER + 0.5 points (every file);
+    streaming <= 1.5 x ref WER (read speech); 8 kHz u-law <= the 16 kHz orig + 2 points
+    (file mode, the same base clip)."""
+    orig = {r["base"]: r for r in rows if r["condition"] == "orig"}
+    for r in rows:
+        have = not math.isnan(r["wer_ref"])
+        r["pass_file"] = r["wer_file"] <= 1.1 * r["wer_ref"] + 0.005 + 1e-9 if have else None
+        r["pass_stream"] = r["wer_stream"] <= 1.5 * r["wer_ref"] + 1e-9 if have and r["kind"] in READ_KINDS else None
+        o = orig.get(r["base"])
+        r["pass_telephone"] = (
+            r["wer_file"] <= o["wer_file"] + 0.02 + 1e-9
+            if r["condition"] == "mulaw8k" and o is not None and have
+            else None
+        )
+        r["telephone_stream_ok"] = (
+            r["wer_stream"] <= o["wer_stream"] + 0.02 + 1e-9 if r["condition"] == "mulaw8k" and o is not None else None
+        )
+
+
+def summary(rows: list[dict[str, Any]], repeat: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        if r["reference_text"] is None:
+            continue
+        groups.setdefault(f"condition={r['condition']}", []).append(r)
+        groups.setdefault(f"kind={r['kind']}", []).append(r)
+        groups.setdefault("all", []).append(r)
+    order = [f"condition={c}" for c in CONDITIONS] + sorted(g for g in groups if g.startswith("kind=")) + ["all"]
+    print(f"\ncorpus WER (jiwer over all words of the group) and RTF  {'':>10} file  stream     ref | RTF file stream  ref")
+    for g in order:
+        rs = groups.get(g)
+        if not rs:
+            continue
+        refs = [r["norm"]["reference"] for r in rs]
+        secs = sum(r["seconds"] for r in rs)
+        w = {col: corpus_wer(refs, [r["norm"][col] for r in rs]) for col in ("file", "stream", "ref")}
+        rtf = {col: sum(r[f"rtf_{col}"] * r["seconds"] for r in rs) / secs for col in ("file", "stream", "ref")}
+        out[g] = {"files": len(rs), "seconds": round(secs, 1), "wer": w, "rtf": rtf}
+        print(
+            f"  {g:<26}{len(rs):>4} files {secs:7.1f} s  {fmt_pct(w['file'])} {fmt_pct(w['stream'])} {fmt_pct(w['ref'])}"
+            f" |     {rtf['file']:.3f}  {rtf['stream']:.3f} {rtf['ref']:.3f}"
+        )
+    # the targets, counted
+    print("\nissue 10 targets (per file)")
+    for key, what in (
+        ("pass_file", "file mode <= 1.1 x faster-whisper WER + 0.5 points, every file"),
+        ("pass_stream", "streaming <= 1.5 x faster-whisper WER, read speech"),
+        ("pass_telephone", "8 kHz u-law file mode <= 16 kHz file mode + 2 points"),
+    ):
+        judged = [r for r in rows if r[key] is not None]
+        fails = [r for r in judged if not r[key]]
+        out[key] = {"judged": len(judged), "failed": [f"{r['base']}@{r['condition']}" for r in fails]}
+        verdict = "PASS" if judged and not fails else ("FAIL" if fails else "n/a")
+        print(f"  {verdict}  {what}: {len(judged) - len(fails)}/{len(judged)} files")
+        for r in fails[:40]:
+            extra = ""
+            if key == "pass_telephone":
+                o = next(x for x in rows if x["base"] == r["base"] and x["condition"] == "orig")
+                extra = f" (16 kHz {o['wer_file']:.1%})"
+            print(
+                f"        {r['base']}@{r['condition']}: file {r['wer_file']:.1%} stream {r['wer_stream']:.1%} "
+                f"ref {r['wer_ref']:.1%}{extra}"
+            )
+    tel = [r for r in rows if r["telephone_stream_ok"] is not None]
+    print(
+        f"  (streaming, same telephone check: {sum(bool(r['telephone_stream_ok']) for r in tel)}/{len(tel)} files)"
+    )
+    differ = [r for r in rows if r["file_runs_differ"] or r["stream_runs_differ"]]
+    if repeat > 1:
+        print(f"  files whose text differs between the {repeat} runs (--repeat): {len(differ)}")
+        for r in differ:
+            print(f"        {r['file']}: file {r['file_runs_differ']}, stream {r['stream_runs_differ']}")
+    issues = [(r["file"], i) for r in rows for i in r["boundary_issues"]]
+    print(f"\nstreaming finals: boundary issues (split words, repeats): {len(issues)}")
+    for f, i in issues[:60]:
+        print(f"  {f}: {i}")
+    return out
+
+
+# -- latency (unchanged) ----------------------------------------------------------------
 
 
 def collect(engine: speechkit.STT) -> list[SpeechkitSTTMetrics]:
@@ -99,54 +409,8 @@ def collect(engine: speechkit.STT) -> list[SpeechkitSTTMetrics]:
     return seen
 
 
-async def file_mode(clips: list[tuple[str, list[rtc.AudioFrame], float, str | None]]) -> None:
-    import jiwer
-    from faster_whisper import WhisperModel
-    from speechkit_providers.local.engine import resolve_model_path
-
-    engine = speechkit.stt("local")
-    assert isinstance(engine, speechkit.STT)
-    await run_stream(engine, clips[0][1][:50], realtime=False)  # load the model once, outside timing
-    ref_model = WhisperModel(
-        str(resolve_model_path("tiny.en")), device="cpu", compute_type="int8", cpu_threads=2
-    )
-    hyps, refs, ref_hyps = [], [], []
-    total_audio = wall = ref_wall = 0.0
-    print(f"{'clip':<22}{'sec':>7}{'RTF':>7}{'ref RTF':>9}{'WER':>7}{'ref WER':>9}")
-    for name, frames, seconds, text in clips:
-        t0 = time.perf_counter()
-        hyp = await run_stream(engine, frames, realtime=False)
-        took = time.perf_counter() - t0
-        audio16 = to_16k(frames)
-        t0 = time.perf_counter()
-        segments, _ = ref_model.transcribe(audio16, language="en", beam_size=5, vad_filter=True)
-        ref_hyp = " ".join(s.text.strip() for s in segments)
-        ref_took = time.perf_counter() - t0
-        total_audio += seconds
-        wall += took
-        ref_wall += ref_took
-        w = rw = float("nan")
-        if text is not None:
-            refs.append(normalise(text))
-            hyps.append(normalise(hyp))
-            ref_hyps.append(normalise(ref_hyp))
-            w = jiwer.wer(refs[-1], hyps[-1])
-            rw = jiwer.wer(refs[-1], ref_hyps[-1])
-        print(f"{name:<22}{seconds:7.1f}{took / seconds:7.3f}{ref_took / seconds:9.3f}{w:7.1%}{rw:9.1%}")
-    print(
-        f"file mode: {total_audio:.1f} s of audio, RTF {wall / total_audio:.3f} "
-        f"(faster-whisper batch transcribe: {ref_wall / total_audio:.3f}; ratio {wall / ref_wall:.2f}x)"
-    )
-    if refs:
-        print(
-            f"file mode WER (jiwer, corpus, case+punctuation normalised): {jiwer.wer(refs, hyps):.1%} "
-            f"(faster-whisper batch: {jiwer.wer(refs, ref_hyps):.1%})"
-        )
-    await engine.aclose()
-
-
-async def realtime_mode(frames: list[rtc.AudioFrame], seconds: float, concurrency: int) -> None:
-    engine = speechkit.stt("local")
+async def realtime_mode(config: str, frames: list[rtc.AudioFrame], seconds: float, concurrency: int) -> dict[str, Any]:
+    engine = speechkit.stt(config)
     assert isinstance(engine, speechkit.STT)
     await run_stream(engine, frames[:50], realtime=False)
     seen = collect(engine)
@@ -164,10 +428,20 @@ async def realtime_mode(frames: list[rtc.AudioFrame], seconds: float, concurrenc
         f"(n={len(final)})"
     )
     await engine.aclose()
+    return {
+        "streams": concurrency,
+        "seconds": seconds,
+        "cpu_per_audio_s": cpu / (seconds * concurrency),
+        "first_interim_p50": pct(ttfi, 0.5),
+        "first_interim_p95": pct(ttfi, 0.95),
+        "final_p50": pct(final, 0.5),
+        "final_p95": pct(final, 0.95),
+        "peak_rss_mb": rss_mb(),
+    }
 
 
-async def long_mode(frames: list[rtc.AudioFrame], seconds: float) -> None:
-    engine = speechkit.stt("local")
+async def long_mode(config: str, frames: list[rtc.AudioFrame], seconds: float) -> None:
+    engine = speechkit.stt(config)
     assert isinstance(engine, speechkit.STT)
     await run_stream(engine, frames[:50], realtime=False)
     seen = collect(engine)
@@ -194,58 +468,67 @@ async def long_mode(frames: list[rtc.AudioFrame], seconds: float) -> None:
     await engine.aclose()
 
 
-def load(manifest: Path | None) -> list[tuple[str, list[rtc.AudioFrame], float, str | None]]:
-    if manifest is None:
-        ref = (
-            "And so, my fellow Americans, ask not what your country can do for you, "
-            "ask what you can do for your country."
-        )
-        d = decode_file(ROOT / "samples" / "jfk.flac")
-        return [("jfk.flac", d.frames, d.duration, ref)]
-    clips = []
-    for line in manifest.read_text().splitlines():
-        rec = json.loads(line)
-        d = decode_file(manifest.parent / rec["file"])
-        clips.append((rec["file"], d.frames, d.duration, rec.get("text")))
-    return clips
-
-
-def concat(
-    clips: list[tuple[str, list[rtc.AudioFrame], float, str | None]], seconds: float
-) -> list[rtc.AudioFrame]:
-    """Clips end to end (1 s of silence between) until ``seconds`` of audio."""
+def concat(clips: list[Clip], seconds: float) -> list[rtc.AudioFrame]:
+    """The 16 kHz orig clips end to end (1 s of silence between) until ``seconds`` of audio."""
+    usable = [c for c in clips if c.condition == "orig" and c.frames[0].sample_rate == 16000]
+    usable = [c for c in usable if c.frames[0].num_channels == 1] or usable
     out: list[rtc.AudioFrame] = []
     total, i = 0.0, 0
     gap = [rtc.AudioFrame(bytes(640), 16000, 1, 320)] * 50
-    while total < seconds:
-        frames = clips[i % len(clips)][1]
-        if frames[0].sample_rate != 16000:
-            i += 1
-            continue
-        out += frames + gap
-        total += clips[i % len(clips)][2] + 1.0
+    while total < seconds and usable:
+        c = usable[i % len(usable)]
+        out += c.frames + gap
+        total += c.seconds + 1.0
         i += 1
     return out
+
+
+def jsonable(x: Any) -> Any:
+    if isinstance(x, float) and math.isnan(x):
+        return None
+    if isinstance(x, dict):
+        return {k: jsonable(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [jsonable(v) for v in x]
+    return x
 
 
 async def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--manifest", type=Path, help="manifest.jsonl of real recordings with reference text")
+    ap.add_argument("--config", default="local", help="speechkit config string of the engine (default: local)")
+    ap.add_argument("--ref-model", default="tiny.en", help="weights of the faster-whisper reference (resolve_model_path)")
+    ap.add_argument("--normaliser", choices=["whisper", "basic"], default="whisper")
+    ap.add_argument("--quick", action="store_true", help=f"only {len(QUICK)} base clips (in every condition)")
+    ap.add_argument("--conditions", help=f"comma-separated subset of {','.join(CONDITIONS)}")
+    ap.add_argument("--repeat", type=int, default=1, help="run file and streaming mode N times; report differences")
+    ap.add_argument("--json", type=Path, help="write the rows, corpus figures and latencies here")
     ap.add_argument("--streams", default="1,2,4", help="concurrency levels for real-time mode")
     ap.add_argument("--realtime-seconds", type=float, default=60.0, help="audio per real-time stream")
     ap.add_argument("--long", type=float, default=0.0, help="also run one long real-time stream (seconds)")
-    ap.add_argument("--skip-file", action="store_true")
+    ap.add_argument("--skip-file", "--skip-accuracy", dest="skip_file", action="store_true")
+    ap.add_argument("--skip-latency", action="store_true")
     args = ap.parse_args()
-    clips = load(args.manifest)
+    conditions = [c for c in (args.conditions or "").split(",") if c] or None
+    clips = load(args.manifest, args.quick, conditions)
+    report: dict[str, Any] = {"manifest": str(args.manifest) if args.manifest else None}
     if not args.skip_file:
-        await file_mode(clips)
-    rt = concat(clips, args.realtime_seconds)
-    rt_seconds = sum(f.samples_per_channel / f.sample_rate for f in rt)
-    for n in (int(x) for x in args.streams.split(",") if x):
-        await realtime_mode(rt, rt_seconds, n)
-    if args.long:
-        long_frames = concat(clips, args.long)
-        await long_mode(long_frames, sum(f.samples_per_channel / f.sample_rate for f in long_frames))
+        report["accuracy"] = await accuracy(clips, args)
+    if not args.skip_latency:
+        if conditions and "orig" not in conditions:
+            clips += load(args.manifest, args.quick, ["orig"])
+        rt = concat(clips, args.realtime_seconds)
+        rt_seconds = sum(f.samples_per_channel / f.sample_rate for f in rt)
+        print()
+        report["latency"] = [
+            await realtime_mode(args.config, rt, rt_seconds, n) for n in (int(x) for x in args.streams.split(",") if x)
+        ]
+        if args.long:
+            long_frames = concat(clips, args.long)
+            await long_mode(args.config, long_frames, sum(f.samples_per_channel / f.sample_rate for f in long_frames))
+    if args.json:
+        args.json.write_text(json.dumps(jsonable(report), indent=1) + "\n")
+        print(f"\nrows -> {args.json}")
 
 
 if __name__ == "__main__":
