@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import nox
 
 nox.options.sessions = ["tests", "lint", "typecheck"]
@@ -41,8 +44,33 @@ def typecheck(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
     """Benchmarks: start-up, failover against livekit's FallbackAdapter, then the local provider
-    (RTF, peak RSS, latencies for 1, 2 and 4 real-time streams)."""
-    session.install("-e", ".[all]")
+    (WER of file mode, streaming mode and faster-whisper's transcribe per file and condition;
+    RTF, peak RSS, latencies for 1, 2 and 4 real-time streams).
+
+    The local benchmark runs on the real-speech set in $SPEECHDATA (default /work/speechdata),
+    built there by bench/fetch_speech.sh when it is missing (SPEECHDATA_FETCH=0: do not fetch;
+    without a set it runs on samples/jfk.flac). Arguments go to bench_local.py:
+    nox -s bench -- --quick --skip-latency --json wer.json
+    """
+    session.install("-e", ".[all]", "whisper-normalizer==0.1.15")
     session.run("python", "bench/bench_startup.py")
     session.run("python", "bench/bench_fallback.py")
-    session.run("python", "bench/bench_local.py", *session.posargs)
+    args = list(session.posargs)
+    if "--manifest" not in args:
+        data = Path(os.environ.get("SPEECHDATA", "/work/speechdata"))
+        manifest = data / "manifest.jsonl"
+        if not manifest.exists() and os.environ.get("SPEECHDATA_FETCH", "1") != "0":
+            python = str(Path(session.bin) / "python")
+            try:
+                session.run(
+                    "bash",
+                    "bench/fetch_speech.sh",
+                    str(data),
+                    env={"PY": python, "PIP": f"{python} -m pip"},
+                    external=True,
+                )
+            except nox.command.CommandFailed:
+                session.warn("bench/fetch_speech.sh failed: the local benchmark runs on samples/jfk.flac")
+        if manifest.exists():
+            args = ["--manifest", str(manifest), *args]
+    session.run("python", "bench/bench_local.py", *args)

@@ -41,6 +41,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import itertools
 import json
 import math
 import re
@@ -104,7 +105,7 @@ def wer(ref: str, hyp: str) -> float:
 def corpus_wer(refs: list[str], hyps: list[str]) -> float:
     import jiwer
 
-    pairs = [(r, h if h else "<empty>") for r, h in zip(refs, hyps) if r]
+    pairs = [(r, h if h else "<empty>") for r, h in zip(refs, hyps, strict=True) if r]
     if not pairs:
         return float("nan")
     return float(jiwer.wer([r for r, _ in pairs], [h for _, h in pairs]))
@@ -115,7 +116,7 @@ def boundary_issues(finals: list[str], reference: str) -> list[str]:
     ("foolish" | "ness"), or the same words at the end of one and the start of the next."""
     ref_words = set(normalise_basic(reference).split())
     out = []
-    for a, b in zip(finals, finals[1:]):
+    for a, b in itertools.pairwise(finals):
         wa, wb = normalise_basic(a).split(), normalise_basic(b).split()
         if not wa or not wb:
             continue
@@ -192,14 +193,26 @@ def load(manifest: Path | None, quick: bool, conditions: list[str] | None) -> li
         r.setdefault("condition", "orig")
         r.setdefault("base", r["file"])
     if quick:
-        bases = [b for b in QUICK if any(r["base"] == b for r in recs)] or sorted({r["base"] for r in recs})[:4]
+        bases = [b for b in QUICK if any(r["base"] == b for r in recs)] or sorted({r["base"] for r in recs})[
+            :4
+        ]
         recs = [r for r in recs if r["base"] in bases]
     if conditions:
         recs = [r for r in recs if r["condition"] in conditions]
     clips = []
     for r in recs:
         d = decode_file(manifest.parent / r["file"])
-        clips.append(Clip(r["file"], d.frames, d.duration, r.get("text"), r["condition"], r["base"], r.get("kind", "other")))
+        clips.append(
+            Clip(
+                r["file"],
+                d.frames,
+                d.duration,
+                r.get("text"),
+                r["condition"],
+                r["base"],
+                r.get("kind", "other"),
+            )
+        )
     return clips
 
 
@@ -316,7 +329,13 @@ async def accuracy(clips: list[Clip], args: argparse.Namespace) -> dict[str, Any
         )
     corpus = summary(rows, args.repeat)
     await engine.aclose()
-    return {"config": args.config, "ref_model": args.ref_model, "normaliser": norm_name, "rows": rows, "corpus": corpus}
+    return {
+        "config": args.config,
+        "ref_model": args.ref_model,
+        "normaliser": norm_name,
+        "rows": rows,
+        "corpus": corpus,
+    }
 
 
 def targets(rows: list[dict[str, Any]]) -> None:
@@ -327,7 +346,9 @@ def targets(rows: list[dict[str, Any]]) -> None:
     for r in rows:
         have = not math.isnan(r["wer_ref"])
         r["pass_file"] = r["wer_file"] <= 1.1 * r["wer_ref"] + 0.005 + 1e-9 if have else None
-        r["pass_stream"] = r["wer_stream"] <= 1.5 * r["wer_ref"] + 1e-9 if have and r["kind"] in READ_KINDS else None
+        r["pass_stream"] = (
+            r["wer_stream"] <= 1.5 * r["wer_ref"] + 1e-9 if have and r["kind"] in READ_KINDS else None
+        )
         o = orig.get(r["base"])
         r["pass_telephone"] = (
             r["wer_file"] <= o["wer_file"] + 0.02 + 1e-9
@@ -335,7 +356,9 @@ def targets(rows: list[dict[str, Any]]) -> None:
             else None
         )
         r["telephone_stream_ok"] = (
-            r["wer_stream"] <= o["wer_stream"] + 0.02 + 1e-9 if r["condition"] == "mulaw8k" and o is not None else None
+            r["wer_stream"] <= o["wer_stream"] + 0.02 + 1e-9
+            if r["condition"] == "mulaw8k" and o is not None
+            else None
         )
 
 
@@ -348,8 +371,14 @@ def summary(rows: list[dict[str, Any]], repeat: int) -> dict[str, Any]:
         groups.setdefault(f"condition={r['condition']}", []).append(r)
         groups.setdefault(f"kind={r['kind']}", []).append(r)
         groups.setdefault("all", []).append(r)
-    order = [f"condition={c}" for c in CONDITIONS] + sorted(g for g in groups if g.startswith("kind=")) + ["all"]
-    print(f"\ncorpus WER (jiwer over all words of the group) and RTF  {'':>10} file  stream     ref | RTF file stream  ref")
+    order = (
+        [f"condition={c}" for c in CONDITIONS] + sorted(g for g in groups if g.startswith("kind=")) + ["all"]
+    )
+    print(
+        "\ncorpus WER (jiwer over all words of the group) and RTF"
+        + " " * 12
+        + "file  stream     ref | RTF file stream  ref"
+    )
     for g in order:
         rs = groups.get(g)
         if not rs:
@@ -357,10 +386,13 @@ def summary(rows: list[dict[str, Any]], repeat: int) -> dict[str, Any]:
         refs = [r["norm"]["reference"] for r in rs]
         secs = sum(r["seconds"] for r in rs)
         w = {col: corpus_wer(refs, [r["norm"][col] for r in rs]) for col in ("file", "stream", "ref")}
-        rtf = {col: sum(r[f"rtf_{col}"] * r["seconds"] for r in rs) / secs for col in ("file", "stream", "ref")}
+        rtf = {
+            col: sum(r[f"rtf_{col}"] * r["seconds"] for r in rs) / secs for col in ("file", "stream", "ref")
+        }
         out[g] = {"files": len(rs), "seconds": round(secs, 1), "wer": w, "rtf": rtf}
         print(
-            f"  {g:<26}{len(rs):>4} files {secs:7.1f} s  {fmt_pct(w['file'])} {fmt_pct(w['stream'])} {fmt_pct(w['ref'])}"
+            f"  {g:<26}{len(rs):>4} files {secs:7.1f} s  "
+            f"{fmt_pct(w['file'])} {fmt_pct(w['stream'])} {fmt_pct(w['ref'])}"
             f" |     {rtf['file']:.3f}  {rtf['stream']:.3f} {rtf['ref']:.3f}"
         )
     # the targets, counted
@@ -379,14 +411,16 @@ def summary(rows: list[dict[str, Any]], repeat: int) -> dict[str, Any]:
             extra = ""
             if key == "pass_telephone":
                 o = next(x for x in rows if x["base"] == r["base"] and x["condition"] == "orig")
-                extra = f" (16 kHz {o['wer_file']:.1%})"
+                extra = f" (16 kHz: file {o['wer_file']:.1%}, ref {o['wer_ref']:.1%})"
             print(
-                f"        {r['base']}@{r['condition']}: file {r['wer_file']:.1%} stream {r['wer_stream']:.1%} "
+                f"        {r['base']}@{r['condition']}: "
+                f"file {r['wer_file']:.1%} stream {r['wer_stream']:.1%} "
                 f"ref {r['wer_ref']:.1%}{extra}"
             )
     tel = [r for r in rows if r["telephone_stream_ok"] is not None]
     print(
-        f"  (streaming, same telephone check: {sum(bool(r['telephone_stream_ok']) for r in tel)}/{len(tel)} files)"
+        "  (streaming, same telephone check: "
+        f"{sum(bool(r['telephone_stream_ok']) for r in tel)}/{len(tel)} files)"
     )
     differ = [r for r in rows if r["file_runs_differ"] or r["stream_runs_differ"]]
     if repeat > 1:
@@ -409,7 +443,9 @@ def collect(engine: speechkit.STT) -> list[SpeechkitSTTMetrics]:
     return seen
 
 
-async def realtime_mode(config: str, frames: list[rtc.AudioFrame], seconds: float, concurrency: int) -> dict[str, Any]:
+async def realtime_mode(
+    config: str, frames: list[rtc.AudioFrame], seconds: float, concurrency: int
+) -> dict[str, Any]:
     engine = speechkit.stt(config)
     assert isinstance(engine, speechkit.STT)
     await run_stream(engine, frames[:50], realtime=False)
@@ -496,12 +532,18 @@ def jsonable(x: Any) -> Any:
 async def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--manifest", type=Path, help="manifest.jsonl of real recordings with reference text")
-    ap.add_argument("--config", default="local", help="speechkit config string of the engine (default: local)")
-    ap.add_argument("--ref-model", default="tiny.en", help="weights of the faster-whisper reference (resolve_model_path)")
+    ap.add_argument(
+        "--config", default="local", help="speechkit config string of the engine (default: local)"
+    )
+    ap.add_argument(
+        "--ref-model", default="tiny.en", help="weights of the faster-whisper reference (resolve_model_path)"
+    )
     ap.add_argument("--normaliser", choices=["whisper", "basic"], default="whisper")
     ap.add_argument("--quick", action="store_true", help=f"only {len(QUICK)} base clips (in every condition)")
     ap.add_argument("--conditions", help=f"comma-separated subset of {','.join(CONDITIONS)}")
-    ap.add_argument("--repeat", type=int, default=1, help="run file and streaming mode N times; report differences")
+    ap.add_argument(
+        "--repeat", type=int, default=1, help="run file and streaming mode N times; report differences"
+    )
     ap.add_argument("--json", type=Path, help="write the rows, corpus figures and latencies here")
     ap.add_argument("--streams", default="1,2,4", help="concurrency levels for real-time mode")
     ap.add_argument("--realtime-seconds", type=float, default=60.0, help="audio per real-time stream")
@@ -521,11 +563,14 @@ async def main() -> None:
         rt_seconds = sum(f.samples_per_channel / f.sample_rate for f in rt)
         print()
         report["latency"] = [
-            await realtime_mode(args.config, rt, rt_seconds, n) for n in (int(x) for x in args.streams.split(",") if x)
+            await realtime_mode(args.config, rt, rt_seconds, n)
+            for n in (int(x) for x in args.streams.split(",") if x)
         ]
         if args.long:
             long_frames = concat(clips, args.long)
-            await long_mode(args.config, long_frames, sum(f.samples_per_channel / f.sample_rate for f in long_frames))
+            await long_mode(
+                args.config, long_frames, sum(f.samples_per_channel / f.sample_rate for f in long_frames)
+            )
     if args.json:
         args.json.write_text(json.dumps(jsonable(report), indent=1) + "\n")
         print(f"\nrows -> {args.json}")
