@@ -272,7 +272,8 @@ async def accuracy(clips: list[Clip], args: argparse.Namespace) -> dict[str, Any
         f" {'RTFf':>6}{'RTFs':>6}{'RTFr':>6}  file  strm  tel"
     )
     print(head)
-    for c in clips:
+    for i, c in enumerate(clips):
+        print(f"  [{i + 1}/{len(clips)}] {c.file}", file=sys.stderr, flush=True)
         runs_file, runs_stream = [], []
         t_file = t_stream = 0.0
         for _ in range(args.repeat):
