@@ -24,7 +24,8 @@ Only the public API is used (``speechkit.stt``, ``recognize``, ``stream``), so t
 follow whatever the engine does behind it.
 
 WER is jiwer's over text normalised by Whisper's English normaliser (``whisper-normalizer``:
-numbers spelt out or in digits compare equal, "Mr." = "mister", British spellings) when it
+numbers spelt out or in digits compare equal, "Mr." = "mister", British spellings; adjacent
+digit-only words joined, since it joins "five five" but not "5 5") when it
 is installed, else lower case without punctuation (``--normaliser basic``); the same
 normaliser for the reference text and all three columns, and both figures go to --json.
 
@@ -89,7 +90,13 @@ def whisper_normaliser() -> Callable[[str], str] | None:
     except ImportError:
         return None
     n = EnglishTextNormalizer()
-    return lambda text: " ".join(n(text).split())
+
+    def norm(text: str) -> str:
+        # Whisper joins spelt digits ("five five" -> "55") but not written ones ("5 5"):
+        # join adjacent digit-only words on every side, so a digit string compares as one.
+        return re.sub(r"\b(\d+) (?=\d+\b)", r"\1", " ".join(n(text).split()))
+
+    return norm
 
 
 def wer(ref: str, hyp: str) -> float:
@@ -114,7 +121,8 @@ def corpus_wer(refs: list[str], hyps: list[str]) -> float:
 def boundary_issues(finals: list[str], reference: str) -> list[str]:
     """Where two consecutive finals meet badly: a reference word cut in two
     ("foolish" | "ness"), or the same words at the end of one and the start of the next."""
-    ref_words = set(normalise_basic(reference).split())
+    ref_norm = normalise_basic(reference)
+    ref_words = set(ref_norm.split())
     out = []
     for a, b in itertools.pairwise(finals):
         wa, wb = normalise_basic(a).split(), normalise_basic(b).split()
@@ -124,7 +132,7 @@ def boundary_issues(finals: list[str], reference: str) -> list[str]:
         if (joined in ref_words and not {wa[-1], wb[0]} <= ref_words) or wb[0] in SUFFIXES:
             out.append(f"split: {wa[-1]!r} | {wb[0]!r}")
         for k in range(min(len(wa), len(wb), 6), 0, -1):
-            if wa[-k:] == wb[:k]:
+            if wa[-k:] == wb[:k] and f" {' '.join(wb[:k] * 2)} " not in f" {ref_norm} ":
                 out.append(f"repeat: {' '.join(wb[:k])!r} ends one final and starts the next")
                 break
     return out

@@ -90,3 +90,13 @@ def test_whisper_normaliser_makes_spelt_and_written_numbers_equal() -> None:
     pytest.importorskip("whisper_normalizer")
     norm = bench.whisper_normaliser()
     assert norm is not None and norm("Go forward ten meters.") == norm("go forward 10 meters")
+
+
+def test_words_doubled_in_the_reference_are_not_a_repeat() -> None:
+    assert bench.boundary_issues(["that that", "that is"], "that that that is") == []
+
+
+def test_written_and_spelt_digit_strings_compare_equal() -> None:
+    pytest.importorskip("whisper_normalizer")
+    norm = bench.whisper_normaliser()
+    assert norm is not None and norm("five five") == norm("5 5")
