@@ -25,6 +25,7 @@ from speechkit.errors import APIError
 from speechkit.events import ProviderEvent
 
 if TYPE_CHECKING:
+    from .batch import FileRecognizer
     from .engine import StreamingRecognizer
 
 _LOG = logging.getLogger("speechkit.local")
@@ -73,7 +74,7 @@ class LocalOptions(ProviderOptions):
 class _EngineConnection:
     """A :class:`speechkit.Connection` onto an in-process recognizer."""
 
-    def __init__(self, recognizer: StreamingRecognizer) -> None:
+    def __init__(self, recognizer: StreamingRecognizer | FileRecognizer) -> None:
         self._rec = recognizer
         self._events = recognizer.events()
 
@@ -162,6 +163,10 @@ class LocalProvider(Provider[LocalOptions]):
         model = await asyncio.to_thread(
             SharedModel.get, self.model_path, compute_type=self.options.compute_type
         )
+        if not session.realtime:  # a recording: whole-context decoding (see .batch)
+            from .batch import FileRecognizer
+
+            return _EngineConnection(FileRecognizer(model, language=session.language))
         recognizer = StreamingRecognizer(
             model,
             language=session.language,

@@ -196,6 +196,12 @@ class SharedModel:
         )
         self.vad_session: Any = _vad_session()
         self._tokenizers: dict[str, Any] = {}
+        self._compute_type = compute_type
+        self._file_whisper: Any = None
+        self.file_executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="speechkit-local-file"
+        )
+        """Runs recordings' decodes one at a time (see :meth:`file_whisper`)."""
         _LOG.info(
             "loaded local STT model %s (%s, %d workers x %d threads)",
             path,
@@ -203,6 +209,29 @@ class SharedModel:
             self.num_workers,
             self.cpu_threads,
         )
+
+    def file_whisper(self) -> Any:
+        """The model recordings are decoded with (``faster_whisper.WhisperModel``; loaded once).
+
+        One replica on every core, used from :attr:`file_executor` only, with CTranslate2's
+        RNG seeded first: sampling (temperature fallback) happens on that replica's one
+        thread, so its draws follow from the decodes alone, not from thread scheduling.
+        """
+        with self._lock:
+            if self._file_whisper is None:
+                import ctranslate2
+                from faster_whisper import WhisperModel
+
+                ctranslate2.set_random_seed(0)
+                self._file_whisper = WhisperModel(
+                    str(self.path),
+                    device="cpu",
+                    compute_type=self._compute_type,
+                    cpu_threads=os.cpu_count() or 1,
+                    num_workers=1,
+                    local_files_only=True,
+                )
+            return self._file_whisper
 
     @classmethod
     def get(cls, path: pathlib.Path, *, compute_type: str = "int8") -> SharedModel:
