@@ -104,7 +104,7 @@ async def _transcribe_one(
     from .audio import SpeechSegments, push_frames
     from .output import UntimedClock, is_timed
 
-    stream = engine.stream()
+    stream = engine.stream(realtime=realtime)
     pushed = 0.0
     runs = SpeechSegments()  # for finals without times (UntimedClock)
     clock: UntimedClock | None = None

@@ -120,9 +120,11 @@ class FallbackSTT(STT):
         """Whether member ``index``'s circuit is closed."""
         return not self._breakers[index].open
 
-    def _open_stream(self, language: str, conn_options: APIConnectOptions) -> FallbackStream:
+    def _open_stream(
+        self, language: str, conn_options: APIConnectOptions, *, realtime: bool
+    ) -> FallbackStream:
         """A stream over the chain (see :class:`FallbackStream`)."""
-        return FallbackStream(stt=self, language=language, conn_options=conn_options)
+        return FallbackStream(stt=self, language=language, conn_options=conn_options, realtime=realtime)
 
     def update_options(self, *, language: NotGivenOr[str] = NOT_GIVEN, **options: Any) -> None:
         """Give options to every member that has them, and to open streams.
@@ -237,7 +239,9 @@ class FallbackStream(SpeechStream):
         APIError: every member failed; the message names each one and why.
     """
 
-    def __init__(self, *, stt: FallbackSTT, language: str, conn_options: APIConnectOptions) -> None:
+    def __init__(
+        self, *, stt: FallbackSTT, language: str, conn_options: APIConnectOptions, realtime: bool = True
+    ) -> None:
         self._chain = stt
         self._chain_conn = conn_options
         members = stt.members
@@ -265,7 +269,13 @@ class FallbackStream(SpeechStream):
         member_conn = APIConnectOptions(
             max_retry=stt.max_retry_per_stt, retry_interval=stt.retry_interval, timeout=conn_options.timeout
         )
-        super().__init__(stt=stt, provider=self._members[0][1], language=language, conn_options=member_conn)
+        super().__init__(
+            stt=stt,
+            provider=self._members[0][1],
+            language=language,
+            conn_options=member_conn,
+            realtime=realtime,
+        )
         self._max_replay = stt.replay_seconds
 
     @property

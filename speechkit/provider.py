@@ -152,6 +152,11 @@ class Session:
         deadline: ``time.monotonic()`` time at which the core calls
             :meth:`Provider.on_deadline` unless a server message comes first; the parser
             sets it (e.g. to bound a wait for a follow-up message) and the core clears it.
+        realtime: False when the stream carries a recording pushed faster than real time
+            (``stream(realtime=False)``, ``recognize()``, the CLI without ``--realtime``):
+            latency matters less than accuracy, so a provider may decode with more context
+            (``local`` decodes the whole recording as faster-whisper's ``transcribe()``
+            does, emitting finals after a flush or the end of input).
     """
 
     language: str
@@ -164,6 +169,7 @@ class Session:
     chunks_sent: int = 0
     audio_seconds: float = 0.0
     deadline: float | None = None
+    realtime: bool = True
 
 
 class Provider(Generic[OptionsT]):

@@ -120,9 +120,11 @@ class SpeechStream(stt.RecognizeStream):
         provider: Provider[Any],
         language: str,
         conn_options: APIConnectOptions,
+        realtime: bool = True,
     ) -> None:
         self._provider = provider
         self._language = language
+        self._realtime = realtime
         self._rate = provider.sample_rate
         self._chunk_samples = max(1, int(self._rate * provider.chunk_duration))
         self._bytestream = utils.audio.AudioByteStream(self._rate, 1, samples_per_channel=self._chunk_samples)
@@ -277,6 +279,7 @@ class SpeechStream(stt.RecognizeStream):
             attempt=self._policy.failures,
             http=self._owner._http_session() if self._provider.capabilities.needs_network else None,
             timeout=self._conn_options.timeout,
+            realtime=self._realtime,
         )
         # times the provider reports are relative to the first audio of this connection
         origin = self._unconfirmed[0].start if self._unconfirmed else self._audio_pos

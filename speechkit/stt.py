@@ -79,15 +79,27 @@ class STT(stt.STT[None]):
         *,
         language: NotGivenOr[str] = NOT_GIVEN,
         conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS,
+        realtime: bool = True,
     ) -> SpeechStream:
-        """Open a streaming recognition session (see :class:`speechkit.stream.SpeechStream`)."""
-        s = self._open_stream(language if is_given(language) else self.language, conn_options)
+        """Open a streaming recognition session (see :class:`speechkit.stream.SpeechStream`).
+
+        Args:
+            language: Language of the speech; default the STT's.
+            conn_options: Retry and timeout policy.
+            realtime: False for a recording pushed faster than real time: providers may
+                then favour accuracy over latency (see :attr:`speechkit.Session.realtime`;
+                ``local`` decodes with whole-recording context and is deterministic).
+        """
+        lang = language if is_given(language) else self.language
+        s = self._open_stream(lang, conn_options, realtime=realtime)
         self._streams.add(s)
         return s
 
-    def _open_stream(self, language: str, conn_options: APIConnectOptions) -> SpeechStream:
+    def _open_stream(self, language: str, conn_options: APIConnectOptions, *, realtime: bool) -> SpeechStream:
         """The stream :meth:`stream` opens (a chain opens its own kind)."""
-        return SpeechStream(stt=self, provider=self._provider, language=language, conn_options=conn_options)
+        return SpeechStream(
+            stt=self, provider=self._provider, language=language, conn_options=conn_options, realtime=realtime
+        )
 
     async def recognize(
         self,
@@ -96,7 +108,8 @@ class STT(stt.STT[None]):
         language: NotGivenOr[str] = NOT_GIVEN,
         conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS,
     ) -> stt.SpeechEvent:
-        """Transcribe a whole buffer by streaming it; retries are the stream's own.
+        """Transcribe a whole buffer by streaming it as a recording (``realtime=False``);
+        retries are the stream's own.
 
         Returns:
             One ``FINAL_TRANSCRIPT`` event whose single alternative joins every final,
@@ -133,7 +146,7 @@ class STT(stt.STT[None]):
         frames = buffer if isinstance(buffer, list) else [buffer]
         finals: list[stt.SpeechData] = []
         request_id = ""
-        async with self.stream(language=language, conn_options=conn_options) as s:
+        async with self.stream(language=language, conn_options=conn_options, realtime=False) as s:
             for frame in frames:
                 s.push_frame(frame)
             s.end_input()

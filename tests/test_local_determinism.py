@@ -1,0 +1,97 @@
+"""Same input, same output: the local engine's finals do not depend on timing.
+
+Real speech (samples/jfk.flac) through the real engine. The stream is set up so that every
+timing-sensitive path runs: ``endpointing=1.5`` merges the sample's phrases into one long
+utterance (interim windows are cut after 8 s), and ``max_utterance=9`` forces a split inside
+it. Interims are best-effort and may differ with timing; finals may not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from livekit import rtc
+from livekit.agents import stt
+from test_local import SAMPLE
+
+import speechkit
+from speechkit.audio import decode_file
+
+E = stt.SpeechEventType
+CONFIG = "local?endpointing=1.5&max_utterance=16"
+
+
+async def finals(
+    engine: speechkit.STT, frames: list[rtc.AudioFrame], pacing: str, seed: int = 0
+) -> list[str]:
+    """Push ``frames`` with the given timing; the finals' text and word times."""
+    rnd = random.Random(seed)
+    stream = engine.stream()
+
+    async def feed() -> None:
+        for frame in frames:
+            stream.push_frame(frame)
+            seconds = frame.samples_per_channel / frame.sample_rate
+            if pacing == "paced":  # a little faster than real time: interims still run
+                await asyncio.sleep(seconds / 1.4)
+            elif pacing == "stalls" and rnd.random() < 0.04:  # bursts, then stalls up to 0.6 s
+                await asyncio.sleep(rnd.uniform(0.05, 0.6))
+        stream.end_input()
+
+    feeder = asyncio.create_task(feed())
+    out = []
+    async for ev in stream:
+        if ev.type == E.FINAL_TRANSCRIPT:
+            alt = ev.alternatives[0]
+            words = " ".join(f"{w}@{w.start_time:.2f}-{w.end_time:.2f}" for w in alt.words or [])
+            out.append(f"{alt.text} [{words}]")
+    await feeder
+    await stream.aclose()
+    return out
+
+
+@pytest.mark.slow
+async def test_the_same_frames_give_the_same_finals_whatever_the_timing() -> None:
+    engine = speechkit.stt(CONFIG)
+    assert isinstance(engine, speechkit.STT)
+    frames = decode_file(SAMPLE).frames * 2  # 22 s, one run-on utterance at endpointing=1.5
+    try:
+        fast = await finals(engine, frames, "fast")
+        assert len(fast) >= 2, "max_utterance must have split the utterance"
+        assert await finals(engine, frames, "fast") == fast
+        assert await finals(engine, frames, "paced") == fast
+        assert await finals(engine, frames, "stalls", seed=1) == fast
+        # Concurrent streams compete for the decode workers: still the same finals.
+        both = await asyncio.gather(finals(engine, frames, "stalls", seed=2), finals(engine, frames, "paced"))
+        assert both == [fast, fast]
+    finally:
+        await engine.aclose()
+
+
+def _cli(fmt: str, path: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "speechkit", "transcribe", "-q", "-f", fmt, str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def _out(proc: subprocess.Popen[bytes]) -> bytes:
+    out, err = proc.communicate(timeout=180)
+    assert proc.returncode == 0, err.decode()
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", ["text", "jsonl", "srt"])
+def test_the_cli_gives_byte_identical_output_for_the_same_file(fmt: str) -> None:
+    # One run alone, then two side by side, so the machine's load differs between them.
+    first = _out(_cli(fmt, SAMPLE))
+    pair = [_cli(fmt, SAMPLE), _cli(fmt, SAMPLE)]
+    assert [_out(p) for p in pair] == [first, first]
+    assert b"ask not what your country" in first.lower()
