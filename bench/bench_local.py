@@ -232,12 +232,26 @@ async def run_stream(engine: speechkit.STT, frames: list[rtc.AudioFrame], realti
     stream = engine.stream()
     finals: list[str] = []
     feeder = asyncio.create_task(push_frames(stream, frames, speed=1.0 if realtime else None))
-    async for ev in stream:
-        if ev.type == E.FINAL_TRANSCRIPT and ev.alternatives:
-            finals.append(ev.alternatives[0].text)
-    await feeder
-    await stream.aclose()
+    try:
+        async for ev in stream:
+            if ev.type == E.FINAL_TRANSCRIPT and ev.alternatives:
+                finals.append(ev.alternatives[0].text)
+        await feeder
+    finally:
+        feeder.cancel()
+        await stream.aclose()
     return finals
+
+
+async def timed(coro: Any, limit: float) -> tuple[Any, float, bool]:
+    """(result or None, seconds taken, timed out) of one recognition, cut off after ``limit``
+    seconds so that one hung call is reported (as empty text) and the run goes on."""
+    t0 = time.perf_counter()
+    try:
+        result = await asyncio.wait_for(coro, limit)
+    except TimeoutError:
+        return None, time.perf_counter() - t0, True
+    return result, time.perf_counter() - t0, False
 
 
 async def run_file(engine: speechkit.STT, frames: list[rtc.AudioFrame]) -> str:
@@ -282,15 +296,24 @@ async def accuracy(clips: list[Clip], args: argparse.Namespace) -> dict[str, Any
     print(head)
     for i, c in enumerate(clips):
         print(f"  [{i + 1}/{len(clips)}] {c.file}", file=sys.stderr, flush=True)
-        runs_file, runs_stream = [], []
+        runs_file: list[str] = []
+        runs_stream: list[list[str]] = []
         t_file = t_stream = 0.0
+        timeouts = []
+        limit = args.timeout + c.seconds * args.timeout_rtf
         for _ in range(args.repeat):
-            t0 = time.perf_counter()
-            runs_file.append(await run_file(engine, c.frames))
-            t_file += time.perf_counter() - t0
-            t0 = time.perf_counter()
-            runs_stream.append(await run_stream(engine, c.frames, realtime=False))
-            t_stream += time.perf_counter() - t0
+            text, took, late = await timed(run_file(engine, c.frames), limit)
+            runs_file.append(text or "")
+            t_file += took
+            if late:
+                timeouts.append("file")
+                print(f"    file mode: no result after {limit:.0f} s (counted as empty)", file=sys.stderr)
+            finals_run, took, late = await timed(run_stream(engine, c.frames, realtime=False), limit)
+            runs_stream.append(finals_run or [])
+            t_stream += took
+            if late:
+                timeouts.append("stream")
+                print(f"    stream: no result after {limit:.0f} s (counted as empty)", file=sys.stderr)
         audio16 = to_16k(c.frames)
         t0 = time.perf_counter()
         segments, _ = ref_model.transcribe(audio16, language="en", beam_size=5, vad_filter=True)
@@ -315,6 +338,7 @@ async def accuracy(clips: list[Clip], args: argparse.Namespace) -> dict[str, Any
             "file_runs_differ": len(set(runs_file)) > 1,
             "stream_runs_differ": len({tuple(r) for r in runs_stream}) > 1,
             "boundary_issues": boundary_issues(finals, c.text or ""),
+            "timeouts": timeouts,
         }
         for name, fn in (("", norm), ("_basic", normalise_basic)):
             ref_n = fn(c.text) if c.text is not None else ""
@@ -335,6 +359,7 @@ async def accuracy(clips: list[Clip], args: argparse.Namespace) -> dict[str, Any
             f" {row['rtf_file']:6.3f}{row['rtf_stream']:6.3f}{row['rtf_ref']:6.3f}"
             f"  {check(row['pass_file'])} {check(row['pass_stream'])} {check(row['pass_telephone'])}"
             + (" runs differ" if row["file_runs_differ"] or row["stream_runs_differ"] else "")
+            + (f" TIMEOUT {'+'.join(row['timeouts'])}" if row["timeouts"] else "")
         )
     corpus = summary(rows, args.repeat)
     await engine.aclose()
@@ -354,9 +379,14 @@ def targets(rows: list[dict[str, Any]]) -> None:
     orig = {r["base"]: r for r in rows if r["condition"] == "orig"}
     for r in rows:
         have = not math.isnan(r["wer_ref"])
-        r["pass_file"] = r["wer_file"] <= 1.1 * r["wer_ref"] + 0.005 + 1e-9 if have else None
+        hung = r.get("timeouts", [])
+        r["pass_file"] = (
+            r["wer_file"] <= 1.1 * r["wer_ref"] + 0.005 + 1e-9 and "file" not in hung if have else None
+        )
         r["pass_stream"] = (
-            r["wer_stream"] <= 1.5 * r["wer_ref"] + 1e-9 if have and r["kind"] in READ_KINDS else None
+            r["wer_stream"] <= 1.5 * r["wer_ref"] + 1e-9 and "stream" not in hung
+            if have and r["kind"] in READ_KINDS
+            else None
         )
         o = orig.get(r["base"])
         r["pass_telephone"] = (
@@ -436,6 +466,10 @@ def summary(rows: list[dict[str, Any]], repeat: int) -> dict[str, Any]:
         print(f"  files whose text differs between the {repeat} runs (--repeat): {len(differ)}")
         for r in differ:
             print(f"        {r['file']}: file {r['file_runs_differ']}, stream {r['stream_runs_differ']}")
+    late = [f"{r['file']} ({'+'.join(r['timeouts'])})" for r in rows if r.get("timeouts")]
+    out["timeouts"] = late
+    if late:
+        print(f"  recognitions that never returned (counted as empty text): {len(late)}: {', '.join(late)}")
     issues = [(r["file"], i) for r in rows for i in r["boundary_issues"]]
     print(f"\nstreaming finals: boundary issues (split words, repeats): {len(issues)}")
     for f, i in issues[:60]:
@@ -553,6 +587,8 @@ async def main() -> None:
     ap.add_argument(
         "--repeat", type=int, default=1, help="run file and streaming mode N times; report differences"
     )
+    ap.add_argument("--timeout", type=float, default=30.0, help="seconds a recognition may take, plus...")
+    ap.add_argument("--timeout-rtf", type=float, default=0.5, help="...this many per second of audio")
     ap.add_argument("--json", type=Path, help="write the rows, corpus figures and latencies here")
     ap.add_argument("--streams", default="1,2,4", help="concurrency levels for real-time mode")
     ap.add_argument("--realtime-seconds", type=float, default=60.0, help="audio per real-time stream")
