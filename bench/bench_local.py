@@ -119,11 +119,18 @@ def corpus_wer(refs: list[str], hyps: list[str]) -> float:
 
 
 def boundary_issues(finals: list[str], reference: str) -> list[str]:
-    """Where two consecutive finals meet badly: a reference word cut in two
-    ("foolish" | "ness"), or the same words at the end of one and the start of the next."""
+    """Where streaming finals cut words badly: a reference word cut in two inside a final
+    ("noisy est") or between two ("foolish" | "ness"), or the same words at the end of
+    one final and the start of the next."""
     ref_norm = normalise_basic(reference)
     ref_words = set(ref_norm.split())
     out = []
+    for f in finals:  # inside one final: a word emitted as two ("noisy est", "ill -sposed")
+        raw = f.split()
+        for a, b in itertools.pairwise(raw):
+            na, nb = normalise_basic(a), normalise_basic(b)
+            if b.startswith("-") or (na + nb in ref_words and not {na, nb} <= ref_words) or nb in SUFFIXES:
+                out.append(f"split in a final: {a!r} {b!r}")
     for a, b in itertools.pairwise(finals):
         wa, wb = normalise_basic(a).split(), normalise_basic(b).split()
         if not wa or not wb:

@@ -100,3 +100,8 @@ def test_written_and_spelt_digit_strings_compare_equal() -> None:
     pytest.importorskip("whisper_normalizer")
     norm = bench.whisper_normaliser()
     assert norm is not None and norm("five five") == norm("5 5")
+
+
+def test_a_word_emitted_as_two_inside_one_final_is_reported() -> None:
+    issues = bench.boundary_issues(["some of its noisy est authorities"], "some of its noisiest authorities")
+    assert issues == ["split in a final: 'noisy' 'est'"]
