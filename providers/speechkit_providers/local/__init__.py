@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import threading
 import typing
 from collections.abc import Iterable
@@ -123,9 +124,11 @@ class LocalProvider(Provider[LocalOptions]):
     requires = ("faster_whisper",)
     install = "speechkit-stt[local]"
     chunk_duration = 0.1
-    drain_timeout = 60.0  # the engine always ends with Finished; this only bounds a stuck decode
+    drain_timeout = 600.0  # the engine always ends with Finished; this only bounds a stuck decode
+    # (a recording's 30 s window on a big model can take a minute on a small CPU)
     heartbeat = None
     response_timeout = None  # in-process: the engine raises when it fails, it cannot go half-open
+    max_replay = math.inf  # a recording's finals all come at its end: backpressure would only stall
 
     def __init__(self, options: LocalOptions) -> None:
         """Check the weights and language now, so a bad string fails when parsed.
