@@ -404,7 +404,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="write NAME.txt/.tsv/.srt/.vtt/.jsonl per input into DIR (atomically) instead of stdout",
     )
-    t.add_argument("--realtime", action="store_true", help="pace audio at 1x, as a live caller")
+    t.add_argument(
+        "--realtime",
+        action="store_true",
+        help="pace audio at 1x as a live stream (without it the input is a recording, which "
+        "local decodes whole: more accurate, the same every run)",
+    )
     t.add_argument(
         "--no-progress",
         action="store_true",

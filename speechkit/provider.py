@@ -210,6 +210,11 @@ class Provider(Generic[OptionsT]):
             checked without importing them when a config string is parsed.
         install: The pip requirement that installs :attr:`requires`
             (``"speechkit-stt[local]"``), named in the error when one is missing.
+        max_replay: Seconds of audio awaiting a final kept for replay on a reconnect; new
+            audio waits while this much does (backpressure). None for the core's default
+            (``speechkit.stream.MAX_REPLAY_SECONDS``); ``math.inf`` for an engine
+            whose finals may all come at the end of input (``local`` decoding a recording
+            whole), which backpressure would only stall.
     """
 
     name: ClassVar[str] = ""
@@ -226,6 +231,7 @@ class Provider(Generic[OptionsT]):
     emulator: ClassVar[str | None] = None
     requires: ClassVar[tuple[str, ...]] = ()
     install: ClassVar[str | None] = None
+    max_replay: ClassVar[float | None] = None
 
     def __init__(self, options: OptionsT) -> None:
         """Build a provider from validated options.

@@ -136,7 +136,8 @@ class SpeechStream(stt.RecognizeStream):
         self._speech_since_pause = False
         self._peak_rms = 0.0
         self._replay_trimmed = False
-        self._max_replay = MAX_REPLAY_SECONDS
+        self._max_replay = MAX_REPLAY_SECONDS if provider.max_replay is None else provider.max_replay
+        self._finals_stalled = False  # REPLAY_WAIT ran out with no final: stop waiting until one
         self._pushed_seconds = 0.0  # audio handed to push_frame (some may not be chunked yet)
         self._confirmed = asyncio.Event()  # set when a final frees replay room
         self._sent_ends: list[float] = []  # recent chunk ends / their send times, for latency
@@ -370,11 +371,14 @@ class SpeechStream(stt.RecognizeStream):
         the oldest unconfirmed audio is trimmed, with a warning)."""
         seconds += self._chunk_samples / self._rate  # the byte stream may complete one more chunk
         while self._unconfirmed and self._audio_pos + seconds - self._unconfirmed[0].start > self._max_replay:
+            if self._finals_stalled:  # waited once already; a final resets it
+                return
             self._confirmed.clear()
             try:
                 async with asyncio.timeout(REPLAY_WAIT):
                     await self._confirmed.wait()
             except TimeoutError:
+                self._finals_stalled = True
                 return
 
     async def _until_ready(self, session: Session) -> None:
@@ -714,6 +718,7 @@ class SpeechStream(stt.RecognizeStream):
         while self._unconfirmed and self._unconfirmed[0].end <= end + 1e-6:
             self._unconfirmed.popleft()
             self._confirmed.set()
+            self._finals_stalled = False
 
     def _latency(self, stream_time: float, now: float) -> float:
         """Seconds from when the audio at ``stream_time`` was pushed to ``now``."""

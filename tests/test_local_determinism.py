@@ -14,10 +14,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jiwer
 import pytest
 from livekit import rtc
 from livekit.agents import stt
-from test_local import SAMPLE
+from test_local import REFERENCE, SAMPLE, normalise
 
 import speechkit
 from speechkit.audio import decode_file
@@ -63,6 +64,9 @@ async def test_the_same_frames_give_the_same_finals_whatever_the_timing() -> Non
     try:
         fast = await finals(engine, frames, "fast")
         assert len(fast) >= 2, "max_utterance must have split the utterance"
+        # The split is at a word boundary: no word lost, doubled or cut in two there.
+        said = " ".join(f.split(" [")[0] for f in fast)
+        assert jiwer.wer(normalise(REFERENCE + " " + REFERENCE), normalise(said)) <= 0.15, said
         assert await finals(engine, frames, "fast") == fast
         assert await finals(engine, frames, "paced") == fast
         assert await finals(engine, frames, "stalls", seed=1) == fast
@@ -95,3 +99,51 @@ def test_the_cli_gives_byte_identical_output_for_the_same_file(fmt: str) -> None
     pair = [_cli(fmt, SAMPLE), _cli(fmt, SAMPLE)]
     assert [_out(p) for p in pair] == [first, first]
     assert b"ask not what your country" in first.lower()
+
+
+@pytest.mark.slow
+async def test_file_mode_is_faster_whisper_s_own_transcribe() -> None:
+    """recognize() decodes a recording as faster-whisper's transcribe() does, on the same
+    weights: the same words, every time."""
+    import numpy as np
+    from faster_whisper import WhisperModel
+    from speechkit_providers.local.engine import resolve_model_path
+
+    audio = decode_file(SAMPLE)
+    pcm = np.concatenate([np.frombuffer(f.data, np.int16) for f in audio.frames]).astype(np.float32) / 32768
+    assert audio.sample_rate == 16000 and audio.num_channels == 1
+    reference = WhisperModel(str(resolve_model_path("tiny.en")), device="cpu", compute_type="int8")
+    segments, _ = reference.transcribe(pcm, language="en", beam_size=5, vad_filter=True, word_timestamps=True)
+    expected = " ".join(s.text.strip() for s in segments)
+
+    engine = speechkit.stt("local")
+    assert isinstance(engine, speechkit.STT)
+    try:
+        first = await engine.recognize(audio.frames)
+        again = await engine.recognize(audio.frames)
+    finally:
+        await engine.aclose()
+    assert first.alternatives[0].text == expected
+    assert again.alternatives[0] == first.alternatives[0]
+    assert first.alternatives[0].words and first.alternatives[0].words[0].start_time < 1.0
+
+
+@pytest.mark.slow
+async def test_a_recording_longer_than_the_replay_room_is_decoded_whole(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A recording's finals all come at its end: the core must neither stall its audio for
+    finals nor trim its replay buffer."""
+    audio = decode_file(SAMPLE)
+    silence = rtc.AudioFrame(bytes(2 * 16000 * 70), 16000, 1, 16000 * 70)  # 70 s, beyond 60 s of room
+    caplog.set_level("INFO", logger="speechkit")
+    engine = speechkit.stt("local")
+    assert isinstance(engine, speechkit.STT)
+    try:
+        event = await engine.recognize([silence, *audio.frames])
+    finally:
+        await engine.aclose()
+    alt = event.alternatives[0]
+    assert "ask not what your country" in normalise(alt.text)
+    assert alt.start_time > 69.5  # on the stream clock (VAD pads speech by a few ms)
+    assert not any("await a final" in r.getMessage() for r in caplog.records), "replay audio was trimmed"

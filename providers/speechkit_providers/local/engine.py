@@ -437,6 +437,13 @@ def drop_squeezed_tail(words: Sequence[Word]) -> tuple[Word, ...]:
     return tuple(words[:-squeezed] if squeezed >= 2 else words)
 
 
+def whole_samples(carry: bytes, pcm: bytes) -> tuple[bytes, bytes]:
+    """Split ``carry + pcm`` (s16le) into whole samples and the odd byte left for the next push."""
+    data = carry + bytes(pcm)
+    usable = len(data) & ~1
+    return data[:usable], data[usable:]
+
+
 def _compression_ratio(text: str) -> float:
     """Bytes over zlib-compressed bytes: high for looping hallucinations."""
     data = text.encode("utf-8")
@@ -712,13 +719,11 @@ class StreamingRecognizer:
         """
         if self._closed or self._input_ended or not pcm:
             return
-        data = self._carry + bytes(pcm)
-        usable = len(data) & ~1
-        self._carry = data[usable:]
-        if not usable:
+        samples, self._carry = whole_samples(self._carry, pcm)
+        if not samples:
             return
-        self._inbox.append(data[:usable])
-        self._pushed += usable // 2
+        self._inbox.append(samples)
+        self._pushed += len(samples) // 2
         now = time.monotonic()
         self._arrivals.append((now, self._pushed))
         while len(self._arrivals) > 2 and now - self._arrivals[1][0] > 2.0:
