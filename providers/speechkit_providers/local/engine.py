@@ -95,6 +95,8 @@ _BEHIND_RATE: Final = 1.5
 """Arrival rate (x real time) beyond which the stream counts as fed from a file."""
 _PROMPT_TOKENS: Final = 96
 """Committed-text tokens passed as the decoder prompt."""
+_PROMPT_WORDS: Final = 40
+"""Words of the previous finals passed as the next final's prompt (previous-text conditioning)."""
 _CONTINUE_AFTER: Final = 1.0
 """Seconds of a long final window left after its last decoded word that are decoded again."""
 _PREPEND_PUNCT: Final = "\"'“¿([{-"
@@ -401,22 +403,19 @@ class SharedModel:
         merge_punctuations(alignment, _PREPEND_PUNCT, _APPEND_PUNCT)
         words: list[Word] = []
         for item in alignment:
-            text = str(item["word"]).strip()
+            raw = str(item["word"])
+            text = raw.strip()
             if not text:
                 continue
             start = min(max(float(item["start"]), 0.0), duration)
             end = min(max(float(item["end"]), start), duration)
+            if words and not raw[0].isspace():  # no space before it: the same word ("cold-hearted")
+                last = words[-1]
+                prob = min(last.confidence or 0.0, float(item["probability"]))
+                words[-1] = Word(last.text + text, last.start_time, max(last.end_time, end), prob)
+                continue
             words.append(Word(text, start, end, float(item["probability"])))
-        # a trailing run of words the aligner squeezed into no audio is not in the audio: tiny.en
-        # repeats a phrase that way ("Americans. And so my fellow Americans." at one instant)
-        squeezed = 0
-        while (
-            squeezed < len(words) and words[-1 - squeezed].end_time - words[-1 - squeezed].start_time < 0.02
-        ):
-            squeezed += 1
-        if squeezed >= 2:
-            del words[-squeezed:]
-        return _Decoded(tuple(words), time.perf_counter() - started)
+        return _Decoded(drop_squeezed_tail(words), time.perf_counter() - started)
 
 
 SQUEEZED_S = 0.05
@@ -707,6 +706,7 @@ class StreamingRecognizer:
         self._next_interim = 0
         self._last_interim_text = ""
         self._final_start = 0
+        self._history: list[Word] = []  # the last finals' words: the next final's prompt
         self._prefinal: tuple[tuple[int, int, str], tuple[Word, ...]] | None = None
 
     # ----------------------------------------------------------------- input
@@ -913,9 +913,10 @@ class StreamingRecognizer:
         """Emit the final (if any words) and SpeechEnded for the current utterance.
 
         The final is one decode of the whole utterance, ``[_final_start, audio_end)``, with
-        no prompt (tiny.en conditioned on the previous final tends to repeat it): it depends
-        on the audio alone, never on which interim decodes ran (they depend on timing), so
-        the same input gives the same finals.
+        the previous finals' words as the prompt (as faster-whisper conditions on previous
+        text: a short sentence decoded alone loses its context). It depends on the audio
+        alone, never on which interim decodes ran (they depend on timing), so the same
+        input gives the same finals.
 
         Args:
             speech_end: End of speech (or the split point), samples.
@@ -952,6 +953,7 @@ class StreamingRecognizer:
                     end_of_utterance=True,
                 )
             )
+            self._history = [*self._history, *words][-_PROMPT_WORDS:]
         self._emit(SpeechEnded(end_s))
         self._last_end = speech_end
         self._prefinal = None
@@ -965,7 +967,7 @@ class StreamingRecognizer:
         """
         words: list[Word] = []
         for _ in range(4):
-            prompt = _join(words)  # a continuation is conditioned on the words before it
+            prompt = _join([*self._history, *words])
             if self._prefinal is not None and self._prefinal[0] == (start, end, prompt):
                 window_words = self._prefinal[1]
             else:
@@ -1027,7 +1029,7 @@ class StreamingRecognizer:
             # The final's own first decode, started early: the same window and prompt as
             # _decode_final's, so the result is only used when it is the one it would compute.
             start, end = self._final_start, self._final_audio_end(silence)
-            key = (start, end, "")
+            key = (start, end, _join(self._history))
             if end <= pos and (self._prefinal is None or self._prefinal[0] != key):
                 words = await self._decode(start, end, final=True, prompt=key[2])
                 self._prefinal = (key, words)
