@@ -15,6 +15,7 @@ import bisect
 import collections
 import contextlib
 import logging
+import math
 import time
 import uuid
 from typing import TYPE_CHECKING, Any
@@ -673,8 +674,8 @@ class SpeechStream(stt.RecognizeStream):
 
     def _track_pauses(self, chunk: _Chunk) -> bool:
         """Note where pauses (>= PAUSE_SECONDS of silence after speech) begin; True for speech."""
-        pcm = np.frombuffer(chunk.data, dtype=np.int16).astype(np.float32)
-        rms = float(np.sqrt(np.mean(pcm * pcm))) if pcm.size else 0.0
+        pcm = np.frombuffer(chunk.data, dtype=np.int16).astype(np.float64)
+        rms = math.sqrt(float(pcm @ pcm) / pcm.size) if pcm.size else 0.0  # one dot: no temporaries
         self._peak_rms = max(self._peak_rms, rms)
         silent = rms < max(SILENCE_RMS, SILENCE_RELATIVE * self._peak_rms)
         if not silent:
