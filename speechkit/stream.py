@@ -32,7 +32,7 @@ from .events import Finished, ProviderEvent, Ready, SpeechEnded, SpeechStarted, 
 from .grammar import Grammar
 from .metrics import SpeechkitSTTMetrics
 from .overlap import ReplayOverlap, words_of
-from .provider import Connection, Provider, Session
+from .provider import Connection, Message, Provider, Session
 from .retry import RetryPolicy
 
 if TYPE_CHECKING:
@@ -100,6 +100,38 @@ class _UpdateSentinel(stt.RecognizeStream._FlushSentinel):
     def __init__(self, version: int, *, reconnect: bool = False) -> None:
         self.version = version
         self.reconnect = reconnect
+
+
+class _KeepAliveSentinel(stt.RecognizeStream._FlushSentinel):
+    """Queued by :class:`_IdleTimer` when no input came for the keep-alive interval."""
+
+
+class _IdleTimer:
+    """Queues a :class:`_KeepAliveSentinel` after ``interval`` seconds without input, then every
+    ``interval`` while idle; :meth:`touch` (one clock read per item) restarts the count."""
+
+    def __init__(self, channel: utils.aio.Chan[Any], interval: float) -> None:
+        self._channel, self._interval = channel, interval
+        self._loop = asyncio.get_running_loop()
+        self._last = time.monotonic()
+        self._timer = self._loop.call_at(self._loop.time() + interval, self._fire)
+
+    def touch(self) -> None:
+        self._last = time.monotonic()
+
+    def due(self) -> bool:
+        return time.monotonic() - self._last >= self._interval - 1e-3
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+    def _fire(self) -> None:
+        wait = self._last + self._interval - time.monotonic()
+        if wait <= 1e-3:
+            with contextlib.suppress(utils.aio.channel.ChanClosed):
+                self._channel.send_nowait(_KeepAliveSentinel())
+            wait = self._interval
+        self._timer = self._loop.call_at(self._loop.time() + wait, self._fire)
 
 
 class SpeechStream(stt.RecognizeStream):
@@ -327,16 +359,36 @@ class SpeechStream(stt.RecognizeStream):
         for chunk in list(self._unconfirmed):  # replay what no final covers yet
             await self._send_audio(conn, session, chunk)
         keepalive = self._provider.keepalive_message(session)
+        # a keep-alive when the caller pushes nothing for a while: one timer per idle period,
+        # not a timeout per frame
+        idle = _IdleTimer(self._input_ch, self._provider.keepalive_interval) if keepalive else None
+        try:
+            return await self._send_input(conn, session, version, opened_with, keepalive, idle)
+        finally:
+            if idle is not None:
+                idle.cancel()
+
+    async def _send_input(
+        self,
+        conn: Connection,
+        session: Session,
+        version: int,
+        opened_with: Provider[Any],
+        keepalive: Message | None,
+        idle: _IdleTimer | None,
+    ) -> bool:
         while True:
             try:
-                # wake up to send a keep-alive when the caller pushes nothing for a while
-                async with asyncio.timeout(self._provider.keepalive_interval if keepalive else None):
-                    item = await self._input_ch.recv()
-            except TimeoutError:
-                await conn.send(keepalive)
-                continue
+                item = await self._input_ch.recv()
             except utils.aio.channel.ChanClosed:
                 break
+            if isinstance(item, _KeepAliveSentinel):
+                if idle is not None and keepalive is not None and idle.due():
+                    await conn.send(keepalive)
+                    idle.touch()
+                continue  # queued by a connection's timer, stale when input came since
+            if idle is not None:
+                idle.touch()
             if isinstance(item, rtc.AudioFrame):
                 await self._room_for_audio(item.samples_per_channel / item.sample_rate)
                 await self._send_chunks(conn, session, self._bytestream.push(item.data))
