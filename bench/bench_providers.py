@@ -121,8 +121,10 @@ def make_emulator(provider: str) -> Any:
     if provider == "telnyx":
         from speechkit_conformance.emulators.telnyx import TelnyxConfig, TelnyxEmulator
 
-        # closes after the last final: LiveKit's plugin sends no CloseStream and waits for the close
-        return TelnyxEmulator(TelnyxConfig(end_of_stream="close_after_final")).log_sends()
+        # closes after the last final: LiveKit's plugin sends no CloseStream and waits for the close;
+        # only after 1 s without audio (default 0.3 s), so a client late under load is not cut off
+        config = TelnyxConfig(end_of_stream="close_after_final", final_after=1.0)
+        return TelnyxEmulator(config).log_sends()
     if provider == "speechmatics":
         from speechkit_conformance.emulators.speechmatics import SpeechmaticsEmulator
 
@@ -256,6 +258,7 @@ async def run_worker(spec: dict[str, Any]) -> dict[str, Any]:
     ended: list[float] = [0.0] * n
     done: list[float] = [0.0] * n
     errors: list[str] = []
+    dead: set[int] = set()
     streams: list[Any] = [None] * n
     readers: list[asyncio.Task[None]] = []
     transcript = {stt.SpeechEventType.INTERIM_TRANSCRIPT: 1, stt.SpeechEventType.FINAL_TRANSCRIPT: 2}
@@ -267,8 +270,8 @@ async def run_worker(spec: dict[str, Any]) -> dict[str, Any]:
                 kind = transcript.get(ev.type)
                 if kind and ev.alternatives:
                     out.append((kind, ev.alternatives[0].text, time.monotonic()))
-        except Exception as e:  # noqa: BLE001 - reported per stream
-            errors.append(f"stream {i}: {type(e).__name__}: {e}")
+        except Exception as e:  # reported per stream
+            errors.insert(0, f"stream {i}: {type(e).__name__}: {e}")
         done[i] = time.monotonic()
 
     rss0, cpu0 = _rss_kb(), _cpu()
@@ -288,12 +291,18 @@ async def run_worker(spec: dict[str, Any]) -> dict[str, Any]:
             if j == 0:
                 streams[i] = engine.stream(conn_options=opts)
                 readers.append(asyncio.create_task(read(i)))
-            if j < per_stream:
-                head = heads[i]
-                streams[i].push_frame(head[j] if j < len(head) else shared[j - len(head)])
-            elif j == per_stream:
-                streams[i].end_input()
-                ended[i] = time.monotonic()
+            if i in dead:
+                continue
+            try:
+                if j < per_stream:
+                    head = heads[i]
+                    streams[i].push_frame(head[j] if j < len(head) else shared[j - len(head)])
+                elif j == per_stream:
+                    streams[i].end_input()
+                    ended[i] = time.monotonic()
+            except RuntimeError as e:  # the stream closed under us (it failed): counted, not fatal
+                dead.add(i)
+                errors.append(f"stream {i}: push: {e}")
     try:
         async with asyncio.timeout(60 + 0.05 * n):
             await asyncio.gather(*readers)
@@ -423,7 +432,7 @@ def summarise(
             latencies.append((got - best) * 1000)
             if kind == 2:
                 finals_ms.append((got - best) * 1000)
-    drains = [d - e for e, d in zip(result["ended"], result["done"]) if e and d]
+    drains = [d - e for e, d in zip(result["ended"], result["done"], strict=True) if e and d >= e]
     return {
         "cpu_per_audio_s": result["cpu_s"] / result["audio_s"],
         "rss_per_stream_kb": max(0, result["rss_peak_kb"] - result["rss_base_kb"]) / n,
@@ -435,6 +444,7 @@ def summarise(
         "unmatched": unmatched,
         "drain_s": statistics.median(drains) if drains else float("nan"),
         "lag_max_ms": result["lag_max_ms"],
+        "lag_p99_ms": result["lag_p99_ms"],
         "words_ok": ok == n and result["n_errors"] == 0,
         "streams_ok": ok,
         "errors": result["errors"],
