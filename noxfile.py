@@ -41,8 +41,7 @@ def typecheck(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
     """Benchmarks: start-up, failover against livekit's FallbackAdapter, then the local provider
-    (RTF, peak RSS, latencies for 1, 2 and 4 real-time streams), then the network providers next
-    to LiveKit's plugins (cost per stream, added latency, scale)."""
+    (RTF, peak RSS, latencies for 1, 2 and 4 real-time streams)."""
     session.install("-e", ".[all]")
     session.run("python", "bench/bench_startup.py")
     session.run("python", "bench/bench_fallback.py")
