@@ -185,6 +185,7 @@ class SpeechStream(stt.RecognizeStream):
         self._overlap: ReplayOverlap[Transcript] | None = None
         # half-open detection: when speech went out that no server message has followed yet
         self._unanswered_since: float | None = None
+        self._quiet_since = 0.0  # the receive loop's: the last server message, or the end of input
         self._request_id = uuid.uuid4().hex[:12]
         self._grammar = Grammar(
             language=language,
@@ -490,59 +491,76 @@ class SpeechStream(stt.RecognizeStream):
     # -- receive ------------------------------------------------------------------
 
     async def _recv_loop(self, conn: Connection, session: Session, origin: float) -> None:
-        receiving: asyncio.Task[object | None] | None = None
+        """Handle the server's messages as they come (one reader task: nothing between a message
+        and its events) while watching the clock: half-open connection, drain, the provider's
+        deadline. The clock is looked at when a bound may have passed, not on every message."""
+        self._quiet_since = time.monotonic()  # the last server message, or the end of the input
+        kick = asyncio.Event()  # the reader changed session.deadline: look at the clock again
+        reader = asyncio.create_task(self._read_messages(conn, session, origin, kick))
         input_sent = asyncio.create_task(self._input_sent.wait())
-        quiet_since = time.monotonic()  # the last server message, or the end of the input
+        kicked = asyncio.create_task(kick.wait())
         try:
             while True:
-                receiving = receiving or asyncio.create_task(conn.receive())
                 draining = input_sent.done()
-                waiting = {receiving} if draining else {receiving, input_sent}
-                timeout = self._recv_timeout(draining, quiet_since)
+                waiting = {reader, kicked} if draining else {reader, kicked, input_sent}
+                timeout = self._recv_timeout(draining, self._quiet_since)
                 if session.deadline is not None:
                     due = max(0.0, session.deadline - time.monotonic())
                     timeout = due if timeout is None else min(timeout, due)
                 done, _ = await asyncio.wait(waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-                if receiving not in done:
-                    now = time.monotonic()
-                    if input_sent in done:  # the input just ended: wait again, now draining
-                        quiet_since = max(quiet_since, now)
-                        continue
-                    if self._deadline_passed(session, origin):
-                        continue
-                    answered = self._check_answered(now, draining, quiet_since)
-                    # drain: once the input is out and all speech answered, this much server
-                    # silence means it is done
-                    quiet = now - quiet_since >= self._provider.drain_timeout - 1e-3
-                    if draining and answered and quiet:
-                        logger.debug("drain timeout", extra={"provider": self._provider.name})
-                        return
+                if reader in done:
+                    return reader.result()  # the connection ended or Finished came; or it raises
+                now = time.monotonic()
+                if kicked in done:
+                    kick.clear()
+                    kicked = asyncio.create_task(kick.wait())
+                if input_sent in done:  # the input just ended: wait again, now draining
+                    self._quiet_since = max(self._quiet_since, now)
+                if done:
                     continue
-                msg, receiving = receiving.result(), None
-                if msg is None:
+                if self._deadline_passed(session, origin):
+                    continue
+                answered = self._check_answered(now, draining, self._quiet_since)
+                # drain: once the input is out and all speech answered, this much server
+                # silence means it is done
+                quiet = now - self._quiet_since >= self._provider.drain_timeout - 1e-3
+                if draining and answered and quiet:
+                    logger.debug("drain timeout", extra={"provider": self._provider.name})
                     return
-                quiet_since, self._unanswered_since = time.monotonic(), None
-                try:
-                    events = list(self._provider.parse(msg, session))
-                except APIError:
-                    raise
-                except Exception as e:  # a malformed frame must not end the stream silently
-                    raise ServerError(
-                        f"{self._provider.name}: could not parse a server message ({type(e).__name__})"
-                    ) from e
-                for ev in events:
-                    if isinstance(ev, Finished):
-                        return
-                    if isinstance(ev, Ready):
-                        session.ready.set()
-                        self._schedule_rotation(ev.expires_in)
-                    else:
-                        self._deliver(ev, origin)
         finally:
             if self._rotation is not None:
                 self._rotation.cancel()
                 self._rotation = None
-            await utils.aio.cancel_and_wait(*(t for t in (receiving, input_sent) if t is not None))
+            await utils.aio.cancel_and_wait(reader, input_sent, kicked)
+
+    async def _read_messages(
+        self, conn: Connection, session: Session, origin: float, kick: asyncio.Event
+    ) -> None:
+        """Receive, parse and deliver until the connection ends (None) or ``Finished``."""
+        while True:
+            msg = await conn.receive()
+            if msg is None:
+                return
+            self._quiet_since, self._unanswered_since = time.monotonic(), None
+            deadline = session.deadline
+            try:
+                events = list(self._provider.parse(msg, session))
+            except APIError:
+                raise
+            except Exception as e:  # a malformed frame must not end the stream silently
+                raise ServerError(
+                    f"{self._provider.name}: could not parse a server message ({type(e).__name__})"
+                ) from e
+            if session.deadline != deadline:
+                kick.set()
+            for ev in events:
+                if isinstance(ev, Finished):
+                    return
+                if isinstance(ev, Ready):
+                    session.ready.set()
+                    self._schedule_rotation(ev.expires_in)
+                else:
+                    self._deliver(ev, origin)
 
     def _awaiting_since(self, draining: bool, quiet_since: float) -> float | None:
         """Since when the server owes an answer (monotonic), or None when it owes none.
