@@ -515,6 +515,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="1 and 10 streams, 3.5 s of audio each")
     ap.add_argument("--json", metavar="FILE", help="write the rows (issue 11's schema, plus the details)")
     ap.add_argument("--details", metavar="FILE", help="write every figure of every scenario as JSON")
+    ap.add_argument("--markdown", metavar="FILE", help="write the table as Markdown (README's)")
     ap.add_argument("--providers", default=",".join(PROVIDERS))
     ap.add_argument("--impls", default=",".join(IMPLS))
     ap.add_argument("--streams", help="comma-separated concurrencies (default 1,10,100,500,1000)")
@@ -580,6 +581,27 @@ def main() -> None:
         Path(args.json).write_text(json.dumps(rows, indent=1))
     if args.details:
         Path(args.details).write_text(json.dumps(details, indent=1))
+    if args.markdown:
+        Path(args.markdown).write_text(markdown(details))
+
+
+def markdown(details: list[dict[str, Any]]) -> str:
+    """The table as Markdown: per figure ``ours / theirs (ours/theirs)``."""
+    names = " | ".join(name for name, *_ in FIGURES)
+    lines = [f"| provider | streams | {names} | words ok |", "|---|---:|" + "---:|" * len(FIGURES) + "---|"]
+    for d in details:
+        ours, theirs = d["ours"], d["theirs"]
+        cells = []
+        for _, key, scale, fmt in FIGURES:
+            a = ours[key] * scale if ours else float("nan")
+            b = theirs[key] * scale if theirs else float("nan")
+            cells.append(f"{fmt.format(a)} / {fmt.format(b)} ({_ratio(a, b)})" if theirs else fmt.format(a))
+        ok = " / ".join(
+            "-" if r is None else ("yes" if r["words_ok"] else f"{r['streams_ok']}/{d['streams']}")
+            for r in (ours, theirs)
+        )
+        lines.append(f"| {d['provider']} | {d['streams']} | {' | '.join(cells)} | {ok} |")
+    return "\n".join(lines) + "\n"
 
 
 def _search(
