@@ -275,6 +275,7 @@ async def run_worker(spec: dict[str, Any]) -> dict[str, Any]:
         done[i] = time.monotonic()
 
     rss0, cpu0 = _rss_kb(), _cpu()
+    peak = rss0
     t0 = time.monotonic() + 0.05
     lags: list[float] = []
     last = max(offsets) + per_stream
@@ -284,6 +285,8 @@ async def run_worker(spec: dict[str, Any]) -> dict[str, Any]:
         if due > now:
             await asyncio.sleep(due - now)
         lags.append(time.monotonic() - due)
+        if k % 25 == 0:  # RSS twice a second: the peak while the streams run, not the setup's
+            peak = max(peak, _rss_kb())
         for i in range(n):
             j = k - offsets[i]
             if j < 0:
@@ -309,7 +312,7 @@ async def run_worker(spec: dict[str, Any]) -> dict[str, Any]:
     except TimeoutError:
         errors.append("timed out draining")
     cpu = _cpu() - cpu0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = max(peak, _rss_kb())
     for s in streams:
         with contextlib.suppress(Exception):
             await s.aclose()
