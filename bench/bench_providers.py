@@ -12,7 +12,8 @@ send time of the message it came from (same machine, same clock) and checks that
 finals hold exactly its oracle words (``words_ok``). Each stream says a word set of its own first,
 which is how its emulator session is found.
 
-Figures: client CPU seconds per audio second, peak RSS per stream, added latency p50/p95/p99
+Figures: client CPU seconds per audio second, peak RSS per stream (sampled while the streams run),
+added latency p50/p95/p99
 (emulator send -> event out of the stream's async iterator, interims and finals), drain time
 (``end_input()`` -> the iterator ends; median), ratios ours/theirs; then the scale limit: the
 largest stream count with p99 under 50 ms, the pacing clock never over 100 ms late and every
