@@ -43,9 +43,10 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """Benchmarks: start-up, failover against livekit's FallbackAdapter, then the local provider
+    """Benchmarks: start-up, failover against livekit's FallbackAdapter, the local provider
     (WER of file mode, streaming mode and faster-whisper's transcribe per file and condition;
-    RTF, peak RSS, latencies for 1, 2 and 4 real-time streams).
+    RTF, peak RSS, latencies for 1, 2 and 4 real-time streams), then cost per stream, added
+    latency and scale of the network providers next to LiveKit's plugins (bench_providers.py).
 
     The local benchmark runs on the real-speech set in $SPEECHDATA (default /work/speechdata),
     built there by bench/fetch_speech.sh when it is missing (SPEECHDATA_FETCH=0: do not fetch;
@@ -74,3 +75,5 @@ def bench(session: nox.Session) -> None:
         if manifest.exists():
             args = ["--manifest", str(manifest), *args]
     session.run("python", "bench/bench_local.py", *args)
+    session.install("livekit-plugins-speechmatics==1.4.1")  # the reference for bench_providers.py
+    session.run("python", "bench/bench_providers.py")

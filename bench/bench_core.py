@@ -50,6 +50,7 @@ class NullProvider(speechkit.Provider[ProviderOptions]):
     name: ClassVar[str] = "null"
     capabilities = Capabilities(needs_network=False)
     drain_timeout = 0.01
+    response_timeout = None  # answers nothing by design: no half-open detection
 
     async def connect(self, session: Session) -> _NullConnection:
         return _NullConnection()

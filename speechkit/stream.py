@@ -10,11 +10,13 @@ one stream clock, usage events and metrics.
 
 from __future__ import annotations
 
+import array
 import asyncio
 import bisect
 import collections
 import contextlib
 import logging
+import math
 import time
 import uuid
 from typing import TYPE_CHECKING, Any
@@ -31,7 +33,7 @@ from .events import Finished, ProviderEvent, Ready, SpeechEnded, SpeechStarted, 
 from .grammar import Grammar
 from .metrics import SpeechkitSTTMetrics
 from .overlap import ReplayOverlap, words_of
-from .provider import Connection, Provider, Session
+from .provider import Connection, Message, Provider, Session
 from .retry import RetryPolicy
 
 if TYPE_CHECKING:
@@ -101,6 +103,38 @@ class _UpdateSentinel(stt.RecognizeStream._FlushSentinel):
         self.reconnect = reconnect
 
 
+class _KeepAliveSentinel(stt.RecognizeStream._FlushSentinel):
+    """Queued by :class:`_IdleTimer` when no input came for the keep-alive interval."""
+
+
+class _IdleTimer:
+    """Queues a :class:`_KeepAliveSentinel` after ``interval`` seconds without input, then every
+    ``interval`` while idle; :meth:`touch` (one clock read per item) restarts the count."""
+
+    def __init__(self, channel: utils.aio.Chan[Any], interval: float) -> None:
+        self._channel, self._interval = channel, interval
+        self._loop = asyncio.get_running_loop()
+        self._last = time.monotonic()
+        self._timer = self._loop.call_at(self._loop.time() + interval, self._fire)
+
+    def touch(self) -> None:
+        self._last = time.monotonic()
+
+    def due(self) -> bool:
+        return time.monotonic() - self._last >= self._interval - 1e-3
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+    def _fire(self) -> None:
+        wait = self._last + self._interval - time.monotonic()
+        if wait <= 1e-3:
+            with contextlib.suppress(utils.aio.channel.ChanClosed):
+                self._channel.send_nowait(_KeepAliveSentinel())
+            wait = self._interval
+        self._timer = self._loop.call_at(self._loop.time() + wait, self._fire)
+
+
 class SpeechStream(stt.RecognizeStream):
     """A streaming recognition session over any provider.
 
@@ -140,8 +174,9 @@ class SpeechStream(stt.RecognizeStream):
         self._finals_stalled = False  # REPLAY_WAIT ran out with no final: stop waiting until one
         self._pushed_seconds = 0.0  # audio handed to push_frame (some may not be chunked yet)
         self._confirmed = asyncio.Event()  # set when a final frees replay room
-        self._sent_ends: list[float] = []  # recent chunk ends / their send times, for latency
-        self._sent_times: list[float] = []
+        # recent chunk ends / their send times, for latency; arrays: 8 bytes an entry, not 32
+        self._sent_ends = array.array("d")
+        self._sent_times = array.array("d")
         self._usage_pending = 0.0
         # reconnects emit each word once: timed results are cut at the last final's end,
         # untimed ones by the words they repeat (speechkit.overlap)
@@ -153,6 +188,7 @@ class SpeechStream(stt.RecognizeStream):
         self._overlap: ReplayOverlap[Transcript] | None = None
         # half-open detection: when speech went out that no server message has followed yet
         self._unanswered_since: float | None = None
+        self._quiet_since = 0.0  # the receive loop's: the last server message, or the end of input
         self._request_id = uuid.uuid4().hex[:12]
         self._grammar = Grammar(
             language=language,
@@ -330,16 +366,36 @@ class SpeechStream(stt.RecognizeStream):
         for chunk in list(self._unconfirmed):  # replay what no final covers yet
             await self._send_audio(conn, session, chunk)
         keepalive = self._provider.keepalive_message(session)
+        # a keep-alive when the caller pushes nothing for a while: one timer per idle period,
+        # not a timeout per frame
+        idle = _IdleTimer(self._input_ch, self._provider.keepalive_interval) if keepalive else None
+        try:
+            return await self._send_input(conn, session, version, opened_with, keepalive, idle)
+        finally:
+            if idle is not None:
+                idle.cancel()
+
+    async def _send_input(
+        self,
+        conn: Connection,
+        session: Session,
+        version: int,
+        opened_with: Provider[Any],
+        keepalive: Message | None,
+        idle: _IdleTimer | None,
+    ) -> bool:
         while True:
             try:
-                # wake up to send a keep-alive when the caller pushes nothing for a while
-                async with asyncio.timeout(self._provider.keepalive_interval if keepalive else None):
-                    item = await self._input_ch.recv()
-            except TimeoutError:
-                await conn.send(keepalive)
-                continue
+                item = await self._input_ch.recv()
             except utils.aio.channel.ChanClosed:
                 break
+            if isinstance(item, _KeepAliveSentinel):
+                if idle is not None and keepalive is not None and idle.due():
+                    await conn.send(keepalive)
+                    idle.touch()
+                continue  # queued by a connection's timer, stale when input came since
+            if idle is not None:
+                idle.touch()
             if isinstance(item, rtc.AudioFrame):
                 await self._room_for_audio(item.samples_per_channel / item.sample_rate)
                 await self._send_chunks(conn, session, self._bytestream.push(item.data))
@@ -442,59 +498,76 @@ class SpeechStream(stt.RecognizeStream):
     # -- receive ------------------------------------------------------------------
 
     async def _recv_loop(self, conn: Connection, session: Session, origin: float) -> None:
-        receiving: asyncio.Task[object | None] | None = None
+        """Handle the server's messages as they come (one reader task: nothing between a message
+        and its events) while watching the clock: half-open connection, drain, the provider's
+        deadline. The clock is looked at when a bound may have passed, not on every message."""
+        self._quiet_since = time.monotonic()  # the last server message, or the end of the input
+        kick = asyncio.Event()  # the reader changed session.deadline: look at the clock again
+        reader = asyncio.create_task(self._read_messages(conn, session, origin, kick))
         input_sent = asyncio.create_task(self._input_sent.wait())
-        quiet_since = time.monotonic()  # the last server message, or the end of the input
+        kicked = asyncio.create_task(kick.wait())
         try:
             while True:
-                receiving = receiving or asyncio.create_task(conn.receive())
                 draining = input_sent.done()
-                waiting = {receiving} if draining else {receiving, input_sent}
-                timeout = self._recv_timeout(draining, quiet_since)
+                waiting = {reader, kicked} if draining else {reader, kicked, input_sent}
+                timeout = self._recv_timeout(draining, self._quiet_since)
                 if session.deadline is not None:
                     due = max(0.0, session.deadline - time.monotonic())
                     timeout = due if timeout is None else min(timeout, due)
                 done, _ = await asyncio.wait(waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-                if receiving not in done:
-                    now = time.monotonic()
-                    if input_sent in done:  # the input just ended: wait again, now draining
-                        quiet_since = max(quiet_since, now)
-                        continue
-                    if self._deadline_passed(session, origin):
-                        continue
-                    answered = self._check_answered(now, draining, quiet_since)
-                    # drain: once the input is out and all speech answered, this much server
-                    # silence means it is done
-                    quiet = now - quiet_since >= self._provider.drain_timeout - 1e-3
-                    if draining and answered and quiet:
-                        logger.debug("drain timeout", extra={"provider": self._provider.name})
-                        return
+                if reader in done:
+                    return reader.result()  # the connection ended or Finished came; or it raises
+                now = time.monotonic()
+                if kicked in done:
+                    kick.clear()
+                    kicked = asyncio.create_task(kick.wait())
+                if input_sent in done:  # the input just ended: wait again, now draining
+                    self._quiet_since = max(self._quiet_since, now)
+                if done:
                     continue
-                msg, receiving = receiving.result(), None
-                if msg is None:
+                if self._deadline_passed(session, origin):
+                    continue
+                answered = self._check_answered(now, draining, self._quiet_since)
+                # drain: once the input is out and all speech answered, this much server
+                # silence means it is done
+                quiet = now - self._quiet_since >= self._provider.drain_timeout - 1e-3
+                if draining and answered and quiet:
+                    logger.debug("drain timeout", extra={"provider": self._provider.name})
                     return
-                quiet_since, self._unanswered_since = time.monotonic(), None
-                try:
-                    events = list(self._provider.parse(msg, session))
-                except APIError:
-                    raise
-                except Exception as e:  # a malformed frame must not end the stream silently
-                    raise ServerError(
-                        f"{self._provider.name}: could not parse a server message ({type(e).__name__})"
-                    ) from e
-                for ev in events:
-                    if isinstance(ev, Finished):
-                        return
-                    if isinstance(ev, Ready):
-                        session.ready.set()
-                        self._schedule_rotation(ev.expires_in)
-                    else:
-                        self._deliver(ev, origin)
         finally:
             if self._rotation is not None:
                 self._rotation.cancel()
                 self._rotation = None
-            await utils.aio.cancel_and_wait(*(t for t in (receiving, input_sent) if t is not None))
+            await utils.aio.cancel_and_wait(reader, input_sent, kicked)
+
+    async def _read_messages(
+        self, conn: Connection, session: Session, origin: float, kick: asyncio.Event
+    ) -> None:
+        """Receive, parse and deliver until the connection ends (None) or ``Finished``."""
+        while True:
+            msg = await conn.receive()
+            if msg is None:
+                return
+            self._quiet_since, self._unanswered_since = time.monotonic(), None
+            deadline = session.deadline
+            try:
+                events = list(self._provider.parse(msg, session))
+            except APIError:
+                raise
+            except Exception as e:  # a malformed frame must not end the stream silently
+                raise ServerError(
+                    f"{self._provider.name}: could not parse a server message ({type(e).__name__})"
+                ) from e
+            if session.deadline != deadline:
+                kick.set()
+            for ev in events:
+                if isinstance(ev, Finished):
+                    return
+                if isinstance(ev, Ready):
+                    session.ready.set()
+                    self._schedule_rotation(ev.expires_in)
+                else:
+                    self._deliver(ev, origin)
 
     def _awaiting_since(self, draining: bool, quiet_since: float) -> float | None:
         """Since when the server owes an answer (monotonic), or None when it owes none.
@@ -680,8 +753,8 @@ class SpeechStream(stt.RecognizeStream):
 
     def _track_pauses(self, chunk: _Chunk) -> bool:
         """Note where pauses (>= PAUSE_SECONDS of silence after speech) begin; True for speech."""
-        pcm = np.frombuffer(chunk.data, dtype=np.int16).astype(np.float32)
-        rms = float(np.sqrt(np.mean(pcm * pcm))) if pcm.size else 0.0
+        pcm = np.frombuffer(chunk.data, dtype=np.int16).astype(np.float64)
+        rms = math.sqrt(float(pcm @ pcm) / pcm.size) if pcm.size else 0.0  # one dot: no temporaries
         self._peak_rms = max(self._peak_rms, rms)
         silent = rms < max(SILENCE_RMS, SILENCE_RELATIVE * self._peak_rms)
         if not silent:

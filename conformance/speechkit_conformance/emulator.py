@@ -177,6 +177,8 @@ class SessionContext:
                 assert isinstance(value, str)
                 self.record.sent.append(value)
                 self.record.mark("sent", len(value))
+                if self.emulator.send_log is not None:
+                    self.emulator.send_log.append((self.record.index, time.monotonic(), value))
                 with contextlib.suppress(ConnectionError, RuntimeError):
                     await self.ws.send_str(value)
             else:
@@ -259,6 +261,8 @@ class Emulator:
         active: Sessions open now.
         down: The vendor is down (:attr:`FaultPlan.outage_after`): every connect is refused
             with 503 until :meth:`start` runs again.
+        send_log: None unless :meth:`log_sends` turned it on: then ``(session index,
+            time.monotonic(), frame)`` for every text frame sent, taken just before it goes out.
     """
 
     paths: tuple[str, ...] = ("/",)
@@ -266,6 +270,7 @@ class Emulator:
 
     def __init__(self, *, faults: FaultPlan | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
         self.faults = faults or FaultPlan()
+        self.send_log: list[tuple[int, float, str]] | None = None
         self.host = host
         self.port = port
         self.sessions: list[SessionRecord] = []
@@ -328,6 +333,14 @@ class Emulator:
             except (TypeError, ValueError) as e:
                 raise ConfigError(f"{type(self).__name__}: {e}") from e
 
+    def log_sends(self) -> Self:
+        """Opt in to :attr:`send_log`, for a client on the same machine to measure latency from
+        (``bench/bench_providers.py``); call before :meth:`start`. ``time.monotonic()`` is the
+        system-wide monotonic clock on Linux, so it compares with another process's. The log is
+        also served as JSON at ``GET /_send_log`` (``?clear=1`` empties it after the answer)."""
+        self.send_log = []
+        return self
+
     # -- lifecycle ----------------------------------------------------------------------
 
     @property
@@ -342,6 +355,8 @@ class Emulator:
         app = web.Application()
         for path in self.paths:
             app.router.add_get(path, self._handle)
+        if self.send_log is not None:
+            app.router.add_get("/_send_log", self._serve_send_log)
         self.add_routes(app)
         self._runner = web.AppRunner(app, shutdown_timeout=0.5, handle_signals=False)
         await self._runner.setup()
@@ -363,6 +378,13 @@ class Emulator:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
+
+    async def _serve_send_log(self, request: web.Request) -> web.Response:
+        log = self.send_log if self.send_log is not None else []
+        body = web.json_response(log)
+        if request.query.get("clear"):
+            log.clear()
+        return body
 
     # -- vendor hooks -------------------------------------------------------------------
 
