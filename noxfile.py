@@ -75,5 +75,4 @@ def bench(session: nox.Session) -> None:
         if manifest.exists():
             args = ["--manifest", str(manifest), *args]
     session.run("python", "bench/bench_local.py", *args)
-    session.install("livekit-plugins-speechmatics==1.4.1")  # the reference for bench_providers.py
     session.run("python", "bench/bench_providers.py")

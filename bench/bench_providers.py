@@ -21,9 +21,9 @@ stream's words right.
 
 Reference plugins: ``livekit-plugins-telnyx`` and ``-assemblyai`` 1.8.9 (the ``conformance``
 extra) and ``livekit-plugins-speechmatics`` 1.4.1, the last release on the RT v2 client
-(``speechmatics-rt``); 1.4.2 on goes through ``speechmatics-voice`` (install:
-``pip install livekit-plugins-speechmatics==1.4.1``; its pins fit ours; ``--ref-python`` runs
-"theirs" with another venv's interpreter). A reference that is not installed is reported as
+(``speechmatics-rt``); 1.4.2 on goes through ``speechmatics-voice``. All three are pinned in the
+``conformance`` extra (their pins fit ours); ``--ref-python`` runs "theirs" with another venv's
+interpreter. A reference that is not installed is reported as
 unavailable, not measured.
 
 Usage::
