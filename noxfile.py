@@ -53,7 +53,7 @@ def bench(session: nox.Session) -> None:
     without a set it runs on samples/jfk.flac). Arguments go to bench_local.py:
     nox -s bench -- --quick --skip-latency --json wer.json
     """
-    session.install("-e", ".[all]", "whisper-normalizer==0.1.15")
+    session.install("-e", ".[dev]")
     session.run("python", "bench/bench_startup.py")
     session.run("python", "bench/bench_fallback.py")
     args = list(session.posargs)
