@@ -19,6 +19,7 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from .config import ProviderSpec, format_spec, parse
+    from .connection import Connection, Session
     from .errors import (
         AuthenticationError,
         ConfigError,
@@ -31,7 +32,8 @@ if TYPE_CHECKING:
     from .events import Finished, Ready, SpeechEnded, SpeechStarted, Transcript, Word
     from .factory import stt
     from .fallback import FallbackStream, FallbackSTT
-    from .provider import Capabilities, Connection, Provider, ProviderOptions, Session
+    from .options import ProviderOptions
+    from .provider import Capabilities, Provider
     from .stream import SpeechStream
     from .stt import STT
 
@@ -40,20 +42,20 @@ _EXPORTS = {
     "AuthenticationError": "errors",
     "Capabilities": "provider",
     "ConfigError": "errors",
-    "Connection": "provider",
+    "Connection": "connection",
     "FallbackSTT": "fallback",
     "FallbackStream": "fallback",
     "Finished": "events",
     "InvalidRequestError": "errors",
     "MissingCredentialsError": "errors",
     "Provider": "provider",
-    "ProviderOptions": "provider",
+    "ProviderOptions": "options",
     "ProviderSpec": "config",
     "ProviderUnavailableError": "errors",
     "RateLimitError": "errors",
     "Ready": "events",
     "ServerError": "errors",
-    "Session": "provider",
+    "Session": "connection",
     "SpeechEnded": "events",
     "SpeechStarted": "events",
     "SpeechStream": "stream",

@@ -10,24 +10,19 @@ or whitespace (``local?model=/opt/my%20weights``). Examples::
     assemblyai:en, speechmatics:en, local        # a fallback chain
 
 Parsing checks syntax only (:func:`parse`); :func:`speechkit.stt` then resolves
-the provider and validates options and credentials, so every mistake is raised
+the provider and validates options (:mod:`speechkit.options`) and credentials, so every mistake is raised
 when the string is read, never when audio first flows.
 """
 
 from __future__ import annotations
 
-import difflib
 import re
-import types
-import typing
 import urllib.parse
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import attrs
 
 from .errors import ConfigError
-from .provider import ProviderOptions
 
 _PROVIDER = r"[a-z][a-z0-9_-]*"
 _MODEL = r"[A-Za-z0-9][A-Za-z0-9._-]*"
@@ -133,80 +128,3 @@ def format_spec(spec: ProviderSpec) -> str:
 def format_chain(specs: Sequence[ProviderSpec]) -> str:
     """The canonical string of a chain."""
     return ", ".join(format_spec(s) for s in specs)
-
-
-def suggest(word: str, choices: Iterable[str]) -> str:
-    """'; did you mean X?' for a close match, else ''."""
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
-
-
-def unknown_option(provider: str, key: str, fields: Iterable[str]) -> ConfigError:
-    """The error for an option the provider does not have: what it has, and a close match."""
-    names = sorted(fields)
-    return ConfigError(f"{provider} has no option {key!r}; options: {', '.join(names)}{suggest(key, names)}")
-
-
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
-
-
-def convert_value(name: str, value: str, hint: Any) -> Any:
-    """Convert a config-string value by a field's type hint (bool, int, float, Literal, optional).
-
-    Raises:
-        ConfigError: the value does not fit the type; the message names ``name``.
-    """
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(hint) if a is not type(None)]
-        if value.lower() == "none" and len(args) < len(typing.get_args(hint)):
-            return None
-        return convert_value(name, value, args[0])
-    if hint is bool:
-        low = value.lower()
-        if low in _TRUE or low in _FALSE:
-            return low in _TRUE
-        raise ConfigError(f"option {name!r} must be true or false, got {value!r}")
-    if hint in (int, float):
-        try:
-            return hint(value)
-        except ValueError:
-            raise ConfigError(
-                f"option {name!r} must be {'an integer' if hint is int else 'a number'}, got {value!r}"
-            ) from None
-    if origin is typing.Literal:
-        allowed = typing.get_args(hint)
-        if value not in allowed:
-            raise ConfigError(
-                f"option {name!r} must be one of {', '.join(map(str, allowed))}; "
-                f"got {value!r}{suggest(value, map(str, allowed))}"
-            )
-        return value
-    return value
-
-
-def build_options(cls: type[ProviderOptions], spec: ProviderSpec, *, provider: str) -> ProviderOptions:
-    """Build ``cls`` from a spec: model, language and ``?options`` converted by field type.
-
-    Raises:
-        ConfigError: unknown option (with a close match), or a value the type or a
-            validator refuses; the message names the option and what is accepted.
-    """
-    fields = {f.name: f for f in attrs.fields(cls)}
-    hints = typing.get_type_hints(cls)
-    kwargs: dict[str, Any] = {}
-    if spec.model is not None:
-        kwargs["model"] = spec.model
-    if spec.language is not None:
-        kwargs["language"] = spec.language
-    for key, value in spec.options:
-        if key in kwargs:
-            raise ConfigError(f"{provider}: {key!r} is given both in the string's head and as an option")
-        if key not in fields:
-            raise unknown_option(provider, key, fields)
-        kwargs[key] = convert_value(key, value, hints.get(key, str))
-    try:
-        return cls(**kwargs)
-    except (TypeError, ValueError) as e:
-        raise ConfigError(f"{provider}: {e}") from e

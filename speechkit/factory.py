@@ -6,7 +6,8 @@ import os
 from typing import Any
 
 from . import registry
-from .config import ProviderSpec, build_options, parse
+from .config import ProviderSpec, parse
+from .options import build_options
 from .provider import Provider
 from .stt import STT
 

@@ -26,8 +26,9 @@ from livekit.agents import APIConnectOptions, stt, utils
 from livekit.agents.types import NOT_GIVEN, NotGivenOr
 from livekit.agents.utils import is_given
 
+from .connection import Session
 from .errors import APIConnectionError, APIError, ConfigError
-from .provider import Provider, Session
+from .provider import Provider
 from .retry import RetryPolicy
 from .stream import SpeechStream
 from .stt import STT

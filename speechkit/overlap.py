@@ -18,30 +18,13 @@ unchanged. Words are compared case- and punctuation-insensitively.
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Sequence
 from typing import Generic, TypeVar
 
 import attrs
 
-_NON_WORD = re.compile(r"[^\w']+")
-
-
-def words_of(text: str) -> list[str]:
-    """Lower-case words of ``text``, punctuation dropped (``"Times, it"`` -> ``["times", "it"]``)."""
-    return _NON_WORD.sub(" ", text.lower()).split()
-
-
-def drop_words(text: str, count: int) -> str:
-    """``text`` without its first ``count`` words (as :func:`words_of` counts them)."""
-    tokens = text.split()
-    seen = 0
-    for i, token in enumerate(tokens):
-        if seen >= count:
-            return " ".join(tokens[i:])
-        seen += len(words_of(token))
-    return ""
-
+from .text import drop_words
+from .text import words as words_of
 
 T = TypeVar("T")
 

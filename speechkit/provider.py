@@ -21,14 +21,14 @@ replay, the event grammar, usage and metrics) lives in the core.
 
 from __future__ import annotations
 
-import asyncio
+import importlib.util
 import os
 from collections.abc import Iterable, Sequence
-from typing import Any, ClassVar, Generic, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
-import aiohttp
 import attrs
 
+from .connection import Connection, Message, Session
 from .errors import (
     APIError,
     ConfigError,
@@ -38,9 +38,10 @@ from .errors import (
     ServerError,
 )
 from .events import ProviderEvent
+from .options import ProviderOptions, unknown_option
+from .transport import WebSocketConnection
 
-Message = bytes | str | object
-"""A message on a connection: ``bytes``/``str`` frames for a WebSocket, any object in-process."""
+__all__ = ["Capabilities", "Connection", "Message", "Provider", "ProviderOptions", "Session"]
 
 
 @attrs.frozen(kw_only=True)
@@ -76,100 +77,7 @@ class Capabilities:
     needs_network: bool = True
 
 
-def _positive_rate(_: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if value < 8000 or value > 48000:
-        raise ValueError(f"{attribute.name} must be between 8000 and 48000 Hz, got {value}")
-
-
-def _positive(_: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if value <= 0:
-        raise ValueError(f"{attribute.name} must be a positive number of seconds, got {value}")
-
-
-@attrs.frozen(kw_only=True)
-class ProviderOptions:
-    """Base of every provider's options; the target of config-string ``?key=value`` options.
-
-    Subclasses add their fields (with validators and converters) and override
-    defaults. Values arriving from a config string are strings; the core converts
-    them by the field's type (``bool``, ``int``, ``float``, ``str``) before the
-    class's own validators run, so a bad value fails with the same message
-    however it arrived.
-
-    Attributes:
-        model: The provider's model (the ``/model`` part of a config string).
-        language: BCP-47 language (the ``:language`` part), e.g. ``"en"``.
-        sample_rate: Rate in Hz the audio is sent at; the core resamples to it.
-        api_key: Credential; None to read the provider's environment variable.
-        base_url: Endpoint override (an emulator on 127.0.0.1, a regional host).
-        response_timeout: Seconds without any server message, while audio awaits
-            transcription, after which the connection counts as half-open and is replaced
-            (the audio is replayed); None for the provider's default
-            (:attr:`Provider.response_timeout`).
-    """
-
-    model: str = ""
-    language: str = "en"
-    sample_rate: int = attrs.field(default=16000, validator=_positive_rate)
-    api_key: str | None = attrs.field(default=None, repr=False)
-    base_url: str | None = None
-    response_timeout: float | None = attrs.field(default=None, validator=attrs.validators.optional(_positive))
-
-
 OptionsT = TypeVar("OptionsT", bound=ProviderOptions)
-
-
-class Connection(Protocol):
-    """One session with a vendor (a WebSocket) or an engine (in-process).
-
-    ``receive`` returns None when the peer closed normally, and raises a
-    classified ``APIError`` when the connection failed.
-    """
-
-    async def send(self, message: Message) -> None: ...
-
-    async def receive(self) -> Message | None: ...
-
-    async def aclose(self) -> None: ...
-
-
-@attrs.define
-class Session:
-    """Per-connection context handed to every hook.
-
-    Attributes:
-        language: Language of this stream.
-        sample_rate: Rate (Hz) of the audio sent.
-        attempt: 1 for the first connection of a stream, then 2, 3… on reconnects.
-        http: The STT's aiohttp session (for WebSocket providers).
-        timeout: Connect timeout in seconds (``APIConnectOptions.timeout``).
-        state: Free per-connection state for the provider's parser.
-        ready: Set when the parser returns :class:`~speechkit.events.Ready`; with
-            :attr:`Provider.wait_for_ready` no audio is sent before it.
-        chunks_sent: Audio chunks handed to this connection so far (replayed ones included).
-        audio_seconds: Seconds of audio in them (padding included), kept by the core; e.g.
-            to timestamp a control message or check a vendor's own count.
-        deadline: ``time.monotonic()`` time at which the core calls
-            :meth:`Provider.on_deadline` unless a server message comes first; the parser
-            sets it (e.g. to bound a wait for a follow-up message) and the core clears it.
-        realtime: False when the stream carries a recording pushed faster than real time
-            (``stream(realtime=False)``, ``recognize()``, the CLI without ``--realtime``):
-            latency matters less than accuracy, so a provider may decode with more context
-            (``local`` decodes the whole recording as faster-whisper's ``transcribe()``
-            does, emitting finals after a flush or the end of input).
-    """
-
-    language: str
-    sample_rate: int
-    attempt: int
-    http: aiohttp.ClientSession | None
-    timeout: float
-    state: dict[str, Any] = attrs.field(factory=dict)
-    ready: asyncio.Event = attrs.field(factory=asyncio.Event)
-    chunks_sent: int = 0
-    audio_seconds: float = 0.0
-    deadline: float | None = None
-    realtime: bool = True
 
 
 class Provider(Generic[OptionsT]):
@@ -256,8 +164,6 @@ class Provider(Generic[OptionsT]):
     @classmethod
     def missing_requirements(cls) -> list[str]:
         """The modules of :attr:`requires` that are not installed (found without importing them)."""
-        import importlib.util
-
         return [m for m in cls.requires if importlib.util.find_spec(m) is None]
 
     @property
@@ -300,9 +206,15 @@ class Provider(Generic[OptionsT]):
         Raises:
             APIError: classified (see :func:`speechkit.errors.error_for_status`).
         """
-        from .transport import WebSocketConnection
-
-        return await WebSocketConnection.open(self, session)
+        return await WebSocketConnection.open(
+            session,
+            url=self.url(session),
+            headers=self.headers(session),
+            heartbeat=self.heartbeat,
+            provider=self.name,
+            credential_env=self.credential_env,
+            classify_close=self.classify_close,
+        )
 
     # -- framing -----------------------------------------------------------------
 
@@ -356,8 +268,6 @@ class Provider(Generic[OptionsT]):
             ConfigError: an unknown option (with a close match) or a value the options
                 class refuses.
         """
-        from .config import unknown_option
-
         fields = {f.name for f in attrs.fields(type(self.options))}
         for key in changes:
             if key not in fields:

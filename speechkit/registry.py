@@ -15,8 +15,8 @@ from __future__ import annotations
 import importlib.metadata
 from typing import Any
 
-from .config import suggest
 from .errors import ProviderUnavailableError
+from .options import suggest
 from .provider import Provider
 
 GROUP = "speechkit.providers"

@@ -28,13 +28,15 @@ from livekit.agents import APIConnectOptions, stt, utils
 from livekit.agents.types import NOT_GIVEN, NotGivenOr
 from livekit.agents.utils import is_given
 
+from .connection import Connection, Message, Session
 from .errors import APIConnectionError, APIError, ConfigError, ServerError
 from .events import Finished, ProviderEvent, Ready, SpeechEnded, SpeechStarted, Transcript, Word
 from .grammar import Grammar
 from .metrics import SpeechkitSTTMetrics
-from .overlap import ReplayOverlap, words_of
-from .provider import Connection, Message, Provider, Session
+from .overlap import ReplayOverlap
+from .provider import Provider
 from .retry import RetryPolicy
+from .text import words as words_of
 
 if TYPE_CHECKING:
     from .stt import STT

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping
 
 import aiohttp
 
+from .connection import Message, Session
 from .errors import APIConnectionError, APIError, ServerError, error_for_status, parse_retry_after
 
-if TYPE_CHECKING:
-    from .provider import Message, Provider, Session
+CloseClassifier = Callable[[int, str, Session], APIError | None]
+"""A provider's ``classify_close``: close code, reason, session -> error, or None for normal."""
 
 logger = logging.getLogger("speechkit")
 
@@ -20,16 +20,43 @@ _CLOSE_TIMEOUT = 0.5  # seconds to wait for the server's close frame; aclose mus
 
 
 class WebSocketConnection:
-    """A :class:`speechkit.provider.Connection` over an aiohttp WebSocket."""
+    """A :class:`speechkit.connection.Connection` over an aiohttp WebSocket."""
 
-    def __init__(self, ws: aiohttp.ClientWebSocketResponse, provider: Provider[object], session: Session):  # type: ignore[type-var]
+    def __init__(
+        self,
+        ws: aiohttp.ClientWebSocketResponse,
+        session: Session,
+        *,
+        provider: str,
+        classify_close: CloseClassifier,
+    ) -> None:
         self._ws = ws
-        self._provider = provider
         self._session = session
+        self._name = provider
+        self._classify_close = classify_close
 
     @classmethod
-    async def open(cls, provider: Provider, session: Session) -> WebSocketConnection:  # type: ignore[type-arg]
-        """Connect to ``provider.url(session)``.
+    async def open(
+        cls,
+        session: Session,
+        *,
+        url: str,
+        headers: Mapping[str, str],
+        heartbeat: float | None,
+        provider: str,
+        credential_env: str | None,
+        classify_close: CloseClassifier,
+    ) -> WebSocketConnection:
+        """Connect to ``url`` (a provider's :meth:`~speechkit.Provider.connect` passes its hooks).
+
+        Args:
+            session: The connection's session (its ``http`` client session is used).
+            url: WebSocket URL, query included.
+            headers: Upgrade headers (auth); never logged.
+            heartbeat: WebSocket ping interval, seconds, or None.
+            provider: The provider's name, for messages.
+            credential_env: The key's environment variable, named in an auth error.
+            classify_close: Turns the server's close code into an error.
 
         Raises:
             AuthenticationError: HTTP 401/403 at the handshake (not retried).
@@ -40,27 +67,26 @@ class WebSocketConnection:
         """
         if session.http is None:
             raise RuntimeError("a WebSocket provider needs an aiohttp session")
-        url = provider.url(session)
         try:
             ws = await session.http.ws_connect(
                 url,
-                headers=provider.headers(session),
-                heartbeat=provider.heartbeat,
+                headers=dict(headers),
+                heartbeat=heartbeat,
                 timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=_CLOSE_TIMEOUT),
                 autoping=True,
             )
         except aiohttp.WSServerHandshakeError as e:
-            headers: Mapping[str, str] = e.headers or {}
+            answer: Mapping[str, str] = e.headers or {}
             raise error_for_status(
                 e.status,
-                provider=provider.name,
+                provider=provider,
                 detail=e.message,
-                credential_env=provider.credential_env,
-                retry_after=parse_retry_after(headers.get("Retry-After")),
+                credential_env=credential_env,
+                retry_after=parse_retry_after(answer.get("Retry-After")),
             ) from e
         except (TimeoutError, aiohttp.ClientError, OSError) as e:
-            raise APIConnectionError(f"{provider.name}: could not connect ({type(e).__name__}: {e})") from e
-        return cls(ws, provider, session)
+            raise APIConnectionError(f"{provider}: could not connect ({type(e).__name__}: {e})") from e
+        return cls(ws, session, provider=provider, classify_close=classify_close)
 
     async def send(self, message: Message) -> None:
         """Send a text or binary frame.
@@ -76,7 +102,7 @@ class WebSocketConnection:
             else:
                 raise TypeError(f"a WebSocket sends bytes or str, not {type(message).__name__}")
         except (aiohttp.ClientError, ConnectionError) as e:
-            raise APIConnectionError(f"{self._provider.name}: connection lost while sending ({e})") from e
+            raise APIConnectionError(f"{self._name}: connection lost while sending ({e})") from e
 
     async def receive(self) -> Message | None:
         """The next text/binary frame; None on a normal close.
@@ -95,18 +121,18 @@ class WebSocketConnection:
             # aiohttp's reply handshake times out, which is not the server's doing
             code = msg.data if msg.type == aiohttp.WSMsgType.CLOSE and msg.data else self._ws.close_code
             if code is None:
-                raise APIConnectionError(f"{self._provider.name}: connection dropped without a close frame")
-            err: APIError | None = self._provider.classify_close(code, str(msg.extra or ""), self._session)
+                raise APIConnectionError(f"{self._name}: connection dropped without a close frame")
+            err: APIError | None = self._classify_close(code, str(msg.extra or ""), self._session)
             if err is not None:
                 raise err
             return None
         if msg.type == aiohttp.WSMsgType.ERROR:
-            raise APIConnectionError(f"{self._provider.name}: connection error ({self._ws.exception()!r})")
-        raise ServerError(f"{self._provider.name}: unexpected WebSocket message type {msg.type!r}")
+            raise APIConnectionError(f"{self._name}: connection error ({self._ws.exception()!r})")
+        raise ServerError(f"{self._name}: unexpected WebSocket message type {msg.type!r}")
 
     async def aclose(self) -> None:
         """Close promptly (at most ~0.5 s waiting for the server's close frame)."""
         try:
             await asyncio.wait_for(self._ws.close(), _CLOSE_TIMEOUT + 0.1)
         except (TimeoutError, aiohttp.ClientError, ConnectionError):
-            logger.debug("websocket close timed out", extra={"provider": self._provider.name})
+            logger.debug("websocket close timed out", extra={"provider": self._name})

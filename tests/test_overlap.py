@@ -5,7 +5,9 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from speechkit.overlap import ReplayOverlap, drop_words, words_of
+from speechkit.overlap import ReplayOverlap
+from speechkit.text import drop_words
+from speechkit.text import words as words_of
 
 
 def resolve(emitted: str, finals: list[str]) -> list[str]:

@@ -308,8 +308,8 @@ class Emulator:
         """
         import typing
 
-        from speechkit.config import convert_value, suggest
         from speechkit.errors import ConfigError
+        from speechkit.options import convert_value, suggest
 
         targets = {"faults": self.faults}
         config = getattr(self, "config", None)

@@ -1,0 +1,150 @@
+"""Provider options: the base class, and the conversion of config-string values onto it.
+
+Every provider's options class subclasses :class:`ProviderOptions` (a frozen attrs class with
+validators). A config string's ``?key=value`` parameters arrive as text and are converted by
+the field's type (:func:`convert_value`) before the class's own validators run
+(:func:`build_options`), so a bad value fails with the same message however it arrived;
+:func:`changed_options` tells which options differ between two instances, for a provider
+deciding whether a change applies on the live connection.
+"""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from collections.abc import Iterable
+from typing import Any
+
+import attrs
+
+from .config import ProviderSpec
+from .errors import ConfigError
+
+
+def _positive_rate(_: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if value < 8000 or value > 48000:
+        raise ValueError(f"{attribute.name} must be between 8000 and 48000 Hz, got {value}")
+
+
+def _positive(_: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if value <= 0:
+        raise ValueError(f"{attribute.name} must be a positive number of seconds, got {value}")
+
+
+@attrs.frozen(kw_only=True)
+class ProviderOptions:
+    """Base of every provider's options; the target of config-string ``?key=value`` options.
+
+    Subclasses add their fields (with validators and converters) and override
+    defaults. Values arriving from a config string are strings; the core converts
+    them by the field's type (``bool``, ``int``, ``float``, ``str``) before the
+    class's own validators run, so a bad value fails with the same message
+    however it arrived.
+
+    Attributes:
+        model: The provider's model (the ``/model`` part of a config string).
+        language: BCP-47 language (the ``:language`` part), e.g. ``"en"``.
+        sample_rate: Rate in Hz the audio is sent at; the core resamples to it.
+        api_key: Credential; None to read the provider's environment variable.
+        base_url: Endpoint override (an emulator on 127.0.0.1, a regional host).
+        response_timeout: Seconds without any server message, while audio awaits
+            transcription, after which the connection counts as half-open and is replaced
+            (the audio is replayed); None for the provider's default
+            (:attr:`Provider.response_timeout`).
+    """
+
+    model: str = ""
+    language: str = "en"
+    sample_rate: int = attrs.field(default=16000, validator=_positive_rate)
+    api_key: str | None = attrs.field(default=None, repr=False)
+    base_url: str | None = None
+    response_timeout: float | None = attrs.field(default=None, validator=attrs.validators.optional(_positive))
+
+
+def suggest(word: str, choices: Iterable[str]) -> str:
+    """'; did you mean X?' for a close match, else ''."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def unknown_option(provider: str, key: str, fields: Iterable[str]) -> ConfigError:
+    """The error for an option the provider does not have: what it has, and a close match."""
+    names = sorted(fields)
+    return ConfigError(f"{provider} has no option {key!r}; options: {', '.join(names)}{suggest(key, names)}")
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def convert_value(name: str, value: str, hint: Any) -> Any:
+    """Convert a config-string value by a field's type hint (bool, int, float, Literal, optional).
+
+    Raises:
+        ConfigError: the value does not fit the type; the message names ``name``.
+    """
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        if value.lower() == "none" and len(args) < len(typing.get_args(hint)):
+            return None
+        return convert_value(name, value, args[0])
+    if hint is bool:
+        low = value.lower()
+        if low in _TRUE or low in _FALSE:
+            return low in _TRUE
+        raise ConfigError(f"option {name!r} must be true or false, got {value!r}")
+    if hint in (int, float):
+        try:
+            return hint(value)
+        except ValueError:
+            raise ConfigError(
+                f"option {name!r} must be {'an integer' if hint is int else 'a number'}, got {value!r}"
+            ) from None
+    if origin is typing.Literal:
+        allowed = typing.get_args(hint)
+        if value not in allowed:
+            raise ConfigError(
+                f"option {name!r} must be one of {', '.join(map(str, allowed))}; "
+                f"got {value!r}{suggest(value, map(str, allowed))}"
+            )
+        return value
+    return value
+
+
+def build_options(cls: type[ProviderOptions], spec: ProviderSpec, *, provider: str) -> ProviderOptions:
+    """Build ``cls`` from a spec: model, language and ``?options`` converted by field type.
+
+    Raises:
+        ConfigError: unknown option (with a close match), or a value the type or a
+            validator refuses; the message names the option and what is accepted.
+    """
+    fields = {f.name: f for f in attrs.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    kwargs: dict[str, Any] = {}
+    if spec.model is not None:
+        kwargs["model"] = spec.model
+    if spec.language is not None:
+        kwargs["language"] = spec.language
+    for key, value in spec.options:
+        if key in kwargs:
+            raise ConfigError(f"{provider}: {key!r} is given both in the string's head and as an option")
+        if key not in fields:
+            raise unknown_option(provider, key, fields)
+        kwargs[key] = convert_value(key, value, hints.get(key, str))
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"{provider}: {e}") from e
+
+
+def changed_options(old: ProviderOptions, new: ProviderOptions) -> frozenset[str]:
+    """Names of the fields whose values differ between two options of one class.
+
+    Raises:
+        TypeError: ``old`` and ``new`` are not of the same class.
+    """
+    if type(old) is not type(new):
+        raise TypeError(f"cannot compare {type(old).__name__} with {type(new).__name__}")
+    return frozenset(f.name for f in attrs.fields(type(old)) if getattr(old, f.name) != getattr(new, f.name))
