@@ -11,8 +11,6 @@ every name below is loaded on first use (PEP 562 module ``__getattr__``).
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
@@ -33,12 +31,12 @@ if TYPE_CHECKING:
     from .factory import stt
     from .fallback import FallbackStream, FallbackSTT
     from .options import ProviderOptions
+    from .plugin import STT
     from .provider import Capabilities, Provider
     from .stream import SpeechStream
-    from .stt import STT
 
 _EXPORTS = {
-    "STT": "stt",
+    "STT": "plugin",
     "AuthenticationError": "errors",
     "Capabilities": "provider",
     "ConfigError": "errors",
@@ -108,19 +106,3 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_EXPORTS))
-
-
-class _Package(types.ModuleType):
-    """Keeps ``speechkit.stt`` the factory function when the submodule ``speechkit.stt`` loads.
-
-    Importing a submodule sets it as an attribute of its package; eager imports used to
-    rebind the name afterwards, lazy ones cannot. The submodule stays in ``sys.modules``.
-    """
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name == "stt" and isinstance(value, types.ModuleType):
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package

@@ -17,6 +17,9 @@ import numpy.typing as npt
 from livekit import rtc
 from livekit.agents import stt
 
+from .stream.input import downmix
+from .stream.pauses import PauseDetector
+
 WIRE_ENCODINGS = {"pcm_s16le": 2, "pcm_f32le": 4, "mulaw": 1}
 """Wire encodings :func:`encode_pcm` produces, with their bytes per sample."""
 
@@ -251,59 +254,36 @@ def _container_frames(source: str | BinaryIO, name: str) -> Iterator[rtc.AudioFr
 class SpeechSegments:
     """Runs of speech between pauses, found as frames are fed, by the stream core's pause rule.
 
-    A window of ``window`` seconds is silent when its RMS is below the stream's threshold
-    (``speechkit.stream.SILENCE_RMS``, or ``SILENCE_RELATIVE`` of the loudest window so
-    far); ``PAUSE_SECONDS`` of silence after speech end a run where the silence began. The
-    core confirms replay audio for finals without times by the same rule.
+    Frames are down-mixed as the stream down-mixes them and cut into windows of ``window``
+    seconds, each judged by :class:`speechkit.stream.pauses.PauseDetector`, the detector the
+    core confirms replay audio with for finals without times: for the same mono audio in the
+    same windows, the runs here end exactly at the stream's pause boundaries.
 
     Args:
         window: Seconds per RMS window.
     """
 
     def __init__(self, window: float = 0.1) -> None:
-        from .stream import PAUSE_SECONDS, SILENCE_RELATIVE, SILENCE_RMS
-
         self._window = window
-        self._pause, self._silence_rms, self._relative = PAUSE_SECONDS, SILENCE_RMS, SILENCE_RELATIVE
+        self._detector = PauseDetector()
         self._pending = b""
         self._pos = 0.0  # seconds of audio fed into windows so far
-        self._peak = 0.0
-        self._start: float | None = None
-        self._silence_at: float | None = None
-        self._closed: list[tuple[float, float]] = []
 
     def feed(self, frame: rtc.AudioFrame) -> None:
         """Add the next frame (PCM s16le, the same rate and channels as the ones before)."""
-        import numpy as np
-
-        self._pending += bytes(frame.data)
-        rate, channels = frame.sample_rate, frame.num_channels
-        step = max(1, int(rate * self._window)) * channels * 2
+        mono = downmix(frame)
+        self._pending += bytes(mono.data)
+        rate = mono.sample_rate
+        step = max(1, int(rate * self._window)) * 2
         while len(self._pending) >= step:
             window, self._pending = self._pending[:step], self._pending[step:]
-            pcm = np.frombuffer(window, dtype=np.int16).reshape(-1, channels).astype(np.float32)
-            mono = pcm.mean(axis=1)
-            self._add(float(np.sqrt(np.mean(mono * mono))), len(mono) / rate)
-
-    def _add(self, rms: float, seconds: float) -> None:
-        self._peak = max(self._peak, rms)
-        t, self._pos = self._pos, self._pos + seconds
-        if rms >= max(self._silence_rms, self._relative * self._peak):
-            self._start = t if self._start is None else self._start
-            self._silence_at = None
-            return
-        self._silence_at = t if self._silence_at is None else self._silence_at
-        if self._start is not None and self._pos - self._silence_at >= self._pause - 1e-6:
-            self._closed.append((self._start, self._silence_at))
-            self._start = None
+            start, self._pos = self._pos, self._pos + step // 2 / rate
+            self._detector.feed(window, start, self._pos)
 
     @property
     def segments(self) -> list[tuple[float, float]]:
         """``(start, end)`` seconds of each run so far; the last may still be open."""
-        if self._start is None:
-            return list(self._closed)
-        end = self._silence_at if self._silence_at is not None else self._pos
-        return [*self._closed, (self._start, end)]
+        return self._detector.runs
 
 
 def _to_rtc(f: object, channels: int) -> rtc.AudioFrame:

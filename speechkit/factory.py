@@ -7,9 +7,10 @@ from typing import Any
 
 from . import registry
 from .config import ProviderSpec, parse
+from .fallback import FallbackSTT
 from .options import build_options
+from .plugin import STT
 from .provider import Provider
-from .stt import STT
 
 DEFAULT_CONFIG = "local"
 """Used when neither an argument nor ``SPEECHKIT_STT`` is given: the offline engine."""
@@ -52,6 +53,4 @@ def stt(config: str | None = None) -> STT:
     stts = [STT(provider_from_spec(s)) for s in specs]
     if len(stts) == 1:
         return stts[0]
-    from .fallback import FallbackSTT
-
     return FallbackSTT(stts)

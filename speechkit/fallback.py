@@ -22,16 +22,15 @@ from collections.abc import Sequence
 from typing import Any
 
 import attrs
-from livekit.agents import APIConnectOptions, stt, utils
+from livekit.agents import APIConnectOptions, stt
 from livekit.agents.types import NOT_GIVEN, NotGivenOr
 from livekit.agents.utils import is_given
 
 from .connection import Session
 from .errors import APIConnectionError, APIError, ConfigError
+from .plugin import STT
 from .provider import Provider
-from .retry import RetryPolicy
 from .stream import SpeechStream
-from .stt import STT
 
 logger = logging.getLogger("speechkit")
 
@@ -91,14 +90,19 @@ class FallbackSTT(STT):
                     f"FallbackSTT members must be speechkit STTs, not {type(m).__name__}; "
                     "for other livekit STTs use livekit.agents.stt.FallbackAdapter"
                 )
-        super().__init__(members[0].hooks)
-        self._capabilities = stt.STTCapabilities(
-            streaming=True,
-            interim_results=all(m.capabilities.interim_results for m in members),
-            diarization=all(m.capabilities.diarization for m in members),
-            aligned_transcript="word" if all(m.capabilities.aligned_transcript for m in members) else False,
-            offline_recognize=True,
-            manual_flush=all(m.capabilities.manual_flush for m in members),
+        super().__init__(
+            members[0].hooks,
+            capabilities=stt.STTCapabilities(
+                streaming=True,
+                interim_results=all(m.capabilities.interim_results for m in members),
+                diarization=all(m.capabilities.diarization for m in members),
+                aligned_transcript="word"
+                if all(m.capabilities.aligned_transcript for m in members)
+                else False,
+                offline_recognize=True,
+                manual_flush=all(m.capabilities.manual_flush for m in members),
+            ),
+            label="speechkit.fallback(" + ", ".join(m.provider for m in members) + ")",
         )
         self.members = members
         self.max_retry_per_stt = max_retry_per_stt
@@ -107,7 +111,6 @@ class FallbackSTT(STT):
         self.max_recovery_interval = max_recovery_interval
         self.replay_seconds = replay_seconds
         self._breakers = [_Breaker() for _ in members]
-        self._label = "speechkit.fallback(" + ", ".join(m.provider for m in members) + ")"
 
     @property
     def provider(self) -> str:
@@ -137,18 +140,17 @@ class FallbackSTT(STT):
         mine = [_own_options(m.hooks, options) for m in self.members]
         for key in options:
             if not any(key in m for m in mine):
-                raise ConfigError(f"no member of {self._label} has an option {key!r}")
+                raise ConfigError(f"no member of {self.label} has an option {key!r}")
         language_change = {"language": language} if is_given(language) else {}
         # every member validates before any changes
         updated = [
             m.hooks.with_options(**o, **language_change) for m, o in zip(self.members, mine, strict=True)
         ]
         for m, hooks in zip(self.members, updated, strict=True):
-            m._provider = hooks
-        self._provider = updated[0]
-        for s in list(self._streams):
-            if isinstance(s, FallbackStream):
-                s.update_chain_options(language=language, **options)
+            m.hooks = hooks
+        self.hooks = updated[0]
+        for s in self.open_streams:
+            s.update_options(language=language, **{k: v for k, v in options.items() if k != "sample_rate"})
 
     async def aclose(self) -> None:
         """Close the chain's streams and HTTP session, then every member."""
@@ -157,7 +159,8 @@ class FallbackSTT(STT):
 
     # -- circuit breakers ---------------------------------------------------------------
 
-    def _failed(self, index: int) -> None:
+    def member_failed(self, index: int) -> None:
+        """Open member ``index``'s circuit (its rest doubles when it was open already)."""
         b = self._breakers[index]
         was_open = b.open
         b.open, b.opened_at = True, time.monotonic()
@@ -173,7 +176,7 @@ class FallbackSTT(STT):
             event = stt.AvailabilityChangedEvent(self.members[index], True)
             self.emit("stt_availability_changed", event)  # type: ignore[arg-type]
 
-    async def _probe(self, index: int, provider: Provider[Any], connect_timeout: float) -> None:
+    async def probe(self, index: int, provider: Provider[Any], connect_timeout: float) -> None:
         """Connect and handshake with member ``index``, then close: its circuit closes on success."""
         b = self._breakers[index]
         if b.probing or not b.open or time.monotonic() - b.opened_at < b.cooldown:
@@ -184,14 +187,14 @@ class FallbackSTT(STT):
                 language=provider.options.language,
                 sample_rate=provider.sample_rate,
                 attempt=1,
-                http=self._http_session() if provider.capabilities.needs_network else None,
+                http=self.http_session() if provider.capabilities.needs_network else None,
                 timeout=connect_timeout,
             )
             async with asyncio.timeout(connect_timeout):
                 conn = await provider.connect(session)
             await conn.aclose()
         except (APIError, TimeoutError):
-            self._failed(index)
+            self.member_failed(index)
             return
         finally:
             b.probing = False
@@ -222,6 +225,107 @@ def _cannot_serve(hooks: Provider[Any], *, rate: int, language: str, diarization
     return None
 
 
+class ChainMembers:
+    """The member selector of one stream over a chain (see :class:`FallbackStream`).
+
+    Args:
+        chain: The chain (its circuit breakers are shared by all its streams).
+        members: ``(index in the chain, provider)`` of the members that can serve the stream.
+        conn_options: The stream's connect options (their timeout bounds probes too).
+    """
+
+    def __init__(
+        self, chain: FallbackSTT, members: list[tuple[int, Provider[Any]]], conn_options: APIConnectOptions
+    ) -> None:
+        self._chain = chain
+        self._members = members
+        self._active = 0
+        self._failures: list[str] = []
+        self._failover: tuple[float, float] | None = None  # (monotonic failure time, replayed s)
+        self._switching = False  # moving back: no second move before the next connection
+        self._probe_timeout = conn_options.timeout
+        self.conn_options = APIConnectOptions(
+            max_retry=chain.max_retry_per_stt,
+            retry_interval=chain.retry_interval,
+            timeout=conn_options.timeout,
+        )
+        self.max_replay = chain.replay_seconds
+
+    @property
+    def provider(self) -> Provider[Any]:
+        """The member serving now."""
+        return self._members[self._active][1]
+
+    def next(self) -> Provider[Any]:
+        self._switching = False
+        return self.provider
+
+    def update(self, **options: Any) -> None:
+        """Each member gets the options it has; the serving one applies them in order with the
+        audio (the stream reconnects or updates live)."""
+        mine = [_own_options(hooks, options) for _, hooks in self._members]
+        updated = [
+            (i, h.with_options(**m) if m else h) for (i, h), m in zip(self._members, mine, strict=True)
+        ]
+        self._members = updated
+
+    def failed(self, err: APIError, replay_seconds: float) -> None:
+        """Move to the next usable member, or raise naming every member's failure."""
+        index, hooks = self._members[self._active]
+        self._failures.append(f"{hooks.name}: {err.message}")
+        self._chain.member_failed(index)
+        nxt = next(
+            (k for k, (i, _) in enumerate(self._members) if k != self._active and self._chain.available(i)),
+            None,
+        )
+        if nxt is None:
+            raise APIConnectionError(
+                "every provider of the chain failed: " + "; ".join(self._failures), retryable=False
+            ) from err
+        logger.warning(
+            "%s failed (%s): failing over to %s, replaying %.1f s of audio",
+            hooks.name,
+            type(err).__name__,
+            self._members[nxt][1].name,
+            replay_seconds,
+            extra={"provider": hooks.name},
+        )
+        self._active = nxt
+        self._failover = (time.monotonic(), replay_seconds)
+
+    def failover(self) -> tuple[float, float] | None:
+        if self._failover is None:
+            return None
+        (at, replayed), self._failover = self._failover, None
+        return time.monotonic() - at, replayed
+
+    def move_back(self) -> bool:
+        """At an utterance boundary: back to the first recovered member above the serving one."""
+        if not self._active or self._switching:
+            return False
+        better = next(
+            (k for k, (i, _) in enumerate(self._members[: self._active]) if self._chain.available(i)), None
+        )
+        if better is None:
+            return False
+        logger.info(
+            "returning to %s at an utterance boundary",
+            self._members[better][1].name,
+            extra={"provider": self._members[better][1].name},
+        )
+        self._switching = True
+        self._active = better
+        return True
+
+    async def recover(self) -> None:
+        """Probe failed higher-priority members while a lower one serves."""
+        while True:
+            await asyncio.sleep(min(1.0, self._chain.recovery_interval))
+            for index, hooks in self._members[: self._active]:
+                if not self._chain.available(index):
+                    await self._chain.probe(index, hooks, self._probe_timeout)
+
+
 class FallbackStream(SpeechStream):
     """One stream over a chain: the core's stream, moving between members without losing words.
 
@@ -243,137 +347,39 @@ class FallbackStream(SpeechStream):
     def __init__(
         self, *, stt: FallbackSTT, language: str, conn_options: APIConnectOptions, realtime: bool = True
     ) -> None:
-        self._chain = stt
-        self._chain_conn = conn_options
         members = stt.members
         rate = members[0].hooks.sample_rate
         diarize = bool(getattr(members[0].hooks.options, "diarization", False))  # asked of the chain
-        self._members: list[tuple[int, Provider[Any]]] = []
+        usable: list[tuple[int, Provider[Any]]] = []
         skipped: list[str] = []
         for i, m in enumerate(members):
             hooks = m.hooks
             why = _cannot_serve(hooks, rate=rate, language=language, diarization=diarize)
-            if why is None and hooks.sample_rate != rate:
-                hooks = hooks.with_options(sample_rate=rate)
             if why is not None:
                 skipped.append(f"{hooks.name}: {why}")
                 logger.info("%s skipped: %s", hooks.name, why, extra={"provider": hooks.name})
                 continue
-            self._members.append((i, hooks))
-        if not self._members:
+            usable.append((i, hooks if hooks.sample_rate == rate else hooks.with_options(sample_rate=rate)))
+        if not usable:
             raise ConfigError("no member of the chain can serve this stream: " + "; ".join(skipped))
-        self._active = 0
-        self._failures: list[str] = []
-        self._failover_at: float | None = None
-        self._replayed = 0.0
-        self._switching = False
-        member_conn = APIConnectOptions(
-            max_retry=stt.max_retry_per_stt, retry_interval=stt.retry_interval, timeout=conn_options.timeout
-        )
+        selector = ChainMembers(stt, usable, conn_options)
         super().__init__(
             stt=stt,
-            provider=self._members[0][1],
+            provider=selector.provider,
             language=language,
-            conn_options=member_conn,
+            conn_options=conn_options,
             realtime=realtime,
+            members=selector,
         )
-        self._max_replay = stt.replay_seconds
 
     @property
     def member(self) -> str:
         """Name of the member serving the stream now."""
-        return self._provider.name
+        return self.provider.name
 
     def update_chain_options(self, *, language: NotGivenOr[str] = NOT_GIVEN, **options: Any) -> None:
-        """Options for every member that has them; the active one reconnects (or updates live)."""
-        live = {k: v for k, v in options.items() if k != "sample_rate"}  # the stream keeps its rate
-        mine = [_own_options(hooks, live) for _, hooks in self._members]
-        updated = [
-            (i, h.with_options(**m) if m else h) for (i, h), m in zip(self._members, mine, strict=True)
-        ]
-        super().update_options(language=language, **mine[self._active])  # in order with the audio
-        updated[self._active] = (updated[self._active][0], self._provider)
-        self._members = updated
+        """Options for every member that has them; the active one reconnects (or updates live).
 
-    # -- the chain ----------------------------------------------------------------------
-
-    async def _serve(self) -> None:
-        recovery = asyncio.create_task(self._recover(), name="speechkit.fallback.recover")
-        try:
-            while True:
-                try:
-                    await super()._serve()
-                    return
-                except APIError as e:
-                    self._fail_over(e)
-        finally:
-            await utils.aio.cancel_and_wait(recovery)
-
-    def _fail_over(self, err: APIError) -> None:
-        """Move to the next usable member, or raise naming every member's failure."""
-        index, hooks = self._members[self._active]
-        self._failures.append(f"{hooks.name}: {err.message}")
-        self._chain._failed(index)
-        nxt = next(
-            (k for k, (i, _) in enumerate(self._members) if k != self._active and self._chain.available(i)),
-            None,
-        )
-        if nxt is None:
-            raise APIConnectionError(
-                "every provider of the chain failed: " + "; ".join(self._failures), retryable=False
-            ) from err
-        replay = sum(c.end - c.start for c in self._unconfirmed)
-        logger.warning(
-            "%s failed (%s): failing over to %s, replaying %.1f s of audio",
-            hooks.name,
-            type(err).__name__,
-            self._members[nxt][1].name,
-            replay,
-            extra={"provider": hooks.name, "stream_id": self._request_id},
-        )
-        self._switch(nxt)
-        self._failover_at, self._replayed = time.monotonic(), replay
-
-    def _switch(self, k: int) -> None:
-        self._active = k
-        self._provider = self._members[k][1]
-        self._policy = RetryPolicy(self._conn_options, on_retry=self._log_retry)
-
-    async def _run(self) -> None:
-        chunk = max(1, int(self._rate * self._provider.chunk_duration))
-        if chunk != self._chunk_samples:  # this member frames audio otherwise: re-chunk from here
-            for frame in self._bytestream.flush():
-                self._new_chunk(frame)  # into the replay buffer: sent to this member first
-            self._chunk_samples = chunk
-            self._bytestream = utils.audio.AudioByteStream(self._rate, 1, samples_per_channel=chunk)
-        self._switching = False
-        await super()._run()
-
-    async def _recover(self) -> None:
-        """Probe failed higher-priority members while a lower one serves."""
-        while True:
-            await asyncio.sleep(min(1.0, self._chain.recovery_interval))
-            for index, hooks in self._members[: self._active]:
-                if not self._chain.available(index):
-                    await self._chain._probe(index, hooks, self._chain_conn.timeout)
-
-    def _handle(self, ev: Any) -> None:
-        super()._handle(ev)
-        if self._failover_at is not None:  # the first event after a failover: the gap
-            gap, self._failover_at = time.monotonic() - self._failover_at, None
-            self._emit_metrics(failover_gap=gap, replayed_seconds=self._replayed)
-        if self._active and not self._grammar.in_speech and not self._switching:
-            better = next(
-                (k for k, (i, _) in enumerate(self._members[: self._active]) if self._chain.available(i)),
-                None,
-            )
-            if better is not None and not self._input_ch.closed:  # an utterance boundary: go back
-                logger.info(
-                    "returning to %s at an utterance boundary",
-                    self._members[better][1].name,
-                    extra={"provider": self._members[better][1].name, "stream_id": self._request_id},
-                )
-                self._switching = True
-                self._active = better
-                self._provider = self._members[better][1]
-                self._reconnect_in_order()
+        The same as :meth:`update_options` (kept for callers of earlier releases).
+        """
+        self.update_options(language=language, **options)

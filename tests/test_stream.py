@@ -202,10 +202,9 @@ async def test_a_keepalive_is_sent_while_the_caller_pushes_nothing() -> None:
 async def test_replay_audio_is_bounded_and_the_trim_is_logged_once(
     provider: FakeProvider, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from speechkit import stream as core
-    from speechkit.stream import MAX_REPLAY_SECONDS
+    from speechkit.stream import MAX_REPLAY_SECONDS, replay
 
-    monkeypatch.setattr(core, "REPLAY_WAIT", 0.05)  # a server that never finalises: stop waiting soon
+    monkeypatch.setattr(replay, "REPLAY_WAIT", 0.05)  # a server that never finalises: stop waiting soon
     caplog.set_level("INFO", logger="speechkit")
     stream = speechkit.STT(provider).stream()
     one_word = np.full(int(1.0 * RATE), 1000, np.int16)  # speech with no pause: no final
@@ -214,7 +213,7 @@ async def test_replay_audio_is_bounded_and_the_trim_is_logged_once(
             stream.push_frame(f)
         await asyncio.sleep(0)
     await asyncio.sleep(1.0)
-    kept = sum(c.end - c.start for c in stream._unconfirmed)
+    kept = stream.unconfirmed_seconds
     await stream.aclose()
     assert kept <= MAX_REPLAY_SECONDS + 0.1
     assert sum("await a final" in r.getMessage() for r in caplog.records) == 1
@@ -223,16 +222,16 @@ async def test_replay_audio_is_bounded_and_the_trim_is_logged_once(
 async def test_a_server_that_finalises_nothing_stalls_the_audio_once_not_per_chunk(
     provider: FakeProvider, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from speechkit import stream as core
+    from speechkit.stream import replay
 
-    monkeypatch.setattr(core, "MAX_REPLAY_SECONDS", 2.0)
-    monkeypatch.setattr(core, "REPLAY_WAIT", 0.3)
+    monkeypatch.setattr(replay, "MAX_REPLAY_SECONDS", 2.0)
+    monkeypatch.setattr(replay, "REPLAY_WAIT", 0.3)
     stream = speechkit.STT(provider).stream()
     for f in frames(np.full(int(6.0 * RATE), 1000, np.int16), size=1600):  # no pause: no final
         stream.push_frame(f)
     # 40 chunks beyond the room: waiting REPLAY_WAIT for each would take 12 s
     await asyncio.sleep(2.0)
-    sent = stream._audio_pos
+    sent = stream.sent_seconds
     await stream.aclose()
     assert sent == pytest.approx(6.0, abs=0.11)
 
@@ -240,9 +239,9 @@ async def test_a_server_that_finalises_nothing_stalls_the_audio_once_not_per_chu
 async def test_audio_pushed_faster_than_finals_come_waits_instead_of_being_dropped(
     provider: FakeProvider, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from speechkit import stream as core
+    from speechkit.stream import replay
 
-    monkeypatch.setattr(core, "MAX_REPLAY_SECONDS", 2.0)  # room for two utterances, not twelve
+    monkeypatch.setattr(replay, "MAX_REPLAY_SECONDS", 2.0)  # room for two utterances, not twelve
     caplog.set_level("INFO", logger="speechkit")
     utterances = [[1, 2], [3], [4, 5], [6]] * 3  # ~6 s of speech, pushed at once
     events = await run(speechkit.STT(provider), frames(speech(utterances)))
@@ -271,7 +270,7 @@ async def test_update_options_reconnects_with_them_and_loses_no_word(provider: F
         stream.push_frame(f)
     stream.end_input()
     events = [ev async for ev in stream]
-    updated = stream._provider
+    updated = stream.provider
     assert updated is not provider and updated.options.interim_results is False
     assert provider.connects == 1 and updated.connects == 1  # one reconnect, not counted as a failure
     assert final_words(events) == expected(UTTERANCES)
@@ -290,15 +289,15 @@ async def test_update_options_refuses_bad_values_and_keeps_streaming(provider: F
         stream.push_frame(f)
     stream.end_input()
     assert final_words([ev async for ev in stream]) == ["w1", "w2"]
-    assert stream._provider is provider
+    assert stream.provider is provider
 
 
 async def test_stt_update_options_applies_to_open_and_new_streams(provider: FakeProvider) -> None:
     engine = speechkit.STT(provider)
     open_stream = engine.stream()
     engine.update_options(language="fr")
-    assert engine.language == "fr" and engine.stream()._language == "fr"
-    assert open_stream._language == "fr"
+    assert engine.language == "fr" and engine.stream().language == "fr"
+    assert open_stream.language == "fr"
     await engine.aclose()
 
 

@@ -1,4 +1,8 @@
-"""``speechkit.STT``: a livekit ``stt.STT`` over any provider."""
+"""``speechkit.STT``: a livekit ``stt.STT`` plugin over any provider.
+
+(The module is not named ``stt``: ``speechkit.stt`` is the factory function,
+:func:`speechkit.factory.stt`.)
+"""
 
 from __future__ import annotations
 
@@ -9,8 +13,8 @@ import weakref
 from typing import Any
 
 import aiohttp
-from livekit import rtc
 from livekit.agents import APIConnectOptions, stt
+from livekit.agents.metrics import STTMetrics
 from livekit.agents.metrics.base import Metadata
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, NOT_GIVEN, NotGivenOr
 from livekit.agents.utils import AudioBuffer, is_given
@@ -27,12 +31,21 @@ class STT(stt.STT[None]):
 
     Args:
         provider: A configured provider instance.
+        capabilities: livekit capabilities to declare; default: the provider's.
+        label: The metrics label; default ``speechkit.<provider>``.
     """
 
-    def __init__(self, provider: Provider[Any]) -> None:
+    def __init__(
+        self,
+        provider: Provider[Any],
+        *,
+        capabilities: stt.STTCapabilities | None = None,
+        label: str | None = None,
+    ) -> None:
         caps = provider.capabilities
         super().__init__(
-            capabilities=stt.STTCapabilities(
+            capabilities=capabilities
+            or stt.STTCapabilities(
                 streaming=True,
                 interim_results=caps.interim_results,
                 diarization=caps.diarization,
@@ -42,7 +55,7 @@ class STT(stt.STT[None]):
             )
         )
         self._provider = provider
-        self._label = f"speechkit.{provider.name}"
+        self._label = label or f"speechkit.{provider.name}"
         self._http: aiohttp.ClientSession | None = None
         self._streams: weakref.WeakSet[SpeechStream] = weakref.WeakSet()
 
@@ -66,10 +79,29 @@ class STT(stt.STT[None]):
 
     @property
     def hooks(self) -> Provider[Any]:
-        """The provider instance (options and hooks) behind this STT."""
+        """The provider instance (options and hooks) behind this STT; new streams use it.
+
+        Setting it (a validated instance, e.g. from ``hooks.with_options(...)``) changes
+        the options of new streams only.
+        """
         return self._provider
 
-    def _http_session(self) -> aiohttp.ClientSession:
+    @hooks.setter
+    def hooks(self, provider: Provider[Any]) -> None:
+        self._provider = provider
+
+    @property
+    def label(self) -> str:
+        """The metrics label (``speechkit.<provider>``)."""
+        return self._label
+
+    @property
+    def open_streams(self) -> list[SpeechStream]:
+        """The streams of this STT not yet garbage-collected (open or recently closed)."""
+        return list(self._streams)
+
+    def http_session(self) -> aiohttp.ClientSession:
+        """The aiohttp session the STT's WebSocket connections share (opened on first use)."""
         if self._http is None or self._http.closed:
             self._http = aiohttp.ClientSession()
         return self._http
@@ -120,8 +152,6 @@ class STT(stt.STT[None]):
         """
         start = time.perf_counter()
         event = await self._recognize_impl(buffer, language=language, conn_options=conn_options)
-        from livekit.agents.metrics import STTMetrics
-
         self.emit(
             "metrics_collected",
             STTMetrics(
@@ -189,7 +219,7 @@ class STT(stt.STT[None]):
         if self._provider.capabilities.needs_network:
             with contextlib.suppress(RuntimeError):  # no running loop: the first stream opens it
                 asyncio.get_running_loop()
-                self._http_session()
+                self.http_session()
 
     async def aclose(self) -> None:
         """Close every open stream of this STT, then its HTTP session."""
@@ -199,4 +229,4 @@ class STT(stt.STT[None]):
             self._http = None
 
 
-__all__ = ["STT", "rtc"]
+__all__ = ["STT"]

@@ -1,0 +1,64 @@
+"""A stream's metrics bookkeeping: usage to report, and when audio was pushed (for latency).
+
+The stream emits what these compute: ``RECOGNITION_USAGE`` events with the audio seconds
+sent, and :class:`speechkit.metrics.SpeechkitSTTMetrics` with time to first interim and final
+latency, both measured from when the audio they cover was pushed.
+"""
+
+from __future__ import annotations
+
+import array
+import bisect
+
+USAGE_INTERVAL = 5.0
+"""Seconds of sent audio between two RECOGNITION_USAGE events (the rest comes at the end)."""
+
+HISTORY = 4096
+"""Chunk ends remembered for latency lookups (7 min of a call at 100 ms chunks); half are
+dropped when it fills."""
+
+
+class Usage:
+    """Audio seconds sent and not yet reported."""
+
+    def __init__(self, interval: float = USAGE_INTERVAL) -> None:
+        self._interval = interval
+        self._pending = 0.0
+
+    def add(self, seconds: float) -> bool:
+        """Count ``seconds`` sent; whether a report is due."""
+        self._pending += seconds
+        return self._pending >= self._interval
+
+    def take(self) -> float:
+        """The seconds to report now (0 when none), counted as reported."""
+        seconds, self._pending = self._pending, 0.0
+        return seconds
+
+
+class PushTimes:
+    """When each chunk's audio was complete, to measure latency from the audio pushed.
+
+    Two float arrays (8 bytes an entry), bounded to :data:`HISTORY` entries.
+    """
+
+    def __init__(self) -> None:
+        self._ends = array.array("d")
+        self._times = array.array("d")
+
+    def record(self, end: float, sent_at: float) -> None:
+        """A chunk ending at ``end`` (stream clock, no offset) was complete at ``sent_at``."""
+        self._ends.append(end)
+        self._times.append(sent_at)
+        if len(self._ends) > HISTORY:
+            del self._ends[: HISTORY // 2], self._times[: HISTORY // 2]
+
+    def latency(self, stream_time: float, now: float) -> float:
+        """Seconds from when the audio at ``stream_time`` (no offset) was pushed to ``now``;
+        0 for audio not in the history."""
+        i = bisect.bisect_left(self._ends, stream_time - 1e-6)
+        if i >= len(self._ends):
+            return 0.0
+        # the chunk went out when its last sample arrived; the sample at stream_time came earlier
+        pushed_at = self._times[i] - max(0.0, self._ends[i] - stream_time)
+        return max(0.0, now - pushed_at)
