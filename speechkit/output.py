@@ -42,7 +42,8 @@ class UntimedClock:
 
     The estimate is the stream core's own assumption for such finals (it confirms replay
     audio by it): the n-th utterance covers the n-th run of speech between pauses
-    (:class:`speechkit.audio.SpeechSegments`). A final cannot cover audio not yet pushed
+    (:class:`speechkit.audio.SpeechSegments`, by the stream's own pause rule,
+    :class:`speechkit.stream.pauses.PauseDetector`). A final cannot cover audio not yet pushed
     when it arrived, so its end is at most that; when the runs are used up, a final spans
     from the previous one's end to the audio pushed when it arrived.
 
