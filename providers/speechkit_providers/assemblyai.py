@@ -17,9 +17,9 @@ from typing import Any, ClassVar, Literal
 from urllib.parse import urlencode
 
 import attrs
-import numpy as np
 
 from speechkit import Capabilities, Provider, ProviderOptions, Session
+from speechkit.codecs import encode_pcm
 from speechkit.errors import APIError, AuthenticationError, InvalidRequestError, RateLimitError, ServerError
 from speechkit.events import Finished, ProviderEvent, Ready, SpeechStarted, Transcript, Word
 
@@ -59,15 +59,6 @@ def _wire_value(value: object, *, text: bool) -> Any:
     if isinstance(value, tuple | list):
         return json.dumps(list(value)) if text else list(value)
     return ("true" if value else "false") if text and isinstance(value, bool) else value
-
-
-def _mulaw(pcm: bytes) -> bytes:
-    """G.711 μ-law: 16-bit samples to 8-bit codes (bias 0x84, 8 segments)."""
-    x = np.frombuffer(pcm, dtype="<i2").astype(np.int32)
-    mag = np.minimum(np.abs(x), 32635) + 0x84
-    exp = np.floor(np.log2(mag)).astype(np.int32) - 7
-    code = np.where(x < 0, 0x80, 0) | (exp << 4) | ((mag >> (exp + 3)) & 0x0F)
-    return (~code & 0xFF).astype(np.uint8).tobytes()
 
 
 @attrs.frozen(kw_only=True)
@@ -159,7 +150,7 @@ class AssemblyAIProvider(Provider[AssemblyAIOptions]):
 
     def encode_audio(self, pcm: bytes, session: Session) -> bytes:
         """Raw binary audio, no wrapper (§2.3); μ-law when ``encoding`` asks for it."""
-        return _mulaw(pcm) if self.options.encoding == "pcm_mulaw" else pcm
+        return encode_pcm(pcm, "mulaw") if self.options.encoding == "pcm_mulaw" else pcm
 
     def flush_message(self, session: Session) -> str:
         """``ForceEndpoint`` ends the current turn at once (§2.4)."""

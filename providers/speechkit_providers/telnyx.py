@@ -10,7 +10,6 @@ server reads the rate from the header (§4.3). Documented transcripts carry no t
 from __future__ import annotations
 
 import json
-import struct
 from collections.abc import Iterable
 from typing import Any, ClassVar
 from urllib.parse import urlencode, urlsplit
@@ -18,6 +17,7 @@ from urllib.parse import urlencode, urlsplit
 import attrs
 
 from speechkit import Capabilities, Provider, ProviderOptions, Session
+from speechkit.codecs import wav_header
 from speechkit.errors import APIError, AuthenticationError, InvalidRequestError, ServerError
 from speechkit.events import ProviderEvent, SpeechEnded, Transcript
 
@@ -58,15 +58,6 @@ class TelnyxOptions(ProviderOptions):
     language: str = "en"
     interim_results: bool | None = None
     base_url: str | None = "wss://api.telnyx.com"
-
-
-def wav_header(sample_rate: int) -> bytes:
-    """The 44-byte streaming RIFF header for s16le mono (sizes 0x7FFFFFFF, as LK sends, §4.3)."""
-    return struct.pack(
-        "<4sI4s4sIHHIIHH4sI",
-        *(b"RIFF", 36 + 0x7FFFFFFF, b"WAVE", b"fmt ", 16, 1, 1, sample_rate),
-        *(sample_rate * 2, 2, 16, b"data", 0x7FFFFFFF),
-    )
 
 
 class TelnyxProvider(Provider[TelnyxOptions]):
@@ -132,7 +123,8 @@ class TelnyxProvider(Provider[TelnyxOptions]):
     # -- framing ----------------------------------------------------------------------
 
     def start_messages(self, session: Session) -> list[bytes]:
-        """A fresh WAV header on every connection, alone in the first frame (§4.3)."""
+        """A fresh streaming WAV header (s16le mono, sizes 0x7FFFFFFF as LK sends) on every
+        connection, alone in the first frame (§4.3)."""
         return [wav_header(session.sample_rate)]
 
     def flush_message(self, session: Session) -> str | None:

@@ -21,7 +21,7 @@ import aiohttp
 import attrs
 
 from speechkit import Capabilities, Connection, Provider, Session, errors
-from speechkit.audio import WIRE_ENCODINGS, encode_pcm
+from speechkit.codecs import WIRE_ENCODINGS, encode_pcm
 from speechkit.events import Finished, ProviderEvent, Ready, SpeechEnded, Transcript, Word
 
 from .options import SpeechmaticsOptions
