@@ -18,7 +18,7 @@ import attrs
 
 from speechkit import Capabilities, Provider, ProviderOptions, Session
 from speechkit.codecs import wav_header
-from speechkit.errors import APIError, AuthenticationError, InvalidRequestError, ServerError
+from speechkit.errors import APIError, ErrorKind, InvalidRequestError
 from speechkit.events import ProviderEvent, SpeechEnded, Transcript
 
 ENGINES = ("Telnyx", "Deepgram", "Google", "Azure", "xAI", "AssemblyAI", "Speechmatics", "Soniox")
@@ -147,9 +147,7 @@ class TelnyxProvider(Provider[TelnyxOptions]):
         Raises:
             APIError: an ``errors`` frame (see :meth:`error`).
         """
-        data = json.loads(message if isinstance(message, (str, bytes)) else str(message))
-        if not isinstance(data, dict):
-            return ()
+        data = self.decode_json(message)
         if data.get("errors"):
             raise self.error(data)
         if data.get("utterance_end"):
@@ -184,11 +182,9 @@ class TelnyxProvider(Provider[TelnyxOptions]):
         said = "; ".join(str(first[k]) for k in ("title", "detail") if first.get(k))
         on = f" on parameter {param!r}" if param else ""
         msg = f"{self.name} error {code}{on}{f': {said}' if said else ''}"
-        if code == "10009":  # the general Telnyx auth code (§4.1)
-            return AuthenticationError(f"{msg}; set {self.credential_env} or pass api_key=", body=data)
-        if code.startswith("4"):
-            return InvalidRequestError(f"{msg}; check the provider options", body=data)
-        return ServerError(msg, body=data)
+        # 10009: the general Telnyx auth code (§4.1)
+        kind: ErrorKind = "auth" if code == "10009" else "invalid" if code.startswith("4") else "server"
+        return self.vendor_error(kind, msg, body=data)
 
     def classify_close(self, code: int, reason: str, session: Session) -> APIError | None:
         """As the default, with a hint: Telnyx closes on a bad engine name with no frame (§4.10.2)."""
