@@ -60,6 +60,7 @@ from livekit.agents import stt as lk_stt
 import speechkit
 from speechkit.audio import decode_file, push_frames
 from speechkit.metrics import SpeechkitSTTMetrics
+from speechkit.text import normalise as normalise_basic  # lower case, no punctuation
 
 ROOT = Path(__file__).resolve().parent.parent
 E = lk_stt.SpeechEventType
@@ -77,11 +78,6 @@ SUFFIXES = {"s", "es", "ed", "ing", "ly", "ness", "est", "er", "ers", "ment", "f
 
 
 # -- text ----------------------------------------------------------------------------
-
-
-def normalise_basic(text: str) -> str:
-    text = text.lower().replace("-", " ")
-    return " ".join(re.sub(r"[^a-z0-9' ]+", " ", text).split())
 
 
 def whisper_normaliser() -> Callable[[str], str] | None:

@@ -42,7 +42,6 @@ import itertools
 import json
 import math
 import os
-import re
 import resource
 import statistics
 import subprocess
@@ -368,7 +367,9 @@ def run_scenario(
 
 
 def normalise(text: str) -> list[str]:
-    return re.sub(r"[^a-z0-9' ]+", " ", text.lower()).split()
+    from speechkit.text import words  # here: a "theirs" worker may run where speechkit is not installed
+
+    return words(text)
 
 
 def _transcript(frame: str) -> str | None:

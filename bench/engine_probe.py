@@ -35,6 +35,7 @@ import numpy as np
 from speechkit_providers.local.engine import SharedModel, StreamingRecognizer, resolve_model_path
 
 from speechkit.events import Finished, SpeechEnded, SpeechStarted, Transcript
+from speechkit.text import normalise
 
 CHUNK = 320  # samples (20 ms)
 
@@ -91,11 +92,9 @@ def _spell(match: re.Match[str]) -> str:
 
 
 def normalize(text: str) -> str:
-    """Lower-case, spell small numbers, drop punctuation (keeping apostrophes), squeeze spaces."""
-    text = text.lower().replace("-", " ")
-    text = re.sub(r"\b\d{1,2}\b", _spell, text)
-    text = re.sub(r"[^a-z0-9' ]", " ", text)
-    return re.sub(r"\s+", " ", text).strip()
+    """Lower-case, spell small numbers, then :func:`speechkit.text.normalise` (punctuation dropped,
+    apostrophes kept, spaces squeezed)."""
+    return normalise(re.sub(r"\b\d{1,2}\b", _spell, text.lower()))
 
 
 def wer(ref: str, hyp: str) -> float:

@@ -13,7 +13,6 @@ import argparse
 import asyncio
 import contextlib
 import importlib
-import re
 import sys
 import time
 
@@ -23,6 +22,7 @@ from speechkit_conformance.harness import FAST, transcribe
 import speechkit
 from speechkit import registry
 from speechkit.audio import decode_file
+from speechkit.text import words
 
 FAULTS = {
     "none": FaultPlan(),
@@ -34,10 +34,6 @@ FAULTS = {
     "stall_at_end": FaultPlan(stall_after=-1.0),  # set per file: right after the last audio
     "refuse503x2": FaultPlan(refuse_status=503, refuse_count=2),
 }
-
-
-def words(text: str) -> list[str]:
-    return re.sub(r"[^a-z0-9' ]+", " ", text.lower()).split()
 
 
 def diff(ref: list[str], hyp: list[str]) -> tuple[int, int]:

@@ -1,5 +1,5 @@
-"""Audio helpers: reading files, standard input and raw PCM into livekit frames (PyAV), pushing frames,
-wire encodings."""
+"""Audio helpers: reading files, standard input and raw PCM into livekit frames (PyAV), pushing
+frames, and speech runs by the core's pause rule (wire encodings: :mod:`speechkit.codecs`)."""
 
 from __future__ import annotations
 
@@ -12,16 +12,11 @@ from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
 import attrs
-import numpy as np
-import numpy.typing as npt
 from livekit import rtc
 from livekit.agents import stt
 
 from .stream.input import downmix
 from .stream.pauses import PauseDetector
-
-WIRE_ENCODINGS = {"pcm_s16le": 2, "pcm_f32le": 4, "mulaw": 1}
-"""Wire encodings :func:`encode_pcm` produces, with their bytes per sample."""
 
 FRAME_SECONDS = 0.02
 """Frames are cut at 20 ms, as a real-time caller (WebRTC) delivers them."""
@@ -289,34 +284,3 @@ class SpeechSegments:
 def _to_rtc(f: object, channels: int) -> rtc.AudioFrame:
     data = f.to_ndarray().tobytes()  # type: ignore[attr-defined]
     return rtc.AudioFrame(data, int(f.sample_rate), channels, f.samples)  # type: ignore[attr-defined]
-
-
-def mulaw_encode(pcm: npt.NDArray[np.int16]) -> bytes:
-    """G.711 μ-law encode int16 samples, one byte per sample (bit-exact with ``audioop.lin2ulaw``)."""
-    v = pcm.astype(np.int32) >> 2  # G.711 works on 14-bit samples
-    mask = np.where(v < 0, 0x7F, 0xFF)
-    v = np.minimum(np.abs(v), 8159) + 0x21
-    segment = np.searchsorted(np.array([0x3F, 0x7F, 0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF, 0x1FFF]), v)
-    code = np.where(segment >= 8, 0x7F, (segment << 4) | ((v >> (segment + 1)) & 0x0F))  # 8: clipped
-    return bytes((code ^ mask).astype(np.uint8).tobytes())
-
-
-def encode_pcm(pcm: bytes, encoding: str) -> bytes:
-    """Re-encode PCM s16le mono for the wire.
-
-    Args:
-        pcm: PCM s16le bytes (an odd trailing byte is dropped).
-        encoding: A key of :data:`WIRE_ENCODINGS`: ``pcm_s16le`` (returned as is),
-            ``pcm_f32le`` (floats in [-1, 1)) or ``mulaw`` (G.711 μ-law).
-
-    Raises:
-        ValueError: an unknown encoding.
-    """
-    if encoding == "pcm_s16le":
-        return pcm
-    samples = np.frombuffer(pcm[: len(pcm) & ~1], dtype="<i2")
-    if encoding == "pcm_f32le":
-        return (samples.astype("<f4") / 32768.0).astype("<f4").tobytes()
-    if encoding == "mulaw":
-        return mulaw_encode(samples)
-    raise ValueError(f"unknown wire encoding {encoding!r}; known: {', '.join(WIRE_ENCODINGS)}")

@@ -11,6 +11,8 @@ Two families:
 
 from __future__ import annotations
 
+from typing import Literal
+
 from livekit.agents import APIConnectionError, APIError, APIStatusError
 
 __all__ = [
@@ -19,11 +21,13 @@ __all__ = [
     "APIStatusError",
     "AuthenticationError",
     "ConfigError",
+    "ErrorKind",
     "InvalidRequestError",
     "MissingCredentialsError",
     "ProviderUnavailableError",
     "RateLimitError",
     "ServerError",
+    "classified_error",
     "error_for_status",
     "parse_retry_after",
 ]
@@ -85,6 +89,48 @@ class ServerError(APIStatusError):
         self.retry_after = retry_after
 
 
+ErrorKind = Literal["auth", "rate_limit", "invalid", "server"]
+"""How a vendor failure is classified: ``auth`` (bad credentials) and ``invalid`` (a request the
+vendor refuses) are final; ``rate_limit`` and ``server`` are retried."""
+
+
+def classified_error(
+    kind: ErrorKind,
+    message: str,
+    *,
+    credential_env: str | None = None,
+    status_code: int | None = None,
+    retry_after: float | None = None,
+    body: object | None = None,
+) -> APIStatusError:
+    """The error of ``kind``, its message ending in the fix every speechkit error of that kind names.
+
+    Args:
+        kind: The classification.
+        message: What failed, e.g. ``"acme error 4001: bad key"`` (never transcript text).
+        credential_env: The provider's API key variable, named in the fix for ``auth``.
+        status_code: The HTTP status or vendor code; None for the class's default
+            (401, 429, 400, 500).
+        retry_after: Seconds to wait before retrying (``rate_limit`` and ``server`` only).
+        body: The vendor's message, kept on the error.
+
+    Returns:
+        ``auth``: :class:`AuthenticationError`, ending ``"; set <credential_env> or pass api_key="``
+        (``"; check the credentials"`` without a variable); ``rate_limit``: :class:`RateLimitError`,
+        ``"; retrying"``; ``invalid``: :class:`InvalidRequestError`, ``"; check the provider
+        options"``; ``server``: :class:`ServerError`, the message as given.
+    """
+    code = {} if status_code is None else {"status_code": status_code}
+    if kind == "auth":
+        fix = f"set {credential_env} or pass api_key=" if credential_env else "check the credentials"
+        return AuthenticationError(f"{message}; {fix}", body=body, **code)
+    if kind == "rate_limit":
+        return RateLimitError(f"{message}; retrying", retry_after=retry_after, body=body, **code)
+    if kind == "invalid":
+        return InvalidRequestError(f"{message}; check the provider options", body=body, **code)
+    return ServerError(message, retry_after=retry_after, body=body, **code)
+
+
 def parse_retry_after(value: str | None) -> float | None:
     """Parse an HTTP ``Retry-After`` header given in seconds.
 
@@ -102,6 +148,14 @@ def parse_retry_after(value: str | None) -> float | None:
     except ValueError:
         return None
     return max(0.0, seconds)
+
+
+_FAILED: dict[ErrorKind, str] = {
+    "auth": "refused the credentials",
+    "rate_limit": "is rate limiting",
+    "invalid": "rejected the request",
+    "server": "server error",
+}
 
 
 def error_for_status(
@@ -129,33 +183,24 @@ def error_for_status(
         retryable ``APIStatusError``.
     """
     said = f": {detail}" if detail else ""
+    kind: ErrorKind | None = None
     if status in (401, 403):
-        fix = f"set {credential_env} or pass api_key=" if credential_env else "check the credentials"
-        return AuthenticationError(
-            f"{provider} refused the credentials (HTTP {status}){said}; {fix}",
-            status_code=status,
-            body=body,
+        kind = "auth"
+    elif status in (408, 429):
+        kind = "rate_limit"
+    elif 400 <= status < 500:
+        kind = "invalid"
+    elif status >= 500:
+        kind = "server"
+    if kind is None:
+        return APIStatusError(
+            f"{provider} failed (status {status}){said}", status_code=status, body=body, retryable=True
         )
-    if status in (408, 429):
-        return RateLimitError(
-            f"{provider} is rate limiting (HTTP {status}){said}; retrying",
-            status_code=status,
-            retry_after=retry_after,
-            body=body,
-        )
-    if 400 <= status < 500:
-        return InvalidRequestError(
-            f"{provider} rejected the request (HTTP {status}){said}; check the provider options",
-            status_code=status,
-            body=body,
-        )
-    if status >= 500:
-        return ServerError(
-            f"{provider} server error (HTTP {status}){said}",
-            status_code=status,
-            retry_after=retry_after,
-            body=body,
-        )
-    return APIStatusError(
-        f"{provider} failed (status {status}){said}", status_code=status, body=body, retryable=True
+    return classified_error(
+        kind,
+        f"{provider} {_FAILED[kind]} (HTTP {status}){said}",
+        credential_env=credential_env,
+        status_code=status,
+        retry_after=retry_after,
+        body=body,
     )

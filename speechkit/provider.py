@@ -9,10 +9,13 @@ its vendor:
   :class:`Connection` instead;
 * **framing**: :meth:`Provider.start_messages`, :meth:`Provider.encode_audio`,
   :meth:`Provider.flush_message`, :meth:`Provider.end_of_input_message`,
-  :meth:`Provider.update_message` (options changed on a live connection);
+  :meth:`Provider.update_message` (options in :attr:`Provider.live_options` changed on a
+  live connection: :meth:`Provider.live_changes` says which);
 * **parsing**: :meth:`Provider.parse` turns one server message into
-  :mod:`speechkit.events` objects, or raises a classified ``APIError``
-  (:meth:`Provider.on_deadline` ends a bounded wait it set in ``Session.deadline``);
+  :mod:`speechkit.events` objects (:meth:`Provider.decode_json` reads a JSON one), or
+  raises a classified ``APIError`` (:meth:`Provider.vendor_error` builds it from the
+  vendor's error, with the fix users see for every provider);
+  :meth:`Provider.on_deadline` ends a bounded wait it set in ``Session.deadline``;
   :meth:`Provider.classify_close` turns a close code into an error.
 
 Everything else (retries, resampling, chunking, flush, drain, reconnect with
@@ -22,6 +25,7 @@ replay, the event grammar, usage and metrics) lives in the core.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar, Generic, TypeVar
@@ -31,14 +35,17 @@ import attrs
 from .connection import Connection, Message, Session
 from .errors import (
     APIError,
+    APIStatusError,
     ConfigError,
+    ErrorKind,
     InvalidRequestError,
     MissingCredentialsError,
     ProviderUnavailableError,
     ServerError,
+    classified_error,
 )
 from .events import ProviderEvent
-from .options import ProviderOptions, unknown_option
+from .options import ProviderOptions, changed_options, unknown_option
 from .transport import WebSocketConnection
 
 __all__ = ["Capabilities", "Connection", "Message", "Provider", "ProviderOptions", "Session"]
@@ -92,7 +99,10 @@ class Provider(Generic[OptionsT]):
         name: Registry name, as in config strings (``"telnyx"``).
         options_class: The attrs options class.
         capabilities: What the provider can do.
-        credential_env: Environment variable holding the API key, or None.
+        credential_env: Environment variable holding the API key, or None; error messages
+            name it in their fix (:meth:`vendor_error`).
+        live_options: Options the vendor can change on a live connection (with the message
+            :meth:`update_message` builds); a change of any other reconnects.
         chunk_duration: Seconds of audio per sent chunk.
         min_chunk_duration: Seconds a sent chunk must hold at least; a shorter tail at a
             flush or the end of input is padded with silence to it (the stream clock skips
@@ -129,6 +139,7 @@ class Provider(Generic[OptionsT]):
     options_class: ClassVar[type[ProviderOptions]] = ProviderOptions
     capabilities: Capabilities = Capabilities()
     credential_env: ClassVar[str | None] = None
+    live_options: ClassVar[frozenset[str]] = frozenset()
     chunk_duration: float = 0.1
     min_chunk_duration: float = 0.0
     drain_timeout: ClassVar[float] = 5.0
@@ -243,9 +254,15 @@ class Provider(Generic[OptionsT]):
         ``previous``'s (same language), or None to reconnect with them (the default).
 
         The core sends it in order with the audio, instead of reconnecting; a change of
-        language always reconnects.
+        language always reconnects. A provider builds it from :meth:`live_changes`.
         """
         return None
+
+    def live_changes(self, previous: Provider[OptionsT]) -> frozenset[str] | None:
+        """The options that differ from ``previous``'s, when all are :attr:`live_options`
+        (an empty set when none differ); None when one is not: the change needs a reconnect."""
+        changed = changed_options(previous.options, self.options)
+        return changed if changed <= self.live_options else None
 
     # -- parsing -----------------------------------------------------------------
 
@@ -256,6 +273,50 @@ class Provider(Generic[OptionsT]):
             APIError: the message is a vendor error; set ``retryable`` by its kind.
         """
         raise NotImplementedError(f"{type(self).__name__} must implement parse()")
+
+    def decode_json(self, message: Message) -> dict[str, Any]:
+        """The JSON object a server message holds (``{}`` for JSON that is not an object).
+
+        Raises:
+            ServerError: the message is not JSON (retried; never quoted: it may hold
+                transcript text).
+        """
+        try:
+            data = json.loads(message if isinstance(message, (str, bytes)) else str(message))
+        except ValueError as e:
+            raise ServerError(f"{self.name} sent a message that is not JSON ({e})") from e
+        return data if isinstance(data, dict) else {}
+
+    def vendor_error(
+        self,
+        kind: ErrorKind,
+        message: str,
+        *,
+        status_code: int | None = None,
+        retry_after: float | None = None,
+        body: object | None = None,
+    ) -> APIStatusError:
+        """An error the vendor reported (an error message, a close code) as the classified error.
+
+        Args:
+            kind: ``auth``, ``invalid`` (final), ``rate_limit`` or ``server`` (retried).
+            message: What the vendor said, e.g. ``f"{self.name} error {code}: {reason}"``.
+            status_code: The vendor's code; None for the error class's default.
+            retry_after: Seconds to wait before retrying (``rate_limit`` and ``server``).
+            body: The vendor's message, kept on the error.
+
+        Returns:
+            :func:`speechkit.errors.classified_error`'s error: the message ends in the fix of its
+            kind, the same for every provider (``auth`` names :attr:`credential_env`).
+        """
+        return classified_error(
+            kind,
+            message,
+            credential_env=self.credential_env,
+            status_code=status_code,
+            retry_after=retry_after,
+            body=body,
+        )
 
     def on_deadline(self, session: Session) -> Iterable[ProviderEvent]:
         """Called once :attr:`Session.deadline` passes with no server message; default: nothing."""

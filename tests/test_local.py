@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ from test_grammar import check_grammar
 
 import speechkit
 from speechkit.audio import decode_file, push_frames
+from speechkit.text import normalise
 
 E = stt.SpeechEventType
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,10 +26,6 @@ REFERENCE = (
     "And so, my fellow Americans, ask not what your country can do for you, "
     "ask what you can do for your country."
 )
-
-
-def normalise(text: str) -> str:
-    return " ".join(re.sub(r"[^a-z0-9' ]+", " ", text.lower()).split())
 
 
 async def transcribe(engine: speechkit.STT, pace: float = 0.0) -> list[stt.SpeechEvent]:

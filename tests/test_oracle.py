@@ -13,11 +13,11 @@ from speechkit_conformance.oracle import (
     TONE_S,
     VOCABULARY,
     OracleRecognizer,
-    mulaw_decode,
-    mulaw_encode,
     recognize,
     synthesize,
 )
+
+from speechkit.codecs import mulaw_decode, mulaw_encode
 
 UTTERANCES = [["alpha", "bravo", "yankee"], ["mike", "echo"], ["oscar", "oscar", "tango", "xray", "kilo"]]
 

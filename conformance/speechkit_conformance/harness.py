@@ -28,6 +28,7 @@ from livekit.agents.types import NOT_GIVEN, NotGivenOr
 import speechkit
 from speechkit import Provider, ProviderOptions, Session
 from speechkit.audio import push_frames
+from speechkit.text import normalise  # the word rule, for word comparisons and WER
 
 from .emulator import Emulator, FaultPlan, SessionRecord
 from .oracle import PAUSE_S, VOCABULARY, synthesize
@@ -67,11 +68,6 @@ _I16 = npt.NDArray[np.int16]
 
 
 # -- text -------------------------------------------------------------------------------------
-
-
-def normalise(text: str) -> str:
-    """Lower-case, punctuation stripped, whitespace collapsed (for word comparisons and WER)."""
-    return " ".join(re.sub(r"[^a-z0-9' ]+", " ", text.lower()).split())
 
 
 def word_error_rate(reference: str, hypothesis: str) -> float:

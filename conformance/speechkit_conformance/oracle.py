@@ -20,7 +20,6 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from speechkit.audio import mulaw_encode as mulaw_encode  # re-exported: tests encode μ-law input
 from speechkit.events import Transcript, Word
 
 LOW_HZ: tuple[float, ...] = (400.0, 600.0, 800.0, 1000.0, 1200.0)
@@ -102,13 +101,6 @@ def synthesize(utterances: Sequence[Sequence[str]], sample_rate: int, *, lead: f
             parts += [_tone(low, sample_rate), _tone(high, sample_rate)]
         parts.append(np.zeros(round(PAUSE_S * sample_rate)))
     return (np.concatenate(parts) * AMPLITUDE * 32767).astype(np.int16)
-
-
-def mulaw_decode(data: bytes) -> _I16:
-    """G.711 μ-law decode bytes to int16 samples."""
-    u = ~np.frombuffer(data, dtype=np.uint8).astype(np.int32) & 0xFF
-    mag = (((u & 0x0F) << 3) + 0x84) << ((u >> 4) & 0x07)
-    return np.where(u & 0x80, 0x84 - mag, mag - 0x84).astype(np.int16)
 
 
 class OracleRecognizer:

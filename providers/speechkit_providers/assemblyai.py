@@ -17,10 +17,10 @@ from typing import Any, ClassVar, Literal
 from urllib.parse import urlencode
 
 import attrs
-import numpy as np
 
 from speechkit import Capabilities, Provider, ProviderOptions, Session
-from speechkit.errors import APIError, AuthenticationError, InvalidRequestError, RateLimitError, ServerError
+from speechkit.codecs import encode_pcm
+from speechkit.errors import APIError, ErrorKind
 from speechkit.events import Finished, ProviderEvent, Ready, SpeechStarted, Transcript, Word
 
 logger = logging.getLogger("speechkit")
@@ -36,7 +36,7 @@ HOSTS = {"us": "wss://streaming.assemblyai.com", "eu": "wss://streaming.eu.assem
 """Streaming hosts by region (§2.1)."""
 FORMAT_WAIT = 1.5
 """Seconds an unformatted end of turn waits for its formatted twin before it is the final (§2.11.2)."""
-_LIVE = {  # option -> wire name, for the options UpdateConfiguration changes live (§2.4, AAI-SDK)
+_LIVE = {  # option -> wire name, of the options UpdateConfiguration changes live (§2.4, AAI-SDK)
     **{"format_turns": "format_turns", "endpointing_confidence": "end_of_turn_confidence_threshold"},
     **{"min_endpointing_silence": "min_turn_silence", "max_endpointing_silence": "max_turn_silence"},
     "keyterms": "keyterms_prompt",
@@ -59,15 +59,6 @@ def _wire_value(value: object, *, text: bool) -> Any:
     if isinstance(value, tuple | list):
         return json.dumps(list(value)) if text else list(value)
     return ("true" if value else "false") if text and isinstance(value, bool) else value
-
-
-def _mulaw(pcm: bytes) -> bytes:
-    """G.711 μ-law: 16-bit samples to 8-bit codes (bias 0x84, 8 segments)."""
-    x = np.frombuffer(pcm, dtype="<i2").astype(np.int32)
-    mag = np.minimum(np.abs(x), 32635) + 0x84
-    exp = np.floor(np.log2(mag)).astype(np.int32) - 7
-    code = np.where(x < 0, 0x80, 0) | (exp << 4) | ((mag >> (exp + 3)) & 0x0F)
-    return (~code & 0xFF).astype(np.uint8).tobytes()
 
 
 @attrs.frozen(kw_only=True)
@@ -123,6 +114,7 @@ class AssemblyAIProvider(Provider[AssemblyAIOptions]):
         sample_rates=RATES,
     )  # fmt: skip
     credential_env = "ASSEMBLYAI_API_KEY"
+    live_options = frozenset(_LIVE)  # UpdateConfiguration changes them live (§2.4, AAI-SDK)
     emulator = "speechkit_conformance.emulators.assemblyai:AssemblyAIEmulator"
     chunk_duration = min_chunk_duration = 0.05  # recommended, and the allowed minimum (§2.3)
 
@@ -159,7 +151,7 @@ class AssemblyAIProvider(Provider[AssemblyAIOptions]):
 
     def encode_audio(self, pcm: bytes, session: Session) -> bytes:
         """Raw binary audio, no wrapper (§2.3); μ-law when ``encoding`` asks for it."""
-        return _mulaw(pcm) if self.options.encoding == "pcm_mulaw" else pcm
+        return encode_pcm(pcm, "mulaw") if self.options.encoding == "pcm_mulaw" else pcm
 
     def flush_message(self, session: Session) -> str:
         """``ForceEndpoint`` ends the current turn at once (§2.4)."""
@@ -174,13 +166,12 @@ class AssemblyAIProvider(Provider[AssemblyAIOptions]):
         return '{"type": "KeepAlive"}' if self.options.inactivity_timeout else None
 
     def update_message(self, previous: Provider[AssemblyAIOptions], session: Session) -> str | None:
-        """``UpdateConfiguration`` when only live-updatable options changed (§2.4), else reconnect."""
-        options = self.options
-        names = (f.name for f in attrs.fields(AssemblyAIOptions))
-        changed = {n for n in names if getattr(options, n) != getattr(previous.options, n)}
-        if not changed or changed - _LIVE.keys():
+        """``UpdateConfiguration`` with the changed :attr:`live_options` (§2.4); None (reconnect)
+        when another option changed, or none did."""
+        changed = self.live_changes(previous)
+        if not changed:
             return None
-        values = {_LIVE[n]: _wire_value(getattr(options, n), text=False) for n in sorted(changed)}
+        values = {_LIVE[n]: _wire_value(getattr(self.options, n), text=False) for n in sorted(changed)}
         return json.dumps({"type": "UpdateConfiguration", **values})
 
     def parse(self, message: object, session: Session) -> Iterable[ProviderEvent]:
@@ -189,8 +180,8 @@ class AssemblyAIProvider(Provider[AssemblyAIOptions]):
         Raises:
             APIError: an ``Error`` message, classified by its code (see :meth:`error`).
         """
-        data = json.loads(message if isinstance(message, (str, bytes)) else str(message))
-        kind = data.get("type") if isinstance(data, dict) else None
+        data = self.decode_json(message)
+        kind = data.get("type")
         if kind == "Begin":  # expires_at: Unix seconds (§2.5)
             expires = data.get("expires_at")
             logger.debug(
@@ -206,7 +197,7 @@ class AssemblyAIProvider(Provider[AssemblyAIOptions]):
             if isinstance(said, int | float) and abs(said - sent) > 1.5:  # integer seconds (AAI-SDK)
                 logger.warning("server counted %ss of audio, %.1fs sent", said, sent, extra=self._log)
             return (*self.on_deadline(session), Finished())
-        if kind == "Error" or (isinstance(data, dict) and kind is None and "error" in data):
+        if kind == "Error" or (kind is None and "error" in data):
             raise self.error(int(data.get("error_code") or 3005), str(data.get("error", "")))
         return ()  # Warning, Heartbeat, Silence, SpeakerRevision...: nothing for the core
 
@@ -251,13 +242,13 @@ class AssemblyAIProvider(Provider[AssemblyAIOptions]):
     def error(self, code: int, said: str) -> APIError:
         """Classify an ``Error`` message or close code (§2.9): auth and invalid requests are final;
         concurrency limits (backoff), expiry (a new session), server errors are retried."""
-        msg = f"assemblyai error {code}{': ' + said if said else ''}"
+        msg = f"{self.name} error {code}{': ' + said if said else ''}"
+        kind: ErrorKind = "invalid" if code in _INVALID else "server"
         if code in (3009, 4102) or "too many concurrent" in said.lower():
-            return RateLimitError(f"{msg}; retrying", status_code=code)
-        if code in _AUTH:
-            return AuthenticationError(f"{msg}; set ASSEMBLYAI_API_KEY or pass api_key=", status_code=code)
-        kind = InvalidRequestError if code in _INVALID else ServerError
-        return kind(msg + ("; check the provider options" if code in _INVALID else ""), status_code=code)
+            kind = "rate_limit"
+        elif code in _AUTH:
+            kind = "auth"
+        return self.vendor_error(kind, msg, status_code=code)
 
     def classify_close(self, code: int, reason: str, session: Session) -> APIError | None:
         """A close without a preceding ``Error`` message, classified the same way (§2.9)."""

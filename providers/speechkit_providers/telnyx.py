@@ -10,7 +10,6 @@ server reads the rate from the header (§4.3). Documented transcripts carry no t
 from __future__ import annotations
 
 import json
-import struct
 from collections.abc import Iterable
 from typing import Any, ClassVar
 from urllib.parse import urlencode, urlsplit
@@ -18,7 +17,8 @@ from urllib.parse import urlencode, urlsplit
 import attrs
 
 from speechkit import Capabilities, Provider, ProviderOptions, Session
-from speechkit.errors import APIError, AuthenticationError, InvalidRequestError, ServerError
+from speechkit.codecs import wav_header
+from speechkit.errors import APIError, ErrorKind, InvalidRequestError
 from speechkit.events import ProviderEvent, SpeechEnded, Transcript
 
 ENGINES = ("Telnyx", "Deepgram", "Google", "Azure", "xAI", "AssemblyAI", "Speechmatics", "Soniox")
@@ -58,15 +58,6 @@ class TelnyxOptions(ProviderOptions):
     language: str = "en"
     interim_results: bool | None = None
     base_url: str | None = "wss://api.telnyx.com"
-
-
-def wav_header(sample_rate: int) -> bytes:
-    """The 44-byte streaming RIFF header for s16le mono (sizes 0x7FFFFFFF, as LK sends, §4.3)."""
-    return struct.pack(
-        "<4sI4s4sIHHIIHH4sI",
-        *(b"RIFF", 36 + 0x7FFFFFFF, b"WAVE", b"fmt ", 16, 1, 1, sample_rate),
-        *(sample_rate * 2, 2, 16, b"data", 0x7FFFFFFF),
-    )
 
 
 class TelnyxProvider(Provider[TelnyxOptions]):
@@ -132,7 +123,8 @@ class TelnyxProvider(Provider[TelnyxOptions]):
     # -- framing ----------------------------------------------------------------------
 
     def start_messages(self, session: Session) -> list[bytes]:
-        """A fresh WAV header on every connection, alone in the first frame (§4.3)."""
+        """A fresh streaming WAV header (s16le mono, sizes 0x7FFFFFFF as LK sends) on every
+        connection, alone in the first frame (§4.3)."""
         return [wav_header(session.sample_rate)]
 
     def flush_message(self, session: Session) -> str | None:
@@ -155,9 +147,7 @@ class TelnyxProvider(Provider[TelnyxOptions]):
         Raises:
             APIError: an ``errors`` frame (see :meth:`error`).
         """
-        data = json.loads(message if isinstance(message, (str, bytes)) else str(message))
-        if not isinstance(data, dict):
-            return ()
+        data = self.decode_json(message)
         if data.get("errors"):
             raise self.error(data)
         if data.get("utterance_end"):
@@ -192,11 +182,9 @@ class TelnyxProvider(Provider[TelnyxOptions]):
         said = "; ".join(str(first[k]) for k in ("title", "detail") if first.get(k))
         on = f" on parameter {param!r}" if param else ""
         msg = f"{self.name} error {code}{on}{f': {said}' if said else ''}"
-        if code == "10009":  # the general Telnyx auth code (§4.1)
-            return AuthenticationError(f"{msg}; set {self.credential_env} or pass api_key=", body=data)
-        if code.startswith("4"):
-            return InvalidRequestError(f"{msg}; check the provider options", body=data)
-        return ServerError(msg, body=data)
+        # 10009: the general Telnyx auth code (§4.1)
+        kind: ErrorKind = "auth" if code == "10009" else "invalid" if code.startswith("4") else "server"
+        return self.vendor_error(kind, msg, body=data)
 
     def classify_close(self, code: int, reason: str, session: Session) -> APIError | None:
         """As the default, with a hint: Telnyx closes on a bad engine name with no frame (§4.10.2)."""

@@ -42,10 +42,10 @@ import attrs
 import numpy as np
 from aiohttp import web
 
+from speechkit.codecs import mulaw_decode
 from speechkit.events import Finished, Transcript, Word
 
 from ..emulator import Emulator, FaultPlan, SessionContext, SessionRecord
-from ..oracle import mulaw_decode
 from ..recognizers import LocalSession, OracleSession
 
 MODELS = (

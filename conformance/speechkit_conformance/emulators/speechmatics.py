@@ -37,7 +37,6 @@ import asyncio
 import json
 import re
 import secrets
-import struct
 import time
 import uuid
 from typing import Any, Literal
@@ -46,11 +45,10 @@ import attrs
 import numpy as np
 from aiohttp import web
 
-from speechkit.audio import WIRE_ENCODINGS
+from speechkit.codecs import WIRE_ENCODINGS, WavError, mulaw_decode, parse_wav_header
 from speechkit.events import Finished, SpeechEnded, Transcript, Word
 
 from ..emulator import Emulator, FaultPlan, SessionContext, SessionRecord
-from ..oracle import mulaw_decode
 from ..recognizers import LocalSession, OracleSession
 
 RATES = frozenset({8000, 16000, 22050, 32000, 44100, 48000})
@@ -419,25 +417,21 @@ class SpeechmaticsEmulator(Emulator):
         a str: why the file is refused."""
         buf = st.header
         assert buf is not None
-        if len(buf) >= 12 and (buf[:4] != b"RIFF" or buf[8:12] != b"WAVE"):
+        try:
+            header = parse_wav_header(buf)
+        except WavError:
             return "The emulator reads WAV files only"
-        pos = 12
-        while len(buf) >= pos + 8:
-            chunk, size = bytes(buf[pos : pos + 4]), struct.unpack_from("<I", buf, pos + 4)[0]
-            if chunk == b"data":
-                st.header = None
-                if st.rate not in RATES or st.encoding != "pcm_s16le":
-                    return f"Unsupported WAV: {st.rate} Hz, {st.encoding}"
-                self._recognizer(st)
-                return bytes(buf[pos + 8 :])
-            if len(buf) < pos + 8 + size:
-                return None
-            if chunk == b"fmt ":
-                tag, st.channels, st.rate = struct.unpack_from("<HHI", buf, pos + 8)
-                (bits,) = struct.unpack_from("<H", buf, pos + 22)
-                st.encoding = "pcm_s16le" if (tag, bits) == (1, 16) else f"format {tag}, {bits} bits"
-            pos += 8 + size + (size & 1)
-        return None
+        if header is None:
+            return None
+        if (fmt := header.format) is not None:
+            st.channels, st.rate = fmt.channels, fmt.sample_rate
+            tag, bits = fmt.format_tag, fmt.bits_per_sample
+            st.encoding = "pcm_s16le" if (tag, bits) == (1, 16) else f"format {tag}, {bits} bits"
+        st.header = None
+        if st.rate not in RATES or st.encoding != "pcm_s16le":
+            return f"Unsupported WAV: {st.rate} Hz, {st.encoding}"
+        self._recognizer(st)
+        return bytes(buf[header.data_offset :])
 
     def _check_config(self, cfg: dict[str, Any]) -> tuple[str, str] | None:
         """Validate ``transcription_config`` (§3.2); an (Error type, reason) or None."""

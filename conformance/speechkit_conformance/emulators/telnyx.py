@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import struct
 import time
 from typing import Any, Literal
 
@@ -43,10 +42,10 @@ import attrs
 import numpy as np
 from aiohttp import web
 
+from speechkit.codecs import WavError, mulaw_decode, parse_wav_header
 from speechkit.events import Finished, Transcript
 
 from ..emulator import Emulator, FaultPlan, SessionContext, SessionRecord
-from ..oracle import mulaw_decode
 from ..recognizers import LocalSession as _LocalSession
 from ..recognizers import OracleSession as _OracleSession
 
@@ -265,31 +264,25 @@ class TelnyxEmulator(Emulator):
         """Consume RIFF chunks up to ``data``; returns the PCM after the header (§4.3)."""
         buf = st.header
         assert buf is not None
-        if len(buf) < 12:
-            return b""
-        if buf[:4] != b"RIFF" or buf[8:12] != b"WAVE":
+        try:
+            header = parse_wav_header(buf)
+        except WavError:
             st.header = None
             self._refuse(
                 ctx, error_frame("40001", "Invalid input format", "Not a WAV stream", "input_format")
             )
             return b""
-        pos = 12
-        while len(buf) >= pos + 8:
-            chunk, size = bytes(buf[pos : pos + 4]), struct.unpack_from("<I", buf, pos + 4)[0]
-            if chunk == b"data":  # size is 0x7FFFFFFF when streaming: read to the end
-                st.header = None
-                if st.rate is None or st.rate not in RATES:
-                    detail = f"Sample rate {st.rate} is not supported"
-                    self._refuse(ctx, error_frame("40005", "Invalid sample rate", detail, "sample_rate"))
-                    return b""
-                self._start_recognizer(ctx, st)
-                return bytes(buf[pos + 8 :])
-            if len(buf) < pos + 8 + size:
-                return b""
-            if chunk == b"fmt ":
-                _, st.channels, st.rate, _, _, st.bits = struct.unpack_from("<HHIIHH", buf, pos + 8)
-            pos += 8 + size + (size & 1)
-        return b""
+        if header is None:
+            return b""
+        if (fmt := header.format) is not None:
+            st.channels, st.rate, st.bits = fmt.channels, fmt.sample_rate, fmt.bits_per_sample
+        st.header = None
+        if st.rate is None or st.rate not in RATES:
+            detail = f"Sample rate {st.rate} is not supported"
+            self._refuse(ctx, error_frame("40005", "Invalid sample rate", detail, "sample_rate"))
+            return b""
+        self._start_recognizer(ctx, st)
+        return bytes(buf[header.data_offset :])  # the data size is 0x7FFFFFFF when streaming: to the end
 
     # -- control ----------------------------------------------------------------------
 

@@ -21,7 +21,7 @@ import aiohttp
 import attrs
 
 from speechkit import Capabilities, Connection, Provider, Session, errors
-from speechkit.audio import WIRE_ENCODINGS, encode_pcm
+from speechkit.codecs import WIRE_ENCODINGS, encode_pcm
 from speechkit.events import Finished, ProviderEvent, Ready, SpeechEnded, Transcript, Word
 
 from .options import SpeechmaticsOptions
@@ -30,7 +30,6 @@ __all__ = ["RETRY_AFTER", "SpeechmaticsOptions", "SpeechmaticsProvider"]
 
 logger = logging.getLogger("speechkit")
 DEFAULT_URL = "wss://eu2.rt.speechmatics.com/v2"  # §3.1; SPEECHMATICS_RT_URL overrides it
-LIVE = frozenset({"max_delay", "max_delay_mode", "interim_results"})  # SetRecognitionConfig (§3.2)
 RETRY_AFTER = 5.0  # §3.1: quota_exceeded (4005), job_error (4013), internal_error (1011): 5-10 s
 RATES = (8000, 16000, 22050, 32000, 44100, 48000)  # [I] the RT docs list none; the SDK defaults to 44100
 ENCODINGS = tuple(WIRE_ENCODINGS)  # §3.2: raw pcm_s16le, pcm_f32le, mulaw
@@ -48,6 +47,8 @@ class SpeechmaticsProvider(Provider[SpeechmaticsOptions]):
         word_timestamps=True, flush=True, end_of_utterance=True, sample_rates=RATES, encodings=ENCODINGS
     )
     credential_env = "SPEECHMATICS_API_KEY"
+    # what SetRecognitionConfig may change (§3.2)
+    live_options = frozenset({"max_delay", "max_delay_mode", "interim_results"})
     emulator = "speechkit_conformance.emulators.speechmatics:SpeechmaticsEmulator"
     wait_for_ready = True  # audio before RecognitionStarted is a protocol_error (§3.10.4)
     heartbeat = 20.0  # §3.1: ping every 20-60 s; 3 min without audio or pings ends a session
@@ -138,10 +139,10 @@ class SpeechmaticsProvider(Provider[SpeechmaticsOptions]):
         return json.dumps({"message": "EndOfStream", "last_seq_no": session.chunks_sent})
 
     def update_message(self, previous: Provider[SpeechmaticsOptions], session: Session) -> str | None:
-        """``SetRecognitionConfig`` when only :data:`LIVE` options changed (§3.2); else None: reconnect."""
-        old, new = attrs.asdict(previous.options), attrs.asdict(self.options)
-        unset = old["max_delay_mode"] and not new["max_delay_mode"]  # cannot go back to the default live
-        if unset or any(old[k] != new[k] for k in old if k not in LIVE):
+        """``SetRecognitionConfig`` with every live field when only :attr:`live_options` changed (§3.2);
+        else None: reconnect."""
+        unset = previous.options.max_delay_mode and not self.options.max_delay_mode  # no live way back
+        if unset or self.live_changes(previous) is None:
             return None
         config = self.transcription_config(session)
         live = {k: config[k] for k in ("max_delay", "max_delay_mode", "enable_partials") if k in config}
@@ -155,8 +156,8 @@ class SpeechmaticsProvider(Provider[SpeechmaticsOptions]):
         Raises:
             APIError: an ``Error`` message (see :meth:`error`), or an ``AudioAdded`` for audio never sent.
         """
-        data = json.loads(message if isinstance(message, (str, bytes)) else str(message))
-        kind = data.get("message") if isinstance(data, dict) else None
+        data = self.decode_json(message)
+        kind = data.get("message")
         if kind in ("AddPartialTranscript", "AddTranscript"):
             return self.transcripts(data.get("results") or [], kind == "AddTranscript", session)
         if kind == "RecognitionStarted":
@@ -208,19 +209,17 @@ class SpeechmaticsProvider(Provider[SpeechmaticsOptions]):
         errors are retried after :data:`RETRY_AFTER`; timeouts and the rest at once."""
         kind, reason = str(data.get("type", "unknown_error")), data.get("reason")
         msg = f"{self.name} error {kind}{f': {reason}' if reason else ''}"
-        if kind == "not_authorised":
-            return errors.AuthenticationError(f"{msg}; set SPEECHMATICS_API_KEY or pass api_key=", body=data)
-        if kind.startswith("invalid_") or kind in _FINAL:
-            return errors.InvalidRequestError(f"{msg}; check the provider options", body=data)
-        return errors.ServerError(msg, retry_after=RETRY_AFTER if kind in _LATER else None, body=data)
+        final = kind.startswith("invalid_") or kind in _FINAL
+        of: errors.ErrorKind = "auth" if kind == "not_authorised" else "invalid" if final else "server"
+        return self.vendor_error(of, msg, retry_after=RETRY_AFTER if kind in _LATER else None, body=data)
 
     def classify_close(self, code: int, reason: str, session: Session) -> errors.APIError | None:
         """A close with no ``Error`` before it (§3.7): 4001 bad key; 4005, 4013 and 1011 retried after
         :data:`RETRY_AFTER`; 1008 (idle or session timeout) reconnects; the rest as the default."""
         detail = f"{self.name} closed the connection (code {code})"
         if code == 4001:
-            return errors.AuthenticationError(f"{detail}; set SPEECHMATICS_API_KEY", status_code=code)
+            return self.vendor_error("auth", detail, status_code=code)
         if code in (*_LATER.values(), 1008):
             later = None if code == 1008 else RETRY_AFTER
-            return errors.ServerError(detail, status_code=code, retry_after=later)
+            return self.vendor_error("server", detail, status_code=code, retry_after=later)
         return super().classify_close(code, reason, session)

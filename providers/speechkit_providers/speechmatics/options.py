@@ -12,7 +12,7 @@ import attrs
 from attrs import validators as v
 
 from speechkit import ProviderOptions
-from speechkit.audio import WIRE_ENCODINGS
+from speechkit.codecs import WIRE_ENCODINGS
 
 
 def _within(low: float, high: float) -> list[Any]:
