@@ -24,7 +24,8 @@ import numpy as np
 
 from speechkit.events import Finished, SpeechEnded, SpeechStarted, Transcript, Word
 
-from .engine import SharedModel, whole_samples
+from .engine import SharedModel
+from .pcm import whole_samples
 
 _LOG = logging.getLogger("speechkit.local")
 _SR = 16000

@@ -49,37 +49,33 @@ from typing import Any, ClassVar, Final, Literal
 
 import attrs
 import numpy as np
-import numpy.typing as npt
 
 from speechkit.events import Finished, SpeechEnded, SpeechStarted, Transcript, Word
 
+from .pcm import F32, SAMPLE_RATE, whole_samples
+from .vad import VAD_WINDOW, VadState, vad_executor, vad_session
+
 _LOG = logging.getLogger("speechkit.local")
 
-_SR: Final = 16000
-"""Sample rate, Hz."""
-_VAD_WINDOW: Final = 512
-"""Silero VAD window, samples (32 ms at 16 kHz)."""
-_VAD_CONTEXT: Final = 64
-"""Samples of the previous window that Silero v5/v6 expects in front of each window."""
 _VAD_THRESHOLD: Final = 0.5
 """Speech probability at or above which a window is speech."""
 _VAD_NEG_THRESHOLD: Final = 0.35
 """Probability below which a window is silence (hysteresis between the two)."""
-_PRE_PAD: Final = int(0.3 * _SR)
+_PRE_PAD: Final = int(0.3 * SAMPLE_RATE)
 """Audio decoded before the VAD onset, samples (Silero fires a little late)."""
-_END_PAD: Final = int(0.2 * _SR)
+_END_PAD: Final = int(0.2 * SAMPLE_RATE)
 """Audio decoded after the VAD end of speech, samples (catches trailing consonants)."""
-_SPECULATE_AFTER: Final = int(0.2 * _SR)
+_SPECULATE_AFTER: Final = int(0.2 * SAMPLE_RATE)
 """Silence after which a speculative final decode starts, samples."""
-_PAUSE_FOR_SPLIT: Final = int(0.1 * _SR)
+_PAUSE_FOR_SPLIT: Final = int(0.1 * SAMPLE_RATE)
 """Silence run that makes a split point for a forced final, samples."""
-_FIRST_INTERIM_AFTER: Final = int(0.5 * _SR)
+_FIRST_INTERIM_AFTER: Final = int(0.5 * SAMPLE_RATE)
 """Speech before the first interim decode, samples."""
-_EMPTY_RETRY_AFTER: Final = int(0.3 * _SR)
+_EMPTY_RETRY_AFTER: Final = int(0.3 * SAMPLE_RATE)
 """Extra audio before retrying an interim that decoded to nothing, samples."""
-_CUT_WINDOW_AFTER: Final = int(8.0 * _SR)
+_CUT_WINDOW_AFTER: Final = int(8.0 * SAMPLE_RATE)
 """Decode window length beyond which it is cut after committed words, samples."""
-_MIN_KEPT_WINDOW: Final = int(1.0 * _SR)
+_MIN_KEPT_WINDOW: Final = int(1.0 * SAMPLE_RATE)
 """Never cut the window to less than this before the newest audio, samples."""
 _ENCODER_PAD: Final = 200
 """Silence frames (10 ms each) appended to the window for the encoder."""
@@ -89,7 +85,7 @@ _MAX_FRAMES: Final = 3000
 """Whisper's encoder context, frames (30 s)."""
 _MAX_DECODE_SAMPLES: Final = (_MAX_FRAMES - _ENCODER_PAD) * 160
 """Longest window that fits the encoder with its pad, samples (28 s)."""
-_BEHIND_BACKLOG: Final = int(0.3 * _SR)
+_BEHIND_BACKLOG: Final = int(0.3 * SAMPLE_RATE)
 """Undrained input beyond which the stream counts as behind, samples."""
 _BEHIND_RATE: Final = 1.5
 """Arrival rate (x real time) beyond which the stream counts as fed from a file."""
@@ -104,7 +100,6 @@ _APPEND_PUNCT: Final = "\"'.。,，!！?？:：”)]}、"
 
 _MODEL_ALIASES = frozenset({"tiny.en", "whisper-tiny.en"})
 _HUB_ID = re.compile(r"[\w.-]+/[\w.-]+")  # owner/name on the Hugging Face hub, not a path
-_F32 = npt.NDArray[np.float32]
 
 
 def resolve_model_path(model: str, *, model_dir: str | None = None, download: bool = False) -> pathlib.Path:
@@ -235,7 +230,7 @@ class SharedModel:
         self.executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=self.num_workers, thread_name_prefix="speechkit-local-decode"
         )
-        self.vad_session: Any = _vad_session()
+        self.vad_session: Any = vad_session()
         self._tokenizers: dict[str, Any] = {}
         self._compute_type = compute_type
         self._file_whisper: Any = None
@@ -326,7 +321,7 @@ class SharedModel:
 
     def decode(
         self,
-        audio: _F32,
+        audio: F32,
         *,
         tokenizer: Any,
         prompt: str,
@@ -362,7 +357,7 @@ class SharedModel:
         if prompt:
             tokens_prompt = [tokenizer.sot_prev, *tokenizer.encode(" " + prompt)[-_PROMPT_TOKENS:]]
         tokens_prompt += [*tokenizer.sot_sequence, tokenizer.no_timestamps]
-        duration = len(audio) / _SR
+        duration = len(audio) / SAMPLE_RATE
         # Bound generation: ~3 words/s of speech is ~5 tokens/s; a looping
         # hallucination must not cost more than the audio is worth.
         max_new = int(8 * duration) + 10
@@ -443,65 +438,10 @@ def unsqueezed_length(words: Sequence[Word]) -> int:
     return real
 
 
-def whole_samples(carry: bytes, pcm: bytes) -> tuple[bytes, bytes]:
-    """Split ``carry + pcm`` (s16le) into whole samples and the odd byte left for the next push."""
-    data = carry + bytes(pcm)
-    usable = len(data) & ~1
-    return data[:usable], data[usable:]
-
-
 def _compression_ratio(text: str) -> float:
     """Bytes over zlib-compressed bytes: high for looping hallucinations."""
     data = text.encode("utf-8")
     return len(data) / len(zlib.compress(data)) if data else 0.0
-
-
-@functools.cache
-def _vad_session() -> Any:
-    """The process-wide Silero VAD ONNX session shipped with faster-whisper."""
-    import onnxruntime
-    from faster_whisper.utils import get_assets_path
-
-    opts = onnxruntime.SessionOptions()
-    # One thread: windows are tiny and the cores belong to the decoder.
-    opts.inter_op_num_threads = 1
-    opts.intra_op_num_threads = 1
-    opts.log_severity_level = 4
-    path = os.path.join(get_assets_path(), "silero_vad_v6.onnx")
-    return onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"], sess_options=opts)
-
-
-@functools.cache
-def _vad_executor() -> concurrent.futures.ThreadPoolExecutor:
-    """Executor for VAD batches: separate so VAD never waits behind decodes."""
-    return concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="speechkit-local-vad")
-
-
-class _VadState:
-    """Silero VAD recurrent state of one stream."""
-
-    def __init__(self) -> None:
-        self.h = np.zeros((1, 1, 128), dtype=np.float32)
-        self.c = np.zeros((1, 1, 128), dtype=np.float32)
-        self.context = np.zeros(_VAD_CONTEXT, dtype=np.float32)
-
-    def run(self, session: Any, audio: _F32) -> npt.NDArray[np.float32]:
-        """Speech probability of each whole 512-sample window of ``audio`` (blocking).
-
-        Args:
-            session: The Silero ONNX session.
-            audio: Samples, a multiple of 512 long, continuing the previous call's.
-
-        Returns:
-            One probability (0-1) per window.
-        """
-        windows = audio.reshape(-1, _VAD_WINDOW)
-        contexts = np.concatenate([self.context[None, :], windows[:-1, -_VAD_CONTEXT:]])
-        batch = np.ascontiguousarray(np.concatenate([contexts, windows], axis=1))
-        # The model's first axis is time: h/c carry across rows and across calls.
-        probs, self.h, self.c = session.run(None, {"input": batch, "h": self.h, "c": self.c})
-        self.context = windows[-1, -_VAD_CONTEXT:].copy()
-        return np.asarray(probs, dtype=np.float32).reshape(-1)
 
 
 class _Kind(enum.Enum):
@@ -550,7 +490,7 @@ class _Endpointer:
         """
         out: list[_VadEvent] = []
         for i, prob in enumerate(probs):
-            pos = first_sample + i * _VAD_WINDOW
+            pos = first_sample + i * VAD_WINDOW
             if not self.in_speech:
                 if prob >= _VAD_THRESHOLD:
                     self._begin(pos)
@@ -560,7 +500,7 @@ class _Endpointer:
                 self.silence_start = None
             elif prob < _VAD_NEG_THRESHOLD and self.silence_start is None:
                 self.silence_start = pos
-            end = pos + _VAD_WINDOW
+            end = pos + VAD_WINDOW
             if self.silence_start is not None:
                 silent = end - self.silence_start
                 if silent >= _PAUSE_FOR_SPLIT:
@@ -653,7 +593,7 @@ class StreamingRecognizer:
             ...
     """
 
-    SAMPLE_RATE = _SR
+    SAMPLE_RATE = SAMPLE_RATE
 
     def __init__(
         self,
@@ -684,8 +624,8 @@ class StreamingRecognizer:
         self._language = language.split("-")[0].split("_")[0].lower()
         self._tokenizer = model.tokenizer(self._language)
         self._interim_results = interim_results
-        self._interim_interval = int(interim_interval * _SR)
-        self._min_silence = int(min_silence * _SR)
+        self._interim_interval = int(interim_interval * SAMPLE_RATE)
+        self._min_silence = int(min_silence * SAMPLE_RATE)
 
         self._inbox: list[bytes | _Marker] = []
         self._carry = b""
@@ -698,11 +638,11 @@ class StreamingRecognizer:
         self._events: asyncio.Queue[object] | None = None
 
         # Session audio kept for decoding: _audio[0] is session sample _audio_start.
-        self._audio: _F32 = np.zeros(0, dtype=np.float32)
+        self._audio: F32 = np.zeros(0, dtype=np.float32)
         self._audio_start = 0
         self._vad_pos = 0
-        self._vad = _VadState()
-        self._endpointer = _Endpointer(self._min_silence, int(max_utterance * _SR))
+        self._vad = VadState()
+        self._endpointer = _Endpointer(self._min_silence, int(max_utterance * SAMPLE_RATE))
         self._last_end = 0
 
         # Current utterance.
@@ -860,7 +800,7 @@ class StreamingRecognizer:
         keep_from = max(self._audio_start, min(keep_from, self._vad_pos - _PRE_PAD))
         drop = keep_from - self._audio_start
         # Trim lazily (>= 5 s) so the copy is amortised.
-        if drop >= 5 * _SR:
+        if drop >= 5 * SAMPLE_RATE:
             self._audio = self._audio[drop:]
             self._audio_start = keep_from
         self._audio = np.concatenate([self._audio, pcm])
@@ -868,17 +808,17 @@ class StreamingRecognizer:
     def _buffer_end(self) -> int:
         return self._audio_start + len(self._audio)
 
-    def _slice(self, start: int, end: int) -> _F32:
+    def _slice(self, start: int, end: int) -> F32:
         return self._audio[max(0, start - self._audio_start) : max(0, end - self._audio_start)]
 
     async def _run_vad(self) -> None:
-        n = (self._buffer_end() - self._vad_pos) // _VAD_WINDOW * _VAD_WINDOW
+        n = (self._buffer_end() - self._vad_pos) // VAD_WINDOW * VAD_WINDOW
         if n <= 0:
             return
         first = self._vad_pos
         chunk = self._slice(first, first + n)
         loop = asyncio.get_running_loop()
-        probs = await loop.run_in_executor(_vad_executor(), self._vad.run, self._model.vad_session, chunk)
+        probs = await loop.run_in_executor(vad_executor(), self._vad.run, self._model.vad_session, chunk)
         self._vad_pos = first + n
         resume_at: int | None = None
         for event in self._endpointer.feed(probs.tolist(), first):
@@ -903,7 +843,7 @@ class StreamingRecognizer:
         self._next_interim = sample + _FIRST_INTERIM_AFTER
         self._last_interim_text = ""
         self._prefinal = None
-        self._emit(SpeechStarted(sample / _SR))
+        self._emit(SpeechStarted(sample / SAMPLE_RATE))
 
     async def _end_utterance(self, speech_end: int | None) -> None:
         if speech_end is not None:
@@ -940,14 +880,14 @@ class StreamingRecognizer:
         words = await self._decode_final(self._final_start, audio_end)
         if split is not None:
             # Mid-speech the last second is unreliable; at a pause a word may still straddle it.
-            limit = speech_end / _SR - (1.0 if split == "hard" else -0.05)
+            limit = speech_end / SAMPLE_RATE - (1.0 if split == "hard" else -0.05)
             keep = [w for w in words if w.end_time <= limit]
             if len(keep) < len(words):
                 following = words[len(keep)].start_time
                 cut_s = (keep[-1].end_time + following) / 2 if keep else following
-                speech_end = max(self._utt_start, min(speech_end, int(cut_s * _SR)))
+                speech_end = max(self._utt_start, min(speech_end, int(cut_s * SAMPLE_RATE)))
                 words = keep
-        start_s, end_s = self._utt_start / _SR, speech_end / _SR
+        start_s, end_s = self._utt_start / SAMPLE_RATE, speech_end / SAMPLE_RATE
         if words:
             self._emit(
                 Transcript(
@@ -980,14 +920,14 @@ class StreamingRecognizer:
                 window_words = self._prefinal[1]
             else:
                 window_words = await self._decode(start, end, final=True, prompt=prompt)
-            new = _shift(window_words, start / _SR)
+            new = _shift(window_words, start / SAMPLE_RATE)
             real = unsqueezed_length(new)  # words squeezed at the very end: where the decoder gave up
-            left = end / _SR - new[real - 1].end_time if real else 0.0
+            left = end / SAMPLE_RATE - new[real - 1].end_time if real else 0.0
             if end - start < _CUT_WINDOW_AFTER or left < _CONTINUE_AFTER:
                 words.extend(new)
                 break
             words.extend(new[:real])
-            start = int(new[real - 1].end_time * _SR)
+            start = int(new[real - 1].end_time * SAMPLE_RATE)
         return words
 
     async def _decode(self, start: int, end: int, *, final: bool, prompt: str) -> tuple[Word, ...]:
@@ -1005,7 +945,7 @@ class StreamingRecognizer:
         )
         _LOG.debug(
             "decoded %.2f s (%s) in %.3f s: %d words",
-            len(audio) / _SR,
+            len(audio) / SAMPLE_RATE,
             "final" if final else "interim",
             result.seconds,
             len(result.words),
@@ -1019,7 +959,7 @@ class StreamingRecognizer:
             return True
         if len(self._arrivals) >= 2:
             (t0, s0), (t1, s1) = self._arrivals[0], self._arrivals[-1]
-            if t1 - t0 >= 0.5 and (s1 - s0) / _SR > _BEHIND_RATE * (t1 - t0):
+            if t1 - t0 >= 0.5 and (s1 - s0) / SAMPLE_RATE > _BEHIND_RATE * (t1 - t0):
                 return True
         return False
 
@@ -1053,7 +993,7 @@ class StreamingRecognizer:
         """
         if not self._endpointer.in_speech:
             return
-        hyp = _after_committed(_shift(window_words, start / _SR), self._committed)
+        hyp = _after_committed(_shift(window_words, start / SAMPLE_RATE), self._committed)
         agreed = 0
         while agreed < min(len(hyp), len(self._prev_hyp)) and _norm(hyp[agreed]) == _norm(
             self._prev_hyp[agreed]
@@ -1071,8 +1011,8 @@ class StreamingRecognizer:
                 Transcript(
                     text=text,
                     is_final=False,
-                    start_time=self._utt_start / _SR,
-                    end_time=end / _SR,
+                    start_time=self._utt_start / SAMPLE_RATE,
+                    end_time=end / SAMPLE_RATE,
                     words=tuple(words),
                     language=self._language,
                 )
@@ -1087,7 +1027,7 @@ class StreamingRecognizer:
         cut_s = last.end_time
         if self._prev_hyp:
             cut_s = (last.end_time + self._prev_hyp[0].start_time) / 2
-        cut = int(cut_s * _SR)
+        cut = int(cut_s * SAMPLE_RATE)
         if cut <= self._win_start or cut > end - _MIN_KEPT_WINDOW:
             return
         self._win_start = cut
