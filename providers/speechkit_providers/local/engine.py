@@ -52,23 +52,18 @@ import numpy as np
 
 from speechkit.events import Finished, SpeechEnded, SpeechStarted, Transcript, Word
 
+from .endpointer import Endpointer, Kind
 from .pcm import F32, SAMPLE_RATE, whole_samples
 from .vad import VAD_WINDOW, VadState, vad_executor, vad_session
 
 _LOG = logging.getLogger("speechkit.local")
 
-_VAD_THRESHOLD: Final = 0.5
-"""Speech probability at or above which a window is speech."""
-_VAD_NEG_THRESHOLD: Final = 0.35
-"""Probability below which a window is silence (hysteresis between the two)."""
 _PRE_PAD: Final = int(0.3 * SAMPLE_RATE)
 """Audio decoded before the VAD onset, samples (Silero fires a little late)."""
 _END_PAD: Final = int(0.2 * SAMPLE_RATE)
 """Audio decoded after the VAD end of speech, samples (catches trailing consonants)."""
 _SPECULATE_AFTER: Final = int(0.2 * SAMPLE_RATE)
 """Silence after which a speculative final decode starts, samples."""
-_PAUSE_FOR_SPLIT: Final = int(0.1 * SAMPLE_RATE)
-"""Silence run that makes a split point for a forced final, samples."""
 _FIRST_INTERIM_AFTER: Final = int(0.5 * SAMPLE_RATE)
 """Speech before the first interim decode, samples."""
 _EMPTY_RETRY_AFTER: Final = int(0.3 * SAMPLE_RATE)
@@ -444,108 +439,6 @@ def _compression_ratio(text: str) -> float:
     return len(data) / len(zlib.compress(data)) if data else 0.0
 
 
-class _Kind(enum.Enum):
-    ONSET = enum.auto()
-    END = enum.auto()
-
-
-@attrs.frozen
-class _VadEvent:
-    """Endpointing decision.
-
-    Attributes:
-        kind: Onset or end of an utterance.
-        sample: Where, samples on the session clock.
-        split: None for an end at a silence of ``min_silence``; else how ``max_utterance``
-            forced it: at a short pause (``"pause"``) or mid-speech (``"hard"``). A split's
-            final is cut back to a word boundary by the word timestamps, and the next
-            utterance resumes there.
-    """
-
-    kind: _Kind
-    sample: int
-    split: Literal["pause", "hard"] | None = None
-
-
-class _Endpointer:
-    """Hysteresis endpointing on per-window speech probabilities (pure, cheap)."""
-
-    def __init__(self, min_silence: int, max_utterance: int) -> None:
-        self.min_silence = min_silence
-        self.max_utterance = max_utterance
-        self.in_speech = False
-        self.start = 0
-        self.silence_start: int | None = None
-        self.split_at: int | None = None
-
-    def feed(self, probs: Sequence[float], first_sample: int) -> list[_VadEvent]:
-        """Advance over windows starting at ``first_sample``.
-
-        Args:
-            probs: Speech probability per 512-sample window.
-            first_sample: Session sample of the first window.
-
-        Returns:
-            Onsets and ends, in order.
-        """
-        out: list[_VadEvent] = []
-        for i, prob in enumerate(probs):
-            pos = first_sample + i * VAD_WINDOW
-            if not self.in_speech:
-                if prob >= _VAD_THRESHOLD:
-                    self._begin(pos)
-                    out.append(_VadEvent(_Kind.ONSET, pos))
-                continue
-            if prob >= _VAD_THRESHOLD:
-                self.silence_start = None
-            elif prob < _VAD_NEG_THRESHOLD and self.silence_start is None:
-                self.silence_start = pos
-            end = pos + VAD_WINDOW
-            if self.silence_start is not None:
-                silent = end - self.silence_start
-                if silent >= _PAUSE_FOR_SPLIT:
-                    self.split_at = self.silence_start + _PAUSE_FOR_SPLIT // 2
-                if silent >= self.min_silence:
-                    out.append(_VadEvent(_Kind.END, self.silence_start))
-                    self.in_speech = False
-                    self.silence_start = None
-                    continue
-            if end - self.start >= self.max_utterance:
-                # Split at the latest pause in the second half, else right here.
-                how: Literal["pause", "hard"] = "hard"
-                split = end
-                if self.split_at is not None and self.split_at > self.start + self.max_utterance // 2:
-                    split, how = self.split_at, "pause"
-                out.append(_VadEvent(_Kind.END, split, split=how))
-                out.append(_VadEvent(_Kind.ONSET, split))
-                self._begin(split)
-                if self.silence_start is not None and self.silence_start < split:
-                    self.silence_start = split
-        return out
-
-    def end_now(self, sample: int) -> int | None:
-        """Close the utterance at ``sample`` (flush / end of input).
-
-        Args:
-            sample: Current position, samples.
-
-        Returns:
-            The end of speech, samples, or None when not in speech.
-        """
-        if not self.in_speech:
-            return None
-        end = self.silence_start if self.silence_start is not None else sample
-        self.in_speech = False
-        self.silence_start = None
-        return end
-
-    def _begin(self, pos: int) -> None:
-        self.in_speech = True
-        self.start = pos
-        self.silence_start = None
-        self.split_at = None
-
-
 class _Marker(enum.Enum):
     FLUSH = enum.auto()
     END = enum.auto()
@@ -642,7 +535,7 @@ class StreamingRecognizer:
         self._audio_start = 0
         self._vad_pos = 0
         self._vad = VadState()
-        self._endpointer = _Endpointer(self._min_silence, int(max_utterance * SAMPLE_RATE))
+        self._endpointer = Endpointer(self._min_silence, int(max_utterance * SAMPLE_RATE))
         self._last_end = 0
 
         # Current utterance.
@@ -822,7 +715,7 @@ class StreamingRecognizer:
         self._vad_pos = first + n
         resume_at: int | None = None
         for event in self._endpointer.feed(probs.tolist(), first):
-            if event.kind is _Kind.ONSET:
+            if event.kind is Kind.ONSET:
                 # The endpointer keeps counting max_utterance from its own split point: it
                 # decides on VAD alone, so its decisions never depend on how the audio was
                 # batched or on what a decode found.
@@ -868,7 +761,7 @@ class StreamingRecognizer:
 
         Args:
             speech_end: End of speech (or the split point), samples.
-            split: How ``max_utterance`` forced this end (see :class:`_VadEvent`); the words
+            split: How ``max_utterance`` forced this end (see :class:`VadEvent`); the words
                 kept are those the split does not cut, and the utterance ends between words.
             audio_end: End of the audio to decode; default :meth:`_final_audio_end`.
 
