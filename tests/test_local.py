@@ -217,7 +217,7 @@ def test_cli_reads_compressed_formats_at_any_rate(
 
 
 def test_a_phrase_repeated_at_one_instant_by_the_decoder_is_dropped() -> None:
-    from speechkit_providers.local.engine import drop_squeezed_tail
+    from speechkit_providers.local.decoder import drop_squeezed_tail
 
     from speechkit import Word
 
