@@ -141,7 +141,7 @@ class LocalProvider(Provider[LocalOptions]):
         super().__init__(options)
         if options.sample_rate != 16000:
             raise ConfigError("local: the engine runs at sample_rate=16000 (input is resampled to it)")
-        from .engine import resolve_model_path  # light: no faster-whisper import
+        from .models import resolve_model_path  # light: no faster-whisper import
 
         try:
             self.model_path = resolve_model_path(
@@ -163,7 +163,7 @@ class LocalProvider(Provider[LocalOptions]):
 
     def prewarm(self) -> None:
         """Load the model and VAD in a background thread; the first connect then finds them."""
-        from .engine import SharedModel
+        from .models import SharedModel
 
         def load() -> None:
             try:
@@ -174,7 +174,8 @@ class LocalProvider(Provider[LocalOptions]):
         threading.Thread(target=load, name="speechkit-local-prewarm", daemon=True).start()
 
     async def connect(self, session: Session) -> _EngineConnection:
-        from .engine import SharedModel, StreamingRecognizer
+        from .engine import StreamingRecognizer
+        from .models import SharedModel
 
         model = await asyncio.to_thread(
             SharedModel.get, self.model_path, compute_type=self.options.compute_type

@@ -24,7 +24,7 @@ import numpy as np
 
 from speechkit.events import Finished, SpeechEnded, SpeechStarted, Transcript, Word
 
-from .engine import SharedModel
+from .models import SharedModel
 from .pcm import whole_samples
 
 _LOG = logging.getLogger("speechkit.local")
