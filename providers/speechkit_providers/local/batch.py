@@ -35,7 +35,7 @@ _Event = Transcript | SpeechStarted | SpeechEnded | Finished
 class FileRecognizer:
     """One recording: push audio, then iterate over provider events.
 
-    The same interface as :class:`~.engine.StreamingRecognizer`; events come after a
+    The same interface as :class:`~.recognizer.StreamingRecognizer`; events come after a
     :meth:`flush` (the audio so far is one piece) or :meth:`end_input`.
     """
 
