@@ -8,11 +8,11 @@ this state (see :mod:`.transcriber`).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Final
 
 from speechkit.events import Word
+from speechkit.text import words
 
 from .pcm import SAMPLE_RATE
 
@@ -21,11 +21,14 @@ CUT_WINDOW_AFTER: Final = int(8.0 * SAMPLE_RATE)
 _MIN_KEPT_WINDOW: Final = int(1.0 * SAMPLE_RATE)
 """Never cut the window to less than this before the newest audio, samples."""
 
-_WORD_RE = re.compile(r"[^\w']+")
-
 
 def _norm(word: Word) -> str:
-    return _WORD_RE.sub("", word.text.lower())
+    """``word`` as hypotheses are compared: its :func:`speechkit.text.words` run together.
+
+    Run together, not spaced: ``"cold-hearted"`` and ``"coldhearted"`` are the same word
+    here (the text lower-cased with every run of other characters dropped).
+    """
+    return "".join(words(word.text))
 
 
 def _after_committed(hyp: Sequence[Word], committed: Sequence[Word]) -> list[Word]:
