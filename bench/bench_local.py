@@ -273,7 +273,7 @@ def check(ok: bool | None) -> str:
 
 async def accuracy(clips: list[Clip], args: argparse.Namespace) -> dict[str, Any]:
     from faster_whisper import WhisperModel
-    from speechkit_providers.local.engine import resolve_model_path
+    from speechkit_providers.local.models import resolve_model_path
 
     norm_w = whisper_normaliser()
     if args.normaliser == "whisper" and norm_w is None:

@@ -32,7 +32,8 @@ import wave
 
 import jiwer
 import numpy as np
-from speechkit_providers.local.engine import SharedModel, StreamingRecognizer, resolve_model_path
+from speechkit_providers.local.models import SharedModel, resolve_model_path
+from speechkit_providers.local.recognizer import StreamingRecognizer
 
 from speechkit.events import Finished, SpeechEnded, SpeechStarted, Transcript
 from speechkit.text import normalise

@@ -63,7 +63,7 @@ async def test_prewarm_opens_the_http_session_of_a_network_provider() -> None:
 
 @pytest.mark.slow
 def test_prewarm_loads_the_local_model_in_the_background() -> None:
-    from speechkit_providers.local.engine import SharedModel
+    from speechkit_providers.local.models import SharedModel
 
     stt = speechkit.stt("local")
     key = (str(stt.hooks.model_path.resolve()), "int8")  # type: ignore[attr-defined]

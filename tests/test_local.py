@@ -76,7 +76,7 @@ async def test_real_time_streams_interims_before_each_final(engine: speechkit.ST
 
 @pytest.mark.slow
 async def test_concurrent_streams_share_one_model(engine: speechkit.STT) -> None:
-    from speechkit_providers.local.engine import SharedModel
+    from speechkit_providers.local.models import SharedModel
 
     a, b = await asyncio.gather(transcribe(engine), transcribe(engine))
     assert text_of(a) == text_of(b)
@@ -118,7 +118,7 @@ def test_a_model_not_on_disk_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_a_named_model_is_found_in_model_dir_before_any_cache(tmp_path: Path) -> None:
-    from speechkit_providers.local.engine import resolve_model_path
+    from speechkit_providers.local.models import resolve_model_path
 
     bundled = resolve_model_path("tiny.en")
     (tmp_path / "base.en").mkdir()
@@ -213,7 +213,7 @@ def test_cli_reads_compressed_formats_at_any_rate(
 
 
 def test_a_phrase_repeated_at_one_instant_by_the_decoder_is_dropped() -> None:
-    from speechkit_providers.local.engine import drop_squeezed_tail
+    from speechkit_providers.local.decoder import drop_squeezed_tail
 
     from speechkit import Word
 

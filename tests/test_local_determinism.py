@@ -107,7 +107,7 @@ async def test_file_mode_is_faster_whisper_s_own_transcribe() -> None:
     weights: the same words, every time."""
     import numpy as np
     from faster_whisper import WhisperModel
-    from speechkit_providers.local.engine import resolve_model_path
+    from speechkit_providers.local.models import resolve_model_path
 
     audio = decode_file(SAMPLE)
     pcm = np.concatenate([np.frombuffer(f.data, np.int16) for f in audio.frames]).astype(np.float32) / 32768

@@ -48,7 +48,8 @@ class LocalSession:
 
     def __init__(self, rate: int, language: str, final_after: float) -> None:
         from livekit import rtc
-        from speechkit_providers.local.engine import SharedModel, StreamingRecognizer, resolve_model_path
+        from speechkit_providers.local.models import SharedModel, resolve_model_path
+        from speechkit_providers.local.recognizer import StreamingRecognizer
 
         model = SharedModel.get(resolve_model_path("tiny.en"))
         self._rec = StreamingRecognizer(model, language=language, min_silence=final_after)

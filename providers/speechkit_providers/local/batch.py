@@ -24,7 +24,8 @@ import numpy as np
 
 from speechkit.events import Finished, SpeechEnded, SpeechStarted, Transcript, Word
 
-from .engine import SharedModel, whole_samples
+from .models import SharedModel
+from .pcm import whole_samples
 
 _LOG = logging.getLogger("speechkit.local")
 _SR = 16000
@@ -34,7 +35,7 @@ _Event = Transcript | SpeechStarted | SpeechEnded | Finished
 class FileRecognizer:
     """One recording: push audio, then iterate over provider events.
 
-    The same interface as :class:`~.engine.StreamingRecognizer`; events come after a
+    The same interface as :class:`~.recognizer.StreamingRecognizer`; events come after a
     :meth:`flush` (the audio so far is one piece) or :meth:`end_input`.
     """
 
