@@ -25,10 +25,9 @@ import numpy as np
 from speechkit.events import Finished, SpeechEnded, SpeechStarted, Transcript, Word
 
 from .models import SharedModel
-from .pcm import whole_samples
+from .pcm import SAMPLE_RATE, whole_samples
 
 _LOG = logging.getLogger("speechkit.local")
-_SR = 16000
 _Event = Transcript | SpeechStarted | SpeechEnded | Finished
 
 
@@ -107,7 +106,7 @@ class FileRecognizer:
         self._pieces.put_nowait(None)
 
     async def _decode(self, pcm: bytes) -> AsyncIterator[_Event]:
-        offset = self._offset / _SR
+        offset = self._offset / SAMPLE_RATE
         self._offset += len(pcm) // 2
         if len(pcm) < 2 * 160:  # under 10 ms: nothing Whisper could decode
             return
