@@ -23,7 +23,7 @@ from speechkit_conformance.harness import (  # noqa: E402
 )
 
 E = stt.SpeechEventType
-SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "jfk.flac"
+SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "jfk.flac"
 RATE = 16000
 ONCE = APIConnectOptions(max_retry=0, retry_interval=0.1, timeout=10.0)
 

@@ -16,7 +16,7 @@ from fakes import speech
 
 from speechkit.cli import EXIT_CONFIG, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK
 
-TESTS = Path(__file__).resolve().parent
+TESTS = Path(__file__).resolve().parents[1]
 # the fakes are registered at run time, as a notebook would; the rest is the real command
 RUNNER = (
     f"import sys; sys.path.insert(0, {str(TESTS)!r}); from fakes import FakeProvider; "

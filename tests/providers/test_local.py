@@ -20,7 +20,7 @@ from speechkit.audio import decode_file, push_frames
 from speechkit.text import normalise
 
 E = stt.SpeechEventType
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "samples" / "jfk.flac"
 REFERENCE = (
     "And so, my fellow Americans, ask not what your country can do for you, "

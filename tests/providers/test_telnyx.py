@@ -22,7 +22,7 @@ import speechkit
 E = stt.SpeechEventType
 KEY = TelnyxConfig().api_key
 RATE = 16000
-SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "jfk.flac"
+SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "jfk.flac"
 FAST = APIConnectOptions(max_retry=3, retry_interval=0.05, timeout=5.0)
 UTTERANCES = [["alpha", "bravo"], ["charlie", "delta", "echo"]]
 WORDS = [w for u in UTTERANCES for w in u]

@@ -13,7 +13,7 @@ from livekit.agents.metrics import ModelUsageCollector
 import speechkit
 from speechkit import registry
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 AUDIO_S = len(speech([[1, 2], [3]])) / 16000
 
 

@@ -32,7 +32,7 @@ KEY = SpeechmaticsConfig().api_key
 FAST = APIConnectOptions(max_retry=3, retry_interval=0.05, timeout=5.0)
 UTTERANCES = [["alpha", "bravo"], ["charlie", "delta", "echo"]]
 WORDS = [w for u in UTTERANCES for w in u]
-SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "jfk.flac"
+SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "jfk.flac"
 
 
 def engine(emu: SpeechmaticsEmulator, **options: Any) -> speechkit.STT:

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parent.parent / "bench" / "bench_providers.py"
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "bench_providers.py"
 ROW_KEYS = {
     "provider",
     "streams",

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SUITE = ["-m", "pytest", "-p", "speechkit_conformance.plugin", "--pyargs", "speechkit_conformance.suite"]
 
 

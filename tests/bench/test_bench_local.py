@@ -15,7 +15,7 @@ from livekit import rtc
 
 
 def _bench() -> ModuleType:
-    path = Path(__file__).resolve().parent.parent / "bench" / "bench_local.py"
+    path = Path(__file__).resolve().parents[2] / "bench" / "bench_local.py"
     spec = importlib.util.spec_from_file_location("bench_local", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
