@@ -22,7 +22,6 @@ import attrs
 
 import speechkit
 from speechkit import Capabilities, Session
-from speechkit.errors import InvalidRequestError, ServerError
 from speechkit.events import Finished, ProviderEvent, Transcript
 
 _LOG = logging.getLogger("acme_speechkit")
@@ -84,6 +83,7 @@ class AcmeProvider(speechkit.Provider[AcmeOptions]):
             yield Finished()
         elif kind == "error":
             said = f"{self.name} error {data.get('code')}: {data.get('message', '')}"
-            if 400 <= int(data.get("code", 500)) < 500:
-                raise InvalidRequestError(f"{said}; check the provider options", body=data)
-            raise ServerError(said, body=data)
+            # 4xx: the request was wrong (not retried); else the vendor's fault (retried)
+            raise self.vendor_error(
+                "invalid" if 400 <= int(data.get("code", 500)) < 500 else "server", said, body=data
+            )
