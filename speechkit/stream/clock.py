@@ -17,6 +17,8 @@ from ..events import ProviderEvent, SpeechEnded, SpeechStarted, Transcript, Word
 class StreamClock:
     """Connection times to stream times, for the connection in use."""
 
+    __slots__ = ("_pads", "origin")
+
     def __init__(self) -> None:
         self.origin = 0.0
         """Stream-clock seconds of the current connection's first audio."""

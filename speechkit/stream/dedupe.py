@@ -32,6 +32,8 @@ def trimmed(ev: Transcript, text: str) -> Transcript:
 class Deduplicator:
     """Drops or trims what a replaying connection repeats; one per stream."""
 
+    __slots__ = ("_cut", "_overlap", "_recent", "final_end")
+
     def __init__(self) -> None:
         self.final_end: float | None = None
         """End of the last timed final emitted (stream clock), or None."""

@@ -72,6 +72,8 @@ class Chunker:
             before the chunk that completed it is returned.
     """
 
+    __slots__ = ("_bytes", "_on_boundary", "_pauses", "chunk_samples", "position", "rate")
+
     def __init__(
         self, rate: int, chunk_samples: int, pauses: PauseDetector, on_boundary: Callable[[float], None]
     ) -> None:

@@ -21,6 +21,8 @@ dropped when it fills."""
 class Usage:
     """Audio seconds sent and not yet reported."""
 
+    __slots__ = ("_interval", "_pending")
+
     def __init__(self, interval: float = USAGE_INTERVAL) -> None:
         self._interval = interval
         self._pending = 0.0
@@ -41,6 +43,8 @@ class PushTimes:
 
     Two float arrays (8 bytes an entry), bounded to :data:`HISTORY` entries.
     """
+
+    __slots__ = ("_ends", "_times")
 
     def __init__(self) -> None:
         self._ends = array.array("d")

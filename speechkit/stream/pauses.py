@@ -45,6 +45,8 @@ class PauseDetector:
         pause: Seconds of silence that end a run of speech.
     """
 
+    __slots__ = ("_end", "_pause", "_peak", "_run_start", "_runs", "_silence_start")
+
     def __init__(self, pause: float = PAUSE_SECONDS) -> None:
         self._pause = pause
         self._peak = 0.0

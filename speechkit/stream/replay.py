@@ -41,6 +41,17 @@ class ReplayBuffer:
             it is logged.
     """
 
+    __slots__ = (
+        "_chunks",
+        "_confirmed",
+        "_log_extra",
+        "_pauses",
+        "_stalled",
+        "_trimmed",
+        "_wait",
+        "max_seconds",
+    )
+
     def __init__(
         self,
         max_seconds: float = MAX_REPLAY_SECONDS,

@@ -33,6 +33,16 @@ class Watchdog:
         now: The time the connection opened (``time.monotonic()``).
     """
 
+    __slots__ = (
+        "_drain",
+        "_limit",
+        "_provider",
+        "_timed",
+        "_unanswered_since",
+        "_unconfirmed_speech",
+        "quiet_since",
+    )
+
     def __init__(
         self,
         *,
