@@ -137,10 +137,7 @@ class FallbackSTT(STT):
             ConfigError: no member has one of the options, or a member refuses a value
                 (nothing is changed then).
         """
-        mine = [_own_options(m.hooks, options) for m in self.members]
-        for key in options:
-            if not any(key in m for m in mine):
-                raise ConfigError(f"no member of {self.label} has an option {key!r}")
+        mine = _split_options([m.hooks for m in self.members], options, self.label)
         language_change = {"language": language} if is_given(language) else {}
         # every member validates before any changes
         updated = [
@@ -202,10 +199,19 @@ class FallbackSTT(STT):
         self._recovered(index)
 
 
-def _own_options(hooks: Provider[Any], options: dict[str, Any]) -> dict[str, Any]:
-    """The part of ``options`` that a member's options class has fields for."""
-    fields = {f.name for f in attrs.fields(type(hooks.options))}
-    return {k: v for k, v in options.items() if k in fields}
+def _split_options(
+    members: Sequence[Provider[Any]], options: dict[str, Any], label: str
+) -> list[dict[str, Any]]:
+    """Per member, the part of ``options`` its options class has fields for.
+
+    Raises:
+        ConfigError: an option no member has (``label`` names the chain).
+    """
+    mine = [{k: v for k, v in options.items() if k in attrs.fields_dict(type(h.options))} for h in members]
+    for key in options:
+        if not any(key in m for m in mine):
+            raise ConfigError(f"no member of {label} has an option {key!r}")
+    return mine
 
 
 def _cannot_serve(hooks: Provider[Any], *, rate: int, language: str, diarization: bool) -> str | None:
@@ -262,8 +268,13 @@ class ChainMembers:
 
     def update(self, **options: Any) -> None:
         """Each member gets the options it has; the serving one applies them in order with the
-        audio (the stream reconnects or updates live)."""
-        mine = [_own_options(hooks, options) for _, hooks in self._members]
+        audio (the stream reconnects or updates live).
+
+        Raises:
+            ConfigError: an option no member of the stream has, or a value a member refuses
+                (nothing changed then).
+        """
+        mine = _split_options([hooks for _, hooks in self._members], options, self._chain.label)
         updated = [
             (i, h.with_options(**m) if m else h) for (i, h), m in zip(self._members, mine, strict=True)
         ]

@@ -40,7 +40,7 @@ from ..retry import RetryPolicy
 from . import replay as replay_module
 from .clock import StreamClock
 from .dedupe import Deduplicator
-from .input import Chunk, Chunker, downmix
+from .input import Chunker, downmix
 from .members import MemberSelector, OneProvider
 from .metrics import PushTimes, Usage
 from .pauses import PauseDetector
@@ -314,7 +314,7 @@ class SpeechStream(stt.RecognizeStream):
 
     # -- events -------------------------------------------------------------------
 
-    def _sent(self, chunk: Chunk, seconds: float) -> None:
+    def _sent(self, seconds: float) -> None:
         if self._usage.add(seconds):
             self._emit_usage()
 

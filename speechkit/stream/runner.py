@@ -102,7 +102,7 @@ class ConnectionRunner:
         push_times: When each new chunk was complete (for latency).
         current: The stream's options now (see :data:`CurrentOptions`).
         deliver: Takes each provider event (connection times) but ``Ready``/``Finished``.
-        sent: Called with each chunk sent and its seconds on the wire (padding included).
+        sent: Called with the seconds on the wire (padding included) of each chunk sent.
         rotate: Called when the session is about to expire (``Ready.expires_in``).
     """
 
@@ -120,7 +120,7 @@ class ConnectionRunner:
         push_times: PushTimes,
         current: CurrentOptions,
         deliver: Callable[[ProviderEvent], None],
-        sent: Callable[[Chunk, float], None],
+        sent: Callable[[float], None],
         rotate: Callable[[], None],
     ) -> None:
         self._conn, self._session, self._provider, self._version = conn, session, provider, version
@@ -259,7 +259,7 @@ class ConnectionRunner:
         await self._conn.send(message)
         if chunk.speech:
             self._watchdog.spoke(time.monotonic())
-        self._sent(chunk, seconds)
+        self._sent(seconds)
 
     # -- receive ------------------------------------------------------------------
 

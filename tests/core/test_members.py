@@ -66,3 +66,11 @@ def test_options_reach_each_member_that_has_them() -> None:
     assert members.provider.options.interim_results is False
     members.failed(ServerError("boom"), 0.0)
     assert members.next().options.interim_results is False
+
+
+def test_an_option_no_member_has_is_refused_and_nothing_changes() -> None:
+    _, members = chain(2)
+    before = members.provider
+    with pytest.raises(speechkit.ConfigError, match=r"no member of .* has an option 'bogus'"):
+        members.update(bogus=1)
+    assert members.provider is before
