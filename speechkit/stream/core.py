@@ -1,9 +1,9 @@
 """``SpeechStream``: the livekit ``RecognizeStream`` over any provider.
 
-The adapter between livekit's stream (frames in, resampled by livekit's
-``AudioResampler``; ``SpeechEvent`` s out) and the core's parts, which it composes:
+The adapter between livekit's stream (frames in, ``SpeechEvent`` s out) and the core's
+parts, which it composes:
 
-* :mod:`.input`: down-mixing and chunking to the provider's chunks on the stream clock;
+* :mod:`.input`: resampling, down-mixing and chunking to the provider's chunks on the stream clock;
 * :mod:`.pauses`: the pause rule, marking chunks speech or silence;
 * :mod:`.replay`: the unconfirmed audio, backpressure, confirmation by finals;
 * :mod:`.runner`: one connection (send, keep-alive, ready gate, receive, :mod:`.watchdog`);
@@ -40,7 +40,7 @@ from ..retry import RetryPolicy
 from . import replay as replay_module
 from .clock import StreamClock
 from .dedupe import Deduplicator
-from .input import Chunker, downmix
+from .input import Chunker, FrameInput
 from .members import MemberSelector, OneProvider
 from .metrics import PushTimes, Usage
 from .pauses import PauseDetector
@@ -101,6 +101,7 @@ class SpeechStream(stt.RecognizeStream):
         self._chunker = Chunker(
             self._rate, self._chunk_samples(provider), PauseDetector(), self._replay.add_boundary
         )
+        self._input = FrameInput(self._rate, self._chunker)
         self._clock = StreamClock()
         self._dedupe = Deduplicator()
         self._usage = Usage()
@@ -149,18 +150,28 @@ class SpeechStream(stt.RecognizeStream):
             ValueError: the sample rate differs from earlier frames of this stream.
             RuntimeError: after ``end_input()`` or ``aclose()``.
         """
+        self._check_input_not_ended()
+        self._check_not_closed()
         if frame.samples_per_channel == 0:
-            self._check_input_not_ended()
-            self._check_not_closed()
             return
-        frame = downmix(frame)
-        if self._pushed_sr and self._pushed_sr != frame.sample_rate:
-            raise ValueError(
-                f"sample rate changed within a stream: {self._pushed_sr} Hz, then "
-                f"{frame.sample_rate} Hz; open a new stream for a new rate (nothing pushed before is lost)"
-            )
-        super().push_frame(frame)
+        block = self._input.push(frame)
+        self._pushed_sr = frame.sample_rate
         self._pushed_seconds += frame.samples_per_channel / frame.sample_rate
+        if block is not None:
+            self._input_ch.send_nowait(block)
+
+    def flush(self) -> None:
+        """End the current segment: the audio pushed so far goes out and the provider is asked
+        to finalise it.
+
+        Raises:
+            RuntimeError: after ``end_input()`` or ``aclose()``.
+        """
+        self._check_input_not_ended()
+        self._check_not_closed()
+        if (block := self._input.flush()) is not None:
+            self._input_ch.send_nowait(block)
+        self._input_ch.send_nowait(self._FlushSentinel())
 
     def update_options(self, *, language: NotGivenOr[str] = NOT_GIVEN, **options: Any) -> None:
         """Change options on the live stream: it reconnects with them and replays the audio

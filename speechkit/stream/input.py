@@ -1,23 +1,31 @@
-"""The stream's input: down-mixing, chunking to the provider's chunk, and tail padding.
+"""The stream's input: resampling, down-mixing, chunking to the provider's chunk, tail padding.
 
-Resampling to the provider's rate happens before this, in livekit's ``RecognizeStream``
-(``rtc.AudioResampler``). What arrives here is PCM s16le mono at the provider's rate; the
-:class:`Chunker` cuts it into the provider's chunks (livekit's ``AudioByteStream``), places
-each on the stream clock (seconds of audio since the stream began) and marks it speech or
-silence by the pause rule (:mod:`speechkit.stream.pauses`).
+``push_frame`` hands each frame to :class:`FrameInput`, which down-mixes it, resamples it to
+the provider's rate (:class:`Resampler`, python-soxr) and queues it for the connection in
+blocks that end where the next chunk completes, so the connection's task wakes once per chunk,
+not once per 20 ms frame, and no chunk waits longer than it would frame by frame. The
+connection's :class:`Chunker` cuts the blocks into the provider's chunks, places each on the
+stream clock (seconds of audio since the stream began) and marks it speech or silence by the
+pause rule (:mod:`speechkit.stream.pauses`).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 import attrs
 import numpy as np
+import soxr  # type: ignore[import-untyped]
 from livekit import rtc
-from livekit.agents import utils
+from livekit.agents import stt
 
 from .pauses import PauseDetector
+
+RESAMPLER_QUALITY = "HQ"
+"""python-soxr's quality preset for input resampling: libsoxr's high quality, the preset
+livekit's ``AudioResamplerQuality.HIGH`` selects (``bench/resampler_quality.py`` compares them)."""
 
 
 def downmix(frame: rtc.AudioFrame) -> rtc.AudioFrame:
@@ -25,9 +33,16 @@ def downmix(frame: rtc.AudioFrame) -> rtc.AudioFrame:
     a mono frame is returned as is."""
     if frame.num_channels == 1:
         return frame
-    pcm = np.frombuffer(frame.data, dtype=np.int16).reshape(-1, frame.num_channels)
-    mono = pcm.mean(axis=1).astype(np.int16)
+    mono = _mono(frame)
     return rtc.AudioFrame(mono.tobytes(), frame.sample_rate, 1, frame.samples_per_channel)
+
+
+def _mono(frame: rtc.AudioFrame) -> np.ndarray[Any, np.dtype[np.int16]]:
+    pcm = np.frombuffer(frame.data, dtype=np.int16)
+    if frame.num_channels == 1:
+        return pcm.copy()  # held until resampled: the caller may reuse the frame's buffer
+    mono: np.ndarray[Any, np.dtype[np.float64]] = pcm.reshape(-1, frame.num_channels).mean(axis=1)
+    return mono.astype(np.int16)
 
 
 def pad_tail(pcm: bytes, min_samples: int) -> tuple[bytes, int]:
@@ -40,6 +55,161 @@ def pad_tail(pcm: bytes, min_samples: int) -> tuple[bytes, int]:
     if short <= 0:
         return pcm, 0
     return pcm + bytes(2 * short), short
+
+
+_Samples = np.ndarray[Any, np.dtype[np.int16]] | np.ndarray[Any, np.dtype[np.float32]]
+
+
+class Resampler:
+    """PCM mono from ``in_rate`` to ``out_rate`` as one stream (python-soxr's
+    ``ResampleStream``; a plain pass-through when the rates are equal).
+
+    Exact in sample count: after each :meth:`flush` the output so far holds exactly
+    ``samples_in * out_rate / in_rate`` samples rounded half up, however the input was cut
+    into frames and however many flushes came before (soxr's own count drifts by one sample
+    per flush). Deterministic: it resamples in float32 and rounds to s16 itself
+    (:meth:`to_pcm`), because libsoxr's s16 output is dithered with a random seed (two runs of
+    the same audio differ by 1-2 LSB, as livekit's ``AudioResampler`` output does); the float
+    path gives the same samples for any cut of the input into frames.
+    """
+
+    __slots__ = ("_in", "_out", "_stream", "in_rate", "out_rate")
+
+    def __init__(self, in_rate: int, out_rate: int) -> None:
+        self.in_rate, self.out_rate = in_rate, out_rate
+        self._stream = (
+            None
+            if in_rate == out_rate
+            else soxr.ResampleStream(in_rate, out_rate, 1, dtype="float32", quality=RESAMPLER_QUALITY)
+        )
+        self._in = 0  # samples in since the stream began
+        self._out = 0  # samples out
+
+    def push(self, pcm: np.ndarray[Any, np.dtype[np.int16]]) -> _Samples:
+        """The output ``pcm`` (s16 samples) makes available, for :meth:`to_pcm`; the resampler
+        holds back its delay (about 20 ms from 48 kHz)."""
+        self._in += len(pcm)
+        if self._stream is None:
+            self._out += len(pcm)
+            return pcm
+        out: np.ndarray[Any, np.dtype[np.float32]] = self._stream.resample_chunk(pcm.astype(np.float32))
+        self._out += len(out)
+        return out
+
+    def at_most(self, samples: int) -> int:
+        """The most output that pushing ``samples`` more input could make available (what the
+        input so far gives at the output rate, less what came out; the delay may hold some)."""
+        return (self._in + samples) * self.out_rate // self.in_rate + 1 - self._out
+
+    def flush(self) -> _Samples:
+        """The audio held back (a flush or the end of input); the next push starts afresh."""
+        if self._stream is None:
+            return np.zeros(0, dtype=np.int16)
+        out: np.ndarray[Any, np.dtype[np.float32]] = self._stream.resample_chunk(
+            np.zeros(0, dtype=np.float32), last=True
+        )
+        self._stream.clear()
+        # round half up, as libsoxr counts: each flush keeps the total exact
+        short = (self._in * self.out_rate + self.in_rate // 2) // self.in_rate - self._out - len(out)
+        if short > 0:
+            out = np.concatenate([out, np.zeros(short, dtype=np.float32)])
+        elif short < 0:
+            out = out[: max(0, len(out) + short)]
+        self._out += len(out)
+        return out
+
+    @staticmethod
+    def to_pcm(parts: list[_Samples]) -> bytes:
+        """PCM s16le of consecutive outputs (rounded to the nearest s16 value, clipped)."""
+        samples = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        if samples.dtype != np.int16:
+            samples = np.clip(np.rint(samples), -32768, 32767).astype(np.int16)
+        return samples.tobytes()
+
+
+class PcmBlock(stt.RecognizeStream._FlushSentinel):
+    """Resampled audio queued on the input channel (PCM s16le mono at the provider's rate)."""
+
+    __slots__ = ("pcm",)
+
+    def __init__(self, pcm: bytes) -> None:
+        self.pcm = pcm
+
+
+class FrameInput:
+    """``push_frame``'s half of the input: frames of one rate and any channel count in, blocks
+    of resampled PCM out, each ending where the chunker's next chunk completes.
+
+    The resampler runs only when the input held could complete the next chunk, and the
+    output is rounded to s16 once per block: a few calls per chunk, not one per frame, and no
+    chunk later than frame-by-frame resampling would make it.
+
+    Args:
+        rate: The provider's sample rate, Hz.
+        chunker: The stream's chunker (it says how many bytes complete its next chunk).
+    """
+
+    __slots__ = ("_chunker", "_held", "_held_samples", "_out", "_out_samples", "_resampler", "rate")
+
+    def __init__(self, rate: int, chunker: Chunker) -> None:
+        self.rate = rate
+        self._chunker = chunker
+        self._resampler: Resampler | None = None
+        self._held: list[np.ndarray[Any, np.dtype[np.int16]]] = []  # input not resampled yet
+        self._held_samples = 0
+        self._out: list[_Samples] = []  # resampled, not queued yet
+        self._out_samples = 0
+
+    def push(self, frame: rtc.AudioFrame) -> PcmBlock | None:
+        """Take ``frame``; a block to queue when it completes a chunk.
+
+        Raises:
+            ValueError: the sample rate differs from earlier frames.
+        """
+        rs = self._resampler
+        if rs is None:
+            rs = self._resampler = Resampler(frame.sample_rate, self.rate)
+        elif frame.sample_rate != rs.in_rate:
+            raise ValueError(
+                f"sample rate changed within a stream: {rs.in_rate} Hz, then "
+                f"{frame.sample_rate} Hz; open a new stream for a new rate (nothing pushed before is lost)"
+            )
+        pcm = _mono(frame)
+        self._held.append(pcm)
+        self._held_samples += len(pcm)
+        need = self._chunker.bytes_to_chunk() // 2
+        if rs.at_most(self._held_samples) < need - self._out_samples:  # cannot complete it yet
+            return None
+        self._resample(rs.push)
+        return self._take() if self._out_samples >= need else None
+
+    def flush(self) -> PcmBlock | None:
+        """What is held back (input, resampler delay, a partial chunk) as a block, or None."""
+        if self._resampler is None:
+            return None
+        self._resample(self._resampler.push)
+        self._add(self._resampler.flush())
+        return self._take() if self._out_samples else None
+
+    def _resample(self, push: Callable[[np.ndarray[Any, np.dtype[np.int16]]], _Samples]) -> None:
+        if not self._held:
+            return
+        pcm = self._held[0] if len(self._held) == 1 else np.concatenate(self._held)
+        self._held.clear()
+        self._held_samples = 0
+        self._add(push(pcm))
+
+    def _add(self, samples: _Samples) -> None:
+        if len(samples):
+            self._out.append(samples)
+            self._out_samples += len(samples)
+
+    def _take(self) -> PcmBlock:
+        block = PcmBlock(Resampler.to_pcm(self._out))
+        self._out.clear()
+        self._out_samples = 0
+        self._chunker.queued += len(block.pcm)
+        return block
 
 
 @attrs.define(slots=True)
@@ -72,7 +242,7 @@ class Chunker:
             before the chunk that completed it is returned.
     """
 
-    __slots__ = ("_bytes", "_on_boundary", "_pauses", "chunk_samples", "position", "rate")
+    __slots__ = ("_buf", "_on_boundary", "_pauses", "chunk_samples", "position", "queued", "rate")
 
     def __init__(
         self, rate: int, chunk_samples: int, pauses: PauseDetector, on_boundary: Callable[[float], None]
@@ -81,17 +251,34 @@ class Chunker:
         self.chunk_samples = chunk_samples
         self._pauses = pauses
         self._on_boundary = on_boundary
-        self._bytes = utils.audio.AudioByteStream(rate, 1, samples_per_channel=chunk_samples)
+        self._buf = bytearray()  # the partial chunk
         self.position = 0.0
         """Seconds of audio chunked so far (stream clock)."""
+        self.queued = 0
+        """Bytes queued for :meth:`push` and not pushed yet (:class:`FrameInput` counts them)."""
+
+    def bytes_to_chunk(self) -> int:
+        """Bytes that, queued after what is queued now, complete the next chunk."""
+        size = 2 * self.chunk_samples
+        return size - (len(self._buf) + self.queued) % size
 
     def push(self, pcm: bytes | memoryview) -> list[Chunk]:
-        """The chunks that ``pcm`` (PCM s16le mono) completes, in order."""
-        return [self._chunk(f) for f in self._bytes.push(pcm)]
+        """The chunks that ``pcm`` (PCM s16le mono, a queued block) completes, in order."""
+        self.queued = max(0, self.queued - len(pcm))
+        buf, size = self._buf, 2 * self.chunk_samples
+        if not buf and len(pcm) == size:  # the common case: one whole chunk, no copy
+            return [self._chunk(bytes(pcm))]
+        buf += pcm
+        if len(buf) < size:
+            return []
+        whole = len(buf) - len(buf) % size
+        chunks = [self._chunk(bytes(buf[k : k + size])) for k in range(0, whole, size)]
+        del buf[:whole]
+        return chunks
 
     def flush(self) -> list[Chunk]:
         """The partial chunk held back, if any (a flush or the end of input), then a boundary."""
-        chunks = [self._chunk(f) for f in self._bytes.flush()]
+        chunks = self._partial()
         if (at := self._pauses.boundary(self.position)) is not None:
             self._on_boundary(at)
         return chunks
@@ -101,15 +288,20 @@ class Chunker:
         otherwise); the partial chunk held so far is returned as a chunk of its own."""
         if chunk_samples == self.chunk_samples:
             return []
-        chunks = [self._chunk(f) for f in self._bytes.flush()]
+        chunks = self._partial()
         self.chunk_samples = chunk_samples
-        self._bytes = utils.audio.AudioByteStream(self.rate, 1, samples_per_channel=chunk_samples)
         return chunks
 
-    def _chunk(self, frame: rtc.AudioFrame) -> Chunk:
+    def _partial(self) -> list[Chunk]:
+        if not self._buf:
+            return []
+        data = bytes(self._buf)
+        self._buf.clear()
+        return [self._chunk(data)]
+
+    def _chunk(self, data: bytes) -> Chunk:
         start = self.position
-        self.position += frame.samples_per_channel / self.rate
-        data = bytes(frame.data)
+        self.position += len(data) / 2 / self.rate
         speech, boundary = self._pauses.feed(data, start, self.position)
         if boundary is not None:
             self._on_boundary(boundary)

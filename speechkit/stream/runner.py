@@ -17,7 +17,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from livekit import rtc
 from livekit.agents import stt, utils
 
 from ..connection import Connection, Message, Session
@@ -25,7 +24,7 @@ from ..errors import APIConnectionError, APIError, ServerError
 from ..events import Finished, ProviderEvent, Ready
 from ..provider import Provider
 from .clock import StreamClock
-from .input import Chunk, Chunker, pad_tail
+from .input import Chunk, Chunker, PcmBlock, pad_tail
 from .metrics import PushTimes
 from .replay import ReplayBuffer
 from .watchdog import Watchdog
@@ -202,11 +201,11 @@ class ConnectionRunner:
                 continue  # queued by a connection's timer, stale when input came since
             if idle is not None:
                 idle.touch()
-            if isinstance(item, rtc.AudioFrame):
-                ahead = item.samples_per_channel / item.sample_rate
-                # the byte stream may complete one more chunk than the frame holds
-                await self._replay.room_for(ahead + self._chunker.chunk_samples / self._chunker.rate)
-                await self._send_chunks(self._chunker.push(item.data))
+            if isinstance(item, PcmBlock):
+                chunker = self._chunker
+                # the block may complete one more chunk than it holds
+                await self._replay.room_for((len(item.pcm) // 2 + chunker.chunk_samples) / chunker.rate)
+                await self._send_chunks(chunker.push(item.pcm))
             elif isinstance(item, OptionsChanged):
                 if item.version > version:  # else this connection already has those options
                     provider, latest, language = self._current()
