@@ -103,7 +103,10 @@ class STT(stt.STT[None]):
     def http_session(self) -> aiohttp.ClientSession:
         """The aiohttp session the STT's WebSocket connections share (opened on first use)."""
         if self._http is None or self._http.closed:
-            self._http = aiohttp.ClientSession()
+            # no connection cap: each stream holds one WebSocket for its whole life, and
+            # aiohttp's default (100 per session) made the 101st concurrent stream wait
+            # for a free slot until its connect timed out
+            self._http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
         return self._http
 
     def stream(

@@ -298,3 +298,31 @@ def test_error_text_names_the_provider_under_its_registered_name() -> None:
     bad = provider.error({"errors": [{"code": "40005", "source": {"parameter": "language"}}]})
     assert auth.message.startswith("acmetel error 10009") and "ACMETEL_API_KEY" in auth.message
     assert bad.message.startswith("acmetel error 40005") and "telnyx" not in bad.message.lower()
+
+
+async def test_more_than_a_hundred_concurrent_streams_on_one_stt_all_connect() -> None:
+    """One STT, 120 streams open at once: each holds a WebSocket for its life, so a connection
+    cap on the shared aiohttp session (aiohttp's default is 100) would leave the last 20
+    waiting for a slot until their connect timed out."""
+    async with TelnyxEmulator() as emu:
+        engine = speechkit.STT(TelnyxProvider(TelnyxOptions(base_url=emu.url, api_key=KEY)))
+        pcm = synthesize([["alpha", "bravo"]], RATE)
+        streams = [engine.stream(conn_options=APIConnectOptions(max_retry=0, timeout=1.0)) for _ in range(120)]
+        for s in streams:  # every stream pushes its first frame, so each one connects now
+            s.push_frame(frames(pcm)[0])
+        await asyncio.sleep(1.5)  # all open past the connect timeout before any ends
+        for s in streams:
+            for f in frames(pcm)[1:]:
+                s.push_frame(f)
+            s.end_input()
+
+        async def words(s: speechkit.SpeechStream) -> list[str]:
+            return final_words([ev async for ev in s])
+
+        try:
+            got = await asyncio.gather(*(words(s) for s in streams))
+        finally:
+            for s in streams:
+                await s.aclose()
+            await engine.aclose()
+    assert got == [["alpha", "bravo"]] * 120
