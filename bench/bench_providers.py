@@ -58,6 +58,8 @@ RATE_IN, RATE = 48000, 16000
 FRAME = RATE_IN // 50  # 20 ms, as WebRTC delivers
 P99_BOUND_MS, LAG_BOUND_MS = 50.0, 100.0
 EXTRA_PAUSE_S = 0.3
+IDLE_S = 10.0  # the Telnyx emulator's idle close after the last audio
+RAMP_PER_S = 250  # streams opened per second at most
 THEIRS = {
     "telnyx": "livekit-plugins-telnyx 1.8.9",
     "speechmatics": "livekit-plugins-speechmatics 1.4.1",
@@ -122,8 +124,10 @@ def make_emulator(provider: str) -> Any:
         from speechkit_conformance.emulators.telnyx import TelnyxConfig, TelnyxEmulator
 
         # closes after the last final: LiveKit's plugin sends no CloseStream and waits for the close;
-        # only after 1 s without audio (default 0.3 s), so a client late under load is not cut off
-        config = TelnyxConfig(end_of_stream="close_after_final", final_after=1.0)
+        # only after IDLE_S without audio: the service's idle rule is undocumented (protocols.md
+        # 4.8, Deepgram's 10 s the nearest analogy) and a 1 s rule closed sessions of clients
+        # that fell behind under load, which the real service is not known to do
+        config = TelnyxConfig(end_of_stream="close_after_final", final_after=IDLE_S)
         return TelnyxEmulator(config).log_sends()
     if provider == "speechmatics":
         from speechkit_conformance.emulators.speechmatics import SpeechmaticsEmulator
@@ -141,14 +145,21 @@ async def serve_emulator(provider: str) -> None:
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)  # until the parent goes
 
 
+def pin(pid: int, cpu: int | None) -> None:
+    """Run ``pid`` on CPU ``cpu`` only (None: anywhere), as ``taskset -p`` would."""
+    if cpu is not None:
+        os.sched_setaffinity(pid, {cpu})
+
+
 class EmulatorProcess:
-    def __init__(self, provider: str) -> None:
+    def __init__(self, provider: str, cpu: int | None = None) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, __file__, "--emulator", provider],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
         )
+        pin(self.proc.pid, cpu)
         assert self.proc.stdout is not None
         info = json.loads(self.proc.stdout.readline())
         self.url, self.api_key, self.port = info["url"], info["api_key"], info["port"]
@@ -249,7 +260,10 @@ async def run_worker(spec: dict[str, Any]) -> dict[str, Any]:
     heads = [frames(np.concatenate([speech([id_words(i)], RATE_IN, lead=0.1), tail[:cut]])) for i in range(n)]
     per_stream = len(heads[0]) + len(shared)
     duration = per_stream * FRAME / RATE_IN
-    offsets = [(i * 50) // n for i in range(n)]  # streams open over the first second
+    # streams open over the first second, or at RAMP_PER_S a second when more (a worker is not
+    # handed 1,000 calls in one second; the handshakes alone would starve the open streams)
+    ramp = max(50, math.ceil(50 * n / RAMP_PER_S))
+    offsets = [(i * ramp) // n for i in range(n)]
 
     http = aiohttp.ClientSession()
     engine = make_engine(impl, provider, spec["url"], spec["api_key"], http)
@@ -276,6 +290,7 @@ async def run_worker(spec: dict[str, Any]) -> dict[str, Any]:
 
     rss0, cpu0 = _rss_kb(), _cpu()
     peak = rss0
+    backlog = 0.0
     t0 = time.monotonic() + 0.05
     lags: list[float] = []
     last = max(offsets) + per_stream
@@ -287,6 +302,10 @@ async def run_worker(spec: dict[str, Any]) -> dict[str, Any]:
         lags.append(time.monotonic() - due)
         if k % 25 == 0:  # RSS twice a second: the peak while the streams run, not the setup's
             peak = max(peak, _rss_kb())
+            if impl == "ours":  # audio pushed that no chunk has carried to the wire yet
+                for i, s in enumerate(streams):
+                    if s is not None and (j := min(k - offsets[i], per_stream)) > 0:
+                        backlog = max(backlog, j * FRAME / RATE_IN - s.sent_seconds)
         for i in range(n):
             j = k - offsets[i]
             if j < 0:
@@ -312,6 +331,7 @@ async def run_worker(spec: dict[str, Any]) -> dict[str, Any]:
     except TimeoutError:
         errors.append("timed out draining")
     cpu = _cpu() - cpu0
+    wall = time.monotonic() - t0
     peak = max(peak, _rss_kb())
     for s in streams:
         with contextlib.suppress(Exception):
@@ -322,6 +342,8 @@ async def run_worker(spec: dict[str, Any]) -> dict[str, Any]:
     lags_ms = sorted(x * 1000 for x in lags)
     return {
         "cpu_s": cpu,
+        "wall_s": wall,
+        "backlog_s": backlog if impl == "ours" else None,
         "audio_s": n * duration,
         "rss_base_kb": rss0,
         "rss_peak_kb": peak,
@@ -336,7 +358,13 @@ async def run_worker(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_scenario(
-    impl: str, provider: str, n: int, seconds: float, emu: EmulatorProcess, python: str
+    impl: str,
+    provider: str,
+    n: int,
+    seconds: float,
+    emu: EmulatorProcess,
+    python: str,
+    cpu: int | None = None,
 ) -> dict[str, Any]:
     spec = {
         "impl": impl,
@@ -349,12 +377,15 @@ def run_scenario(
     emu.send_log()  # drop anything left over
     with tempfile.NamedTemporaryFile(suffix=".json") as out:
         ecpu0 = emu.cpu()
-        proc = subprocess.run(
+        worker = subprocess.Popen(
             [python, __file__, "--worker", json.dumps(spec), "--out", out.name],
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            timeout=600,
         )
+        pin(worker.pid, cpu)
+        _, stderr = worker.communicate(timeout=900)
+        proc = subprocess.CompletedProcess(worker.args, worker.returncode, "", stderr)
         ecpu = emu.cpu() - ecpu0
         if proc.returncode != 0:
             raise RuntimeError(f"worker {impl}/{provider}/{n} failed:\n{proc.stderr[-3000:]}")
@@ -455,6 +486,10 @@ def summarise(
         "errors": result["errors"],
         "emulator_cpu_s": result["emulator_cpu_s"],
         "audio_s": result["audio_s"],
+        # share of one core each process used while the streams ran: the first near 1.0 saturates
+        "client_busy": result["cpu_s"] / result["wall_s"],
+        "emulator_busy": result["emulator_cpu_s"] / result["wall_s"],
+        "backlog_s": result["backlog_s"],
     }
 
 
@@ -504,6 +539,20 @@ def print_row(provider: str, n: int, ours: dict[str, Any] | None, theirs: dict[s
     print(" | ".join(cells), flush=True)
 
 
+def print_load(ours: dict[str, Any] | None, theirs: dict[str, Any] | None) -> None:
+    """Which process was busiest (share of one core while the streams ran) and ours' backlog."""
+    for name, r in (("ours", ours), ("theirs", theirs)):
+        if r is None:
+            continue
+        backlog = "" if r["backlog_s"] is None else f", backlog max {r['backlog_s']:.2f} s"
+        errors = f", {len(r['errors'])} errors: {r['errors'][0]}" if r["errors"] else ""
+        print(
+            f"    {name:6} client busy {r['client_busy']:.0%}, emulator busy {r['emulator_busy']:.0%}, "
+            f"pacing late max {r['lag_max_ms']:.0f} ms{backlog}{errors}",
+            flush=True,
+        )
+
+
 def header() -> None:
     names = [f"{'provider':12} {'N':>5}"] + [f"{name:^24}" for name, *_ in FIGURES] + [f"{'words ok':^17}"]
     print(" | ".join(names))
@@ -527,6 +576,9 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, help="audio per stream (default 10; --quick 3.5)")
     ap.add_argument("--search", type=int, default=0, help="bisection steps for the scale limit")
     ap.add_argument("--ref-python", default=sys.executable, help="interpreter for LiveKit's plugins")
+    ap.add_argument(
+        "--pin", action="store_true", help="client workers on CPU 0, the emulator on CPU 1 (taskset)"
+    )
     ap.add_argument("--emulator", help=argparse.SUPPRESS)
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
@@ -548,7 +600,7 @@ def main() -> None:
     details: list[dict[str, Any]] = []
     header()
     for provider in providers:
-        emu = EmulatorProcess(provider)
+        emu = EmulatorProcess(provider, 1 if args.pin else None)
         try:
             why = {impl: available(impl, provider, args.ref_python) for impl in impls}
             results: dict[tuple[str, int], dict[str, Any]] = {}
@@ -556,9 +608,12 @@ def main() -> None:
                 for impl in impls:  # interleaved: ours then theirs at each count
                     if why[impl] is None:
                         python = sys.executable if impl == "ours" else args.ref_python
-                        results[impl, n] = run_scenario(impl, provider, n, seconds, emu, python)
+                        results[impl, n] = run_scenario(
+                            impl, provider, n, seconds, emu, python, 0 if args.pin else None
+                        )
                 ours, theirs = results.get(("ours", n)), results.get(("theirs", n))
                 print_row(provider, n, ours, theirs)
+                print_load(ours, theirs)
                 rows.append(_row(provider, n, ours, theirs, why))
                 details.append(
                     {
@@ -630,7 +685,7 @@ def _search(
         mid = (lo + hi) // 2
         if mid in (lo, hi):
             break
-        r = run_scenario(impl, provider, mid, seconds, emu, python)
+        r = run_scenario(impl, provider, mid, seconds, emu, python, 0 if args.pin else None)
         print(
             f"    search {impl} {provider} {mid}: p99 {r['p99_ms']:.1f} ms, lag {r['lag_max_ms']:.0f} ms, "
             f"words_ok {r['words_ok']}",
