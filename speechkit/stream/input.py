@@ -40,7 +40,7 @@ def downmix(frame: rtc.AudioFrame) -> rtc.AudioFrame:
 def _mono(frame: rtc.AudioFrame) -> np.ndarray[Any, np.dtype[np.int16]]:
     pcm = np.frombuffer(frame.data, dtype=np.int16)
     if frame.num_channels == 1:
-        return pcm.copy()  # held until resampled: the caller may reuse the frame's buffer
+        return pcm
     mono: np.ndarray[Any, np.dtype[np.float64]] = pcm.reshape(-1, frame.num_channels).mean(axis=1)
     return mono.astype(np.int16)
 
@@ -123,7 +123,13 @@ class Resampler:
         """PCM s16le of consecutive outputs (rounded to the nearest s16 value, clipped)."""
         samples = parts[0] if len(parts) == 1 else np.concatenate(parts)
         if samples.dtype != np.int16:
-            samples = np.clip(np.rint(samples), -32768, 32767).astype(np.int16)
+            if len(parts) == 1:
+                samples = samples.copy()  # rounded in place below
+            # ufuncs in place: np.clip's Python dispatch costs more than the arithmetic here
+            np.rint(samples, out=samples)
+            np.minimum(samples, 32767, out=samples)
+            np.maximum(samples, -32768, out=samples)
+            samples = samples.astype(np.int16)
         return samples.tobytes()
 
 
@@ -155,8 +161,8 @@ class FrameInput:
         self.rate = rate
         self._chunker = chunker
         self._resampler: Resampler | None = None
-        self._held: list[np.ndarray[Any, np.dtype[np.int16]]] = []  # input not resampled yet
-        self._held_samples = 0
+        self._held = bytearray()  # input (PCM s16le mono) not resampled yet: a copy, as the
+        self._held_samples = 0  # caller may reuse a frame's buffer
         self._out: list[_Samples] = []  # resampled, not queued yet
         self._out_samples = 0
 
@@ -174,9 +180,11 @@ class FrameInput:
                 f"sample rate changed within a stream: {rs.in_rate} Hz, then "
                 f"{frame.sample_rate} Hz; open a new stream for a new rate (nothing pushed before is lost)"
             )
-        pcm = _mono(frame)
-        self._held.append(pcm)
-        self._held_samples += len(pcm)
+        if frame.num_channels == 1:
+            self._held += frame.data
+        else:
+            self._held += _mono(frame).tobytes()
+        self._held_samples += frame.samples_per_channel
         need = self._chunker.bytes_to_chunk() // 2
         if rs.at_most(self._held_samples) < need - self._out_samples:  # cannot complete it yet
             return None
@@ -194,7 +202,7 @@ class FrameInput:
     def _resample(self, push: Callable[[np.ndarray[Any, np.dtype[np.int16]]], _Samples]) -> None:
         if not self._held:
             return
-        pcm = self._held[0] if len(self._held) == 1 else np.concatenate(self._held)
+        pcm = np.frombuffer(bytes(self._held), dtype=np.int16)
         self._held.clear()
         self._held_samples = 0
         self._add(push(pcm))
