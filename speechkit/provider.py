@@ -109,7 +109,10 @@ class Provider(Generic[OptionsT]):
             the padding, so times stay those of the pushed audio).
         drain_timeout: After end of input, seconds of server silence after which the
             stream ends even without a :class:`~speechkit.events.Finished`.
-        heartbeat: WebSocket ping interval in seconds (half-open detection), or None.
+        heartbeat: WebSocket ping interval in seconds, or None. A pong missing for half of it
+            ends the connection (aiohttp's rule), so it must outlast the event loop's worst
+            lag under load: 30 s, as livekit's plugins use, tolerates 15 s. It detects a dead
+            server while no speech is owed an answer; ``response_timeout`` does while it is.
         response_timeout: Default of :attr:`ProviderOptions.response_timeout`: seconds of
             server silence, while speech sent on the connection has had no answer at all,
             after which the connection is half-open — in every push mode and while
@@ -143,7 +146,7 @@ class Provider(Generic[OptionsT]):
     chunk_duration: float = 0.1
     min_chunk_duration: float = 0.0
     drain_timeout: ClassVar[float] = 5.0
-    heartbeat: ClassVar[float | None] = 10.0
+    heartbeat: ClassVar[float | None] = 30.0
     response_timeout: ClassVar[float | None] = 10.0
     keepalive_interval: ClassVar[float] = 5.0
     wait_for_ready: ClassVar[bool] = False

@@ -79,7 +79,7 @@ class TelnyxProvider(Provider[TelnyxOptions]):
     drain_timeout = 2.0
     # finals-only engines (Telnyx, Google, Azure) say nothing until an utterance ends (§4.6):
     # a long sentence is 10-15 s of silence from a healthy server. Past 20 s of speech with
-    # no answer the socket is half-open; aiohttp's 10 s heartbeat usually notices first.
+    # no answer the socket is half-open (the 30 s heartbeat covers the silences between).
     response_timeout = 20.0
 
     def __init__(self, options: TelnyxOptions) -> None:

@@ -48,7 +48,9 @@ def _resample(pcm: np.ndarray, rate_in: int, rate_out: int, cuts: list[int], flu
     cuts=st.lists(st.integers(1, 3000), min_size=1, max_size=30),
     data=st.data(),
 )
-def test_count_is_exact_after_every_flush(rate_in: int, rate_out: int, cuts: list[int], data: st.DataObject) -> None:
+def test_count_is_exact_after_every_flush(
+    rate_in: int, rate_out: int, cuts: list[int], data: st.DataObject
+) -> None:
     flushes = set(data.draw(st.lists(st.integers(0, len(cuts) - 1), max_size=5)))
     rs = Resampler(rate_in, rate_out)
     pcm = _speechlike(rate_in, sum(cuts) / rate_in + 0.01)
@@ -62,7 +64,10 @@ def test_count_is_exact_after_every_flush(rate_in: int, rate_out: int, cuts: lis
 
 
 @settings(max_examples=25, deadline=None)
-@given(rate_in=st.sampled_from((8000, 44100, 48000)), cuts=st.lists(st.integers(1, 5000), min_size=1, max_size=40))
+@given(
+    rate_in=st.sampled_from((8000, 44100, 48000)),
+    cuts=st.lists(st.integers(1, 5000), min_size=1, max_size=40),
+)
 def test_same_audio_same_samples_however_it_is_cut(rate_in: int, cuts: list[int]) -> None:
     """Bit-identical output for any framing and on every run: libsoxr's s16 path (and livekit's
     AudioResampler) dithers with a random seed, which made transcripts of one file differ."""

@@ -307,7 +307,9 @@ async def test_more_than_a_hundred_concurrent_streams_on_one_stt_all_connect() -
     async with TelnyxEmulator() as emu:
         engine = speechkit.STT(TelnyxProvider(TelnyxOptions(base_url=emu.url, api_key=KEY)))
         pcm = synthesize([["alpha", "bravo"]], RATE)
-        streams = [engine.stream(conn_options=APIConnectOptions(max_retry=0, timeout=1.0)) for _ in range(120)]
+        streams = [
+            engine.stream(conn_options=APIConnectOptions(max_retry=0, timeout=1.0)) for _ in range(120)
+        ]
         for s in streams:  # every stream pushes its first frame, so each one connects now
             s.push_frame(frames(pcm)[0])
         await asyncio.sleep(1.5)  # all open past the connect timeout before any ends

@@ -51,7 +51,7 @@ class SpeechmaticsProvider(Provider[SpeechmaticsOptions]):
     live_options = frozenset({"max_delay", "max_delay_mode", "interim_results"})
     emulator = "speechkit_conformance.emulators.speechmatics:SpeechmaticsEmulator"
     wait_for_ready = True  # audio before RecognitionStarted is a protocol_error (§3.10.4)
-    heartbeat = 20.0  # §3.1: ping every 20-60 s; 3 min without audio or pings ends a session
+    heartbeat = 30.0  # §3.1: ping every 20-60 s; 3 min without audio or pings ends a session
 
     def __init__(self, options: SpeechmaticsOptions) -> None:
         """Build the provider; capabilities follow the options.
