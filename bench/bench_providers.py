@@ -297,8 +297,9 @@ async def run_worker(spec: dict[str, Any]) -> dict[str, Any]:
     for k in range(last + 1):
         due = t0 + k * FRAME / RATE_IN
         now = time.monotonic()
-        if due > now:
-            await asyncio.sleep(due - now)
+        # a tick behind still yields: a driver that pushes without awaiting while it catches up
+        # starves every stream's sender (a WebRTC track hands frames over through the loop)
+        await asyncio.sleep(max(0.0, due - now))
         lags.append(time.monotonic() - due)
         if k % 25 == 0:  # RSS twice a second: the peak while the streams run, not the setup's
             peak = max(peak, _rss_kb())
