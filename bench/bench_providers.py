@@ -291,6 +291,7 @@ async def run_worker(spec: dict[str, Any]) -> dict[str, Any]:
     rss0, cpu0 = _rss_kb(), _cpu()
     peak = rss0
     backlog = 0.0
+    replay = 0.0  # mean seconds a stream keeps for replay (no final covers them yet), the peak
     t0 = time.monotonic() + 0.05
     lags: list[float] = []
     last = max(offsets) + per_stream
@@ -304,6 +305,8 @@ async def run_worker(spec: dict[str, Any]) -> dict[str, Any]:
         if k % 25 == 0:  # RSS twice a second: the peak while the streams run, not the setup's
             peak = max(peak, _rss_kb())
             if impl == "ours":  # audio pushed that no chunk has carried to the wire yet
+                held = [s.unconfirmed_seconds for s in streams if s is not None]
+                replay = max(replay, sum(held) / max(1, len(held)))
                 for i, s in enumerate(streams):
                     if s is not None and (j := min(k - offsets[i], per_stream)) > 0:
                         backlog = max(backlog, j * FRAME / RATE_IN - s.sent_seconds)
@@ -345,6 +348,7 @@ async def run_worker(spec: dict[str, Any]) -> dict[str, Any]:
         "cpu_s": cpu,
         "wall_s": wall,
         "backlog_s": backlog if impl == "ours" else None,
+        "replay_kb": replay * RATE * 2 / 1024 if impl == "ours" else None,
         "audio_s": n * duration,
         "rss_base_kb": rss0,
         "rss_peak_kb": peak,
@@ -491,6 +495,7 @@ def summarise(
         "client_busy": result["cpu_s"] / result["wall_s"],
         "emulator_busy": result["emulator_cpu_s"] / result["wall_s"],
         "backlog_s": result["backlog_s"],
+        "replay_kb": result["replay_kb"],
     }
 
 
@@ -546,6 +551,8 @@ def print_load(ours: dict[str, Any] | None, theirs: dict[str, Any] | None) -> No
         if r is None:
             continue
         backlog = "" if r["backlog_s"] is None else f", backlog max {r['backlog_s']:.2f} s"
+        if r["replay_kb"] is not None:
+            backlog += f", replay audio held {r['replay_kb']:.0f} KiB/stream at most"
         errors = f", {len(r['errors'])} errors: {r['errors'][0]}" if r["errors"] else ""
         print(
             f"    {name:6} client busy {r['client_busy']:.0%}, emulator busy {r['emulator_busy']:.0%}, "
