@@ -300,7 +300,9 @@ class SpeechmaticsEmulator(Emulator):
                 "reason": "Concurrent session usage",
             }
             ctx.send(json.dumps(info | usage))
-        ctx.spawn(self._timers(ctx, st))
+        began, warned = time.monotonic(), set[tuple[str, float, float]]()
+        timers = ctx.deadline(lambda: self._timers(ctx, st, began, warned))
+        timers.wake(self._next_limit(st, began, warned))
         return True
 
     def _fail(self, ctx: SessionContext, kind: str, reason: str) -> None:
@@ -597,24 +599,42 @@ class SpeechmaticsEmulator(Emulator):
 
     # -- limits -------------------------------------------------------------------------
 
-    async def _timers(self, ctx: SessionContext, st: _State) -> None:
-        """Idle and session limits: Warnings before, then Error and close 1008 (§3.6)."""
-        cfg, began = self.config, time.monotonic()
-        warned: set[tuple[str, float, float]] = set()  # (type, seconds before, since) already sent
-        while not ctx.ended.is_set():
-            await asyncio.sleep(0.02)
-            now = time.monotonic()
-            for kind, since, limit, warnings in (
-                ("idle_timeout", st.last_audio, cfg.idle_timeout, cfg.idle_warnings),
-                ("session_timeout", began, cfg.session_timeout, cfg.session_warnings),
-            ):
-                if now - since >= limit:
-                    return self._fail(ctx, kind, f"Session ended: {kind.replace('_', ' ')}")
-                for before in warnings:
-                    if now - since >= limit - before and (kind, before, since) not in warned:
-                        warned.add((kind, before, since))
-                        reason = f"Session will end in {before:g}s ({kind.replace('_', ' ')})"
-                        ctx.send(json.dumps({"message": "Warning", "type": kind, "reason": reason}))
+    def _limits(
+        self, st: _State, began: float
+    ) -> tuple[tuple[str, float, float, tuple[float, ...]], tuple[str, float, float, tuple[float, ...]]]:
+        """(type, since, limit, warnings) of the idle and the session limit."""
+        cfg = self.config
+        return (
+            ("idle_timeout", st.last_audio, cfg.idle_timeout, cfg.idle_warnings),
+            ("session_timeout", began, cfg.session_timeout, cfg.session_warnings),
+        )
+
+    def _next_limit(self, st: _State, began: float, warned: set[tuple[str, float, float]]) -> float:
+        """When the next Warning or Error of the limits is due."""
+        return min(
+            since + limit - before
+            for kind, since, limit, warnings in self._limits(st, began)
+            for before in (0.0, *(b for b in warnings if (kind, b, since) not in warned))
+        )
+
+    def _timers(
+        self, ctx: SessionContext, st: _State, began: float, warned: set[tuple[str, float, float]]
+    ) -> float | None:
+        """Idle and session limits: Warnings before, then Error and close 1008 (§3.6). A
+        :class:`Deadline` tick; ``warned`` holds the (type, seconds before, since) already sent."""
+        if ctx.ended.is_set():
+            return None
+        now = time.monotonic()
+        for kind, since, limit, warnings in self._limits(st, began):
+            if now >= since + limit:
+                self._fail(ctx, kind, f"Session ended: {kind.replace('_', ' ')}")
+                return None
+            for before in warnings:
+                if now >= since + limit - before and (kind, before, since) not in warned:
+                    warned.add((kind, before, since))
+                    reason = f"Session will end in {before:g}s ({kind.replace('_', ' ')})"
+                    ctx.send(json.dumps({"message": "Warning", "type": kind, "reason": reason}))
+        return self._next_limit(st, began, warned)
 
     async def on_client_close(self, ctx: SessionContext) -> None:
         st: _State | None = ctx.record.state.get("sm")

@@ -45,7 +45,7 @@ from aiohttp import web
 from speechkit.codecs import WavError, mulaw_decode, parse_wav_header
 from speechkit.events import Finished, Transcript
 
-from ..emulator import Emulator, FaultPlan, SessionContext, SessionRecord
+from ..emulator import Deadline, Emulator, FaultPlan, SessionContext, SessionRecord
 from ..recognizers import LocalSession as _LocalSession
 from ..recognizers import OracleSession as _OracleSession
 
@@ -130,6 +130,7 @@ class _State:
     last_activity: float = attrs.field(factory=time.monotonic)
     pending: bool = False  # audio since the last finalisation
     finishing: bool = False
+    timer: Deadline | None = None  # the idle timeout and the final after final_after
 
 
 class TelnyxEmulator(Emulator):
@@ -218,7 +219,9 @@ class TelnyxEmulator(Emulator):
         ctx.record.state.update(engine=canonical, input_format=fmt, interim_results=st.interim, telnyx=st)
         if rate is not None and fmt in ("linear16", "mulaw"):
             self._start_recognizer(ctx, st)
-        ctx.spawn(self._timer(ctx, st))
+        st.timer = ctx.deadline(lambda: self._tick(ctx, st))
+        if cfg.idle_timeout is not None:
+            st.timer.wake(st.last_activity + cfg.idle_timeout)
         return True
 
     def _refuse(self, ctx: SessionContext, frame: dict[str, Any]) -> bool:
@@ -240,6 +243,12 @@ class TelnyxEmulator(Emulator):
     async def on_binary(self, ctx: SessionContext, data: bytes) -> float:
         st: _State = ctx.record.state["telnyx"]
         st.last_audio = st.last_activity = time.monotonic()
+        seconds = self._audio(ctx, st, data)
+        if st.pending and st.timer is not None:  # the final is due final_after from now
+            st.timer.wake(st.last_audio + self.config.final_after)
+        return seconds
+
+    def _audio(self, ctx: SessionContext, st: _State, data: bytes) -> float:
         if st.header is not None:  # still inside the WAV header
             st.header += data
             data = self._parse_wav(ctx, st)
@@ -297,32 +306,44 @@ class TelnyxEmulator(Emulator):
             st.rec.flush()
             st.pending = False
         elif kind == "CloseStream" and self.config.end_of_stream == "close_stream":
-            ctx.spawn(self._finish(ctx, st))
+            self._finish(ctx, st)
 
-    async def _timer(self, ctx: SessionContext, st: _State) -> None:
-        cfg = self.config
-        while not st.finishing:
-            await asyncio.sleep(0.01)
-            now = time.monotonic()
-            if cfg.idle_timeout is not None and now - st.last_activity >= cfg.idle_timeout:
-                ctx.close(cfg.idle_close_code)
-                return
-            if st.pending and st.last_audio is not None and now - st.last_audio >= cfg.final_after:
-                st.pending = False
-                if cfg.end_of_stream == "close_after_final":
-                    await self._finish(ctx, st)
-                    return
-                if st.rec is not None:
-                    st.rec.flush()
+    def _tick(self, ctx: SessionContext, st: _State) -> float | None:
+        """The session's timers (its :class:`Deadline`): the idle close, then the final once audio
+        stopped for ``final_after``; returns when the next one is due."""
+        cfg, now = self.config, time.monotonic()
+        idle_due = st.last_activity + cfg.idle_timeout if cfg.idle_timeout is not None else None
+        if idle_due is not None and now >= idle_due:
+            assert st.timer is not None
+            st.timer.cancel()
+            ctx.close(cfg.idle_close_code)
+            return None
+        if st.pending and st.last_audio is not None and now >= st.last_audio + cfg.final_after:
+            st.pending = False
+            if cfg.end_of_stream == "close_after_final":
+                self._finish(ctx, st)
+                return None
+            if st.rec is not None:
+                st.rec.flush()
+        final_due = st.last_audio + cfg.final_after if st.pending and st.last_audio is not None else None
+        return min((t for t in (idle_due, final_due) if t is not None), default=None)
 
-    async def _finish(self, ctx: SessionContext, st: _State) -> None:
-        """Flush every final, then close 1000."""
+    def _finish(self, ctx: SessionContext, st: _State) -> None:
+        """Stop the timers, flush every final, then close 1000."""
         if st.finishing:
             return
         st.finishing = True
+        if st.timer is not None:
+            st.timer.cancel()
         if st.rec is not None and st.pump is not None:
             st.rec.end_input()
-            await asyncio.shield(st.pump)
+            ctx.spawn(self._close_after(ctx, st.pump))
+        else:
+            ctx.close(1000)
+
+    @staticmethod
+    async def _close_after(ctx: SessionContext, pump: asyncio.Task[None]) -> None:
+        await asyncio.shield(pump)  # the finals go out first
         ctx.close(1000)
 
     async def _pump(self, ctx: SessionContext, st: _State) -> None:
