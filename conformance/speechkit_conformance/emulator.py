@@ -421,7 +421,8 @@ class Emulator:
         self.add_routes(app)
         self._runner = web.AppRunner(app, shutdown_timeout=0.5, handle_signals=False)
         await self._runner.setup()
-        await web.TCPSite(self._runner, self.host, self.port).start()
+        # a benchmark opens hundreds of sessions at once: a full accept queue drops SYNs, retried 1 s later
+        await web.TCPSite(self._runner, self.host, self.port, backlog=1024).start()
         self.port = int(self._runner.addresses[0][1])
         return self
 
