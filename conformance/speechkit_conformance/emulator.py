@@ -229,7 +229,8 @@ class SessionContext:
     async def _sender(self) -> None:
         while True:
             due, (kind, value) = await self._outbox.get()
-            await asyncio.sleep(max(0.0, due - time.monotonic()))
+            if (wait := due - time.monotonic()) > 0:  # only a FaultPlan.delay holds a frame back
+                await asyncio.sleep(wait)
             if self.stalled or self.ws.closed:
                 continue
             if kind == "text":

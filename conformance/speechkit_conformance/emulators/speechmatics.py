@@ -134,9 +134,17 @@ class SpeechmaticsConfig:
     speakers: int = 1
 
 
+def _audio_added(seq_no: int) -> str:
+    """``AudioAdded`` as ``json.dumps`` spells it, without building it (one per audio frame)."""
+    return f'{{"message": "AudioAdded", "seq_no": {seq_no}}}'
+
+
 def error_message(kind: str, reason: str, **extra: Any) -> dict[str, Any]:
     """A Speechmatics ``Error`` message (§3.7)."""
     return {"message": "Error", "type": kind, "reason": reason, **extra}
+
+
+_LOUD = 655  # 0.02 * 32768 = 655.36: |sample| > that is |sample| > 655
 
 
 class _OracleRecognizer(OracleSession):
@@ -155,11 +163,10 @@ class _OracleRecognizer(OracleSession):
         for ev in self._rec.feed(pcm):
             self._words = True
             self._queue.put_nowait(ev)
-        loud = np.flatnonzero(np.abs(samples.astype(np.int32)) > 0.02 * 32768)
+        # |sample| > 0.02 full scale, on the int16 samples as they are (no widening, no abs)
+        loud = (samples > _LOUD) | (samples < -_LOUD)
         self._silence = (
-            (len(samples) - 1 - loud[-1]) / self._rate
-            if loud.size
-            else self._silence + len(samples) / self._rate
+            int(loud[::-1].argmax()) / self._rate if loud.any() else self._silence + len(samples) / self._rate
         )
         if self._trigger and self._words and self._silence >= self._trigger:
             self.flush()
@@ -497,7 +504,7 @@ class SpeechmaticsEmulator(Emulator):
                 return 0.0
             if read is None:  # still inside the header
                 st.seq_no += 1
-                ctx.send(json.dumps({"message": "AudioAdded", "seq_no": st.seq_no}))
+                ctx.send(_audio_added(st.seq_no))
                 return 0.0
             data = read
         assert st.rec is not None
@@ -514,7 +521,7 @@ class SpeechmaticsEmulator(Emulator):
         st.seq_no += 1
         st.last_audio = time.monotonic()
         st.position += len(pcm) / st.rate
-        ctx.send(json.dumps({"message": "AudioAdded", "seq_no": st.seq_no}))
+        ctx.send(_audio_added(st.seq_no))
         st.rec.push(pcm.astype("<i2").tobytes())
         self._finalise_due(ctx, st)
         return len(pcm) / st.rate
