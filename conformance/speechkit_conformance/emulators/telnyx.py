@@ -17,13 +17,14 @@ What it enforces and does (§4.11):
   ``Speechmatics``/``Soniox`` interims and finals; ``Telnyx`` and the rest finals only
   (``Telnyx`` with ``confidence`` :attr:`TelnyxConfig.telnyx_confidence`, null by default);
 * control messages (§4.4): ``Finalize`` (Deepgram) finalises now, ``KeepAlive`` resets the
-  idle timer, ``CloseStream`` ends the stream in end-of-stream mode ``close_stream``;
-  anything else is ignored;
-* end of stream (§4.7), :attr:`TelnyxConfig.end_of_stream`: ``close_after_final`` (a:
-  final then close 1000 once audio stopped for ``final_after`` s, SC75), ``stay_open`` (b:
-  final, then the socket stays open until the client closes, SC78), ``close_stream`` (c:
-  finals after each pause, close 1000 only after ``CloseStream``, TX-DOCS). Only (c)
-  honours ``CloseStream``: whether the Telnyx engine does is an open question (§6.3).
+  idle timer, ``CloseStream`` flushes every final and closes 1000, in every end-of-stream
+  mode (the documented graceful shutdown, §4.7, §4.11.5); anything else is ignored;
+* end of stream (§4.7), :attr:`TelnyxConfig.end_of_stream`, when audio simply stops *without*
+  ``CloseStream``: ``close_after_final`` (a: final then close 1000 once audio stopped for
+  ``final_after`` s, SC75), ``stay_open`` (b: final, then the socket stays open until the
+  client closes, SC78), ``close_stream`` (c: finals after each pause, close 1000 only after
+  ``CloseStream``, TX-DOCS). ``CloseStream`` ends the session in all three; whether the
+  Telnyx engine honours it is an open question (§6.3) that the emulator answers with the docs.
 
 Transcript frames carry ``transcript``, ``is_final``, ``confidence`` and (Deepgram)
 ``speech_final``: no timestamps, as documented (§4.5). Behind the engine sits the
@@ -76,7 +77,8 @@ class TelnyxConfig:
         reject_origin: Refuse (403) an upgrade carrying an ``Origin`` header (VA-TX).
         case_sensitive_engine: Only the docs' spelling of ``transcription_engine`` works;
             another case closes the socket with ``error_close_code`` and no frame (SC75).
-        end_of_stream: End-of-stream mode (a), (b) or (c), see the module docs.
+        end_of_stream: What happens when audio stops without ``CloseStream``: mode (a), (b) or
+            (c), see the module docs. ``CloseStream`` flushes the finals and closes 1000 in each.
         final_after: Seconds without audio after which the pending words are finalised.
         error_close_code: Close code after an ``errors`` frame (undocumented, §4.5).
         recognizer: ``"oracle"`` (tone words) or ``"local"`` (Whisper tiny.en, 16 kHz).
@@ -305,7 +307,7 @@ class TelnyxEmulator(Emulator):
         if kind == "Finalize" and st.engine == "Deepgram" and st.rec is not None:
             st.rec.flush()
             st.pending = False
-        elif kind == "CloseStream" and self.config.end_of_stream == "close_stream":
+        elif kind == "CloseStream":  # every mode: the documented graceful shutdown (§4.7)
             self._finish(ctx, st)
 
     def _tick(self, ctx: SessionContext, st: _State) -> float | None:
