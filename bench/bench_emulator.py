@@ -11,11 +11,14 @@ clock per process (the sessions spread over its ten phases), then the vendor's e
 (``CloseStream``, ``Terminate``, ``EndOfStream``) and reads until the server closes. A
 session's reader only counts messages and looks for the close.
 
+Session ``i`` says three-word utterances starting at word ``i % 25`` of the oracle's vocabulary,
+so the sessions do not all send the same bytes at once.
+
 Figures per run: the emulator's CPU seconds (user + system, from ``/proc/PID/stat``) per
 second of audio received, over the whole run (connects and drains included) and over the
-steady window in which every session was streaming; sessions that closed early (the server
-closed or the connection failed before the session sent its end of stream), sessions whose
-close was not 1000, and the clients' own CPU and pacing lag (worst tick late, ms).
+steady window in which every session was streaming; its peak RSS; sessions that closed early
+(the server closed or the connection failed before the session sent its end of stream),
+sessions whose close was not 1000, and the clients' own CPU and pacing lag (worst tick late).
 
 Usage::
 
@@ -108,6 +111,12 @@ class EmulatorProcess:
     def cpu(self) -> float:
         return proc_cpu(self.proc.pid)
 
+    def peak_rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
     def cpu_between(self, t0: float, t1: float) -> tuple[float, float]:
         """(CPU seconds, wall seconds) between the first and last samples within ``t0``-``t1``."""
         inside = [(t, c) for t, c in self.samples if t0 <= t <= t1]
@@ -130,12 +139,13 @@ class EmulatorProcess:
 # -- the client process ---------------------------------------------------------------------------
 
 
-def oracle_chunks(seconds: float) -> list[bytes]:
-    """``seconds`` of oracle speech (utterances of three words) as 100 ms PCM s16le chunks."""
+def oracle_chunks(seconds: float, first: int = 0) -> list[bytes]:
+    """``seconds`` of oracle speech (utterances of three words from word ``first`` on) as 100 ms
+    PCM s16le chunks."""
     import numpy as np
     from speechkit_conformance.oracle import VOCABULARY, synthesize
 
-    utterances, k = [], 0
+    utterances, k = [], first
     while True:
         utterances.append([VOCABULARY[(k + j) % len(VOCABULARY)] for j in range(3)])
         k += 3
@@ -172,9 +182,13 @@ def opening(provider: str, port: int, key: str) -> tuple[str, dict[str, str], st
 
 
 class _Session:
-    __slots__ = ("closed_at", "code", "ended_at", "failed", "messages", "ready", "sent", "started_at", "ws")
+    __slots__ = (
+        *("chunks", "closed_at", "code", "ended_at", "failed"),
+        *("messages", "ready", "sent", "started_at", "ws"),
+    )
 
-    def __init__(self) -> None:
+    def __init__(self, chunks: list[bytes]) -> None:
+        self.chunks = chunks
         self.ws: Any = None
         self.ready = False
         self.sent = 0
@@ -190,9 +204,9 @@ async def run_client(spec: dict[str, Any]) -> dict[str, Any]:
     import aiohttp
 
     provider, n = spec["provider"], spec["sessions"]
-    chunks = oracle_chunks(spec["seconds"])
+    variants = [oracle_chunks(spec["seconds"], k) for k in range(25)]
     url, headers, first, end = opening(provider, spec["port"], spec["api_key"])
-    sessions = [_Session() for _ in range(n)]
+    sessions = [_Session(variants[(spec["first"] + i) % 25]) for i in range(n)]
     sem = asyncio.Semaphore(CONNECTS)
     cpu0 = time.process_time()
 
@@ -231,10 +245,10 @@ async def run_client(spec: dict[str, Any]) -> dict[str, Any]:
                 if not s.ready or s.ended_at or s.closed_at:
                     continue
                 try:
-                    if s.sent < len(chunks):
+                    if s.sent < len(s.chunks):
                         if not s.sent:
                             s.started_at = time.monotonic()
-                        await s.ws.send_bytes(chunks[s.sent])
+                        await s.ws.send_bytes(s.chunks[s.sent])
                         s.sent += 1
                     else:
                         msg = end or json.dumps({"message": "EndOfStream", "last_seq_no": s.sent})
@@ -283,13 +297,14 @@ def run(
         cpu0 = emu.cpu()
         shares = [n // clients + (k < n % clients) for k in range(clients)]
         procs = []
-        for share in shares:
-            spec = {"provider": provider, "sessions": share, "seconds": seconds}
+        for k, share in enumerate(shares):
+            spec = {"provider": provider, "sessions": share, "seconds": seconds, "first": sum(shares[:k])}
             spec |= {"port": emu.port, "api_key": emu.api_key}
             cmd = [sys.executable, __file__, "--client", json.dumps(spec)]
             procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True))
         outs = [json.loads(p.communicate(timeout=seconds + 180)[0]) for p in procs]
         cpu = emu.cpu() - cpu0
+        rss = emu.peak_rss_mb()
         window = (max(o["last_first_audio"] for o in outs), min(o["first_end"] for o in outs))
         steady, span = emu.cpu_between(*window) if window[1] > window[0] else (float("nan"), 0.0)
     finally:
@@ -302,6 +317,7 @@ def run(
         "seconds": seconds,
         "send_log": send_log,
         "emulator_cpu_s": cpu,
+        "emulator_peak_rss_mb": rss,
         "audio_s": audio,
         "cpu_per_audio_s": cpu / audio if audio else float("nan"),
         "steady_cpu_per_audio_s": steady / (n * span) if span else float("nan"),
@@ -344,7 +360,7 @@ def main() -> None:
             f" {row['steady_window_s']:.1f} s); closed early {row['early']}, not 1000 {row['not_1000']};"
             f" clients CPU {row['client_cpu_s']} s, lag max {row['client_lag_max_ms']:.0f} ms;"
             f" wall {row['wall_s']:.1f} s (first audio spread {row['start_spread_s']:.1f} s);"
-            f" {row['messages']} messages",
+            f" {row['messages']} messages; emulator peak RSS {row['emulator_peak_rss_mb']:.0f} MiB",
             flush=True,
         )
         if row["failed"]:
