@@ -143,16 +143,15 @@ def oracle_chunks(seconds: float, first: int = 0) -> list[bytes]:
     """``seconds`` of oracle speech (utterances of three words from word ``first`` on) as 100 ms
     PCM s16le chunks."""
     import numpy as np
-    from speechkit_conformance.oracle import VOCABULARY, synthesize
+    from speechkit_conformance.oracle import LEAD_S, VOCABULARY, synthesize
 
-    utterances, k = [], first
-    while True:
-        utterances.append([VOCABULARY[(k + j) % len(VOCABULARY)] for j in range(3)])
-        k += 3
-        pcm = synthesize(utterances, RATE)
-        if len(pcm) >= seconds * RATE:
-            break
+    parts, have, k = [], 0, first
+    while have < seconds * RATE:
+        words = [VOCABULARY[(k + j) % len(VOCABULARY)] for j in range(3)]
+        parts.append(synthesize([words], RATE, lead=LEAD_S if not parts else 0.0))
+        have, k = have + len(parts[-1]), k + 3
     n = round(seconds / CHUNK_S)
+    pcm = np.concatenate(parts)
     pcm = np.pad(pcm, (0, max(0, n * CHUNK // 2 - len(pcm))))[: n * CHUNK // 2]
     data = pcm.astype("<i2").tobytes()
     return [data[i : i + CHUNK] for i in range(0, len(data), CHUNK)]
@@ -183,7 +182,7 @@ def opening(provider: str, port: int, key: str) -> tuple[str, dict[str, str], st
 
 class _Session:
     __slots__ = (
-        *("chunks", "closed_at", "code", "ended_at", "failed"),
+        *("chunks", "closed_at", "code", "connected_at", "ended_at", "failed"),
         *("messages", "ready", "sent", "started_at", "ws"),
     )
 
@@ -193,6 +192,7 @@ class _Session:
         self.ready = False
         self.sent = 0
         self.messages = 0
+        self.connected_at = 0.0  # the upgrade done
         self.started_at = 0.0  # first chunk sent
         self.ended_at = 0.0  # end of stream sent
         self.closed_at = 0.0
@@ -214,6 +214,7 @@ async def run_client(spec: dict[str, Any]) -> dict[str, Any]:
         try:
             async with sem:
                 s.ws = await http.ws_connect(url, headers=headers, autoping=True, max_msg_size=0)
+            s.connected_at = time.monotonic()
             if first is not None:
                 await s.ws.send_str(first)
             else:
@@ -276,6 +277,8 @@ async def run_client(spec: dict[str, Any]) -> dict[str, Any]:
         "not_1000": sum(1 for s in sessions if s.ended_at and s.code != 1000),
         "failed": [s.failed for s in sessions if s.failed][:5],
         "messages": sum(s.messages for s in sessions),
+        "clock_start": t0,
+        "last_connect": max((s.connected_at for s in sessions), default=0.0),
         "first_audio": min((s.started_at for s in sessions if s.started_at), default=0.0),
         "last_first_audio": max((s.started_at for s in sessions), default=0.0),
         "first_end": min((s.ended_at for s in sessions if s.ended_at), default=0.0),
@@ -330,6 +333,7 @@ def run(
         "client_lag_max_ms": max(o["lag_max_ms"] for o in outs),
         "wall_s": max(o["last_close"] for o in outs) - min(o["first_audio"] for o in outs),
         "start_spread_s": max(o["last_first_audio"] for o in outs) - min(o["first_audio"] for o in outs),
+        "connects_s": max(o["last_connect"] for o in outs) - min(o["clock_start"] for o in outs),
     }
 
 
@@ -359,7 +363,8 @@ def main() -> None:
             f" per audio s (steady {row['steady_cpu_per_audio_s'] * 1000:7.2f} over"
             f" {row['steady_window_s']:.1f} s); closed early {row['early']}, not 1000 {row['not_1000']};"
             f" clients CPU {row['client_cpu_s']} s, lag max {row['client_lag_max_ms']:.0f} ms;"
-            f" wall {row['wall_s']:.1f} s (first audio spread {row['start_spread_s']:.1f} s);"
+            f" wall {row['wall_s']:.1f} s (all connected after {row['connects_s']:.1f} s, first audio"
+            f" spread {row['start_spread_s']:.1f} s);"
             f" {row['messages']} messages; emulator peak RSS {row['emulator_peak_rss_mb']:.0f} MiB",
             flush=True,
         )
