@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, Literal, Self
 
 import attrs
@@ -129,6 +130,57 @@ class SessionRecord:
 _Item = tuple[Literal["text", "close"], str | int]
 
 
+class Deadline:
+    """A session's timers on one ``loop.call_at`` handle, armed for the next moment anything is due:
+    no wakeups while nothing is (a session that polled every 10 ms cost 100 wakeups a second).
+
+    ``tick()`` does what is due now and returns the next moment (``time.monotonic()`` seconds) it
+    has to run at, or None when nothing is pending. :meth:`wake` says something may be due as early
+    as ``when``: it re-arms only when that is earlier than the armed moment, so calling it for every
+    message costs a comparison. A moment that moved *later* (the last audio came later) needs no
+    call: the handle fires at the old one, ``tick`` finds nothing due yet and returns the new one.
+    Made by :meth:`SessionContext.deadline`, cancelled with the session's tasks.
+    """
+
+    __slots__ = ("_at", "_cancelled", "_handle", "_tick")
+
+    def __init__(self, tick: Callable[[], float | None]) -> None:
+        self._tick = tick
+        self._handle: asyncio.TimerHandle | None = None
+        self._at = math.inf  # the armed moment; inf: not armed
+        self._cancelled = False
+
+    def wake(self, when: float | None = None) -> None:
+        """Run ``tick`` at ``when`` (default: now) unless it is armed for an earlier moment."""
+        if self._cancelled:
+            return
+        when = time.monotonic() if when is None else when
+        if when < self._at:
+            self._arm(when)
+
+    def cancel(self) -> None:
+        """No more ticks, whatever :meth:`wake` says later."""
+        self._cancelled = True
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    def _arm(self, when: float) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+        loop = asyncio.get_running_loop()
+        self._at = when
+        self._handle = loop.call_at(loop.time() + (when - time.monotonic()), self._fire)
+
+    def _fire(self) -> None:
+        self._handle, self._at = None, math.inf
+        if self._cancelled:
+            return
+        when = self._tick()
+        if when is not None and not self._cancelled and when < self._at:
+            self._arm(when)
+
+
 class SessionContext:
     """One upgraded session: the socket, its record, its outbox and its tasks.
 
@@ -150,6 +202,7 @@ class SessionContext:
         self.ended = asyncio.Event()
         self._outbox: asyncio.Queue[tuple[float, _Item]] = asyncio.Queue()
         self._tasks: list[asyncio.Task[Any]] = []
+        self._deadlines: list[Deadline] = []
         self._fired: set[str] = set()
         self.spawn(self._sender())
 
@@ -158,6 +211,12 @@ class SessionContext:
         task = asyncio.ensure_future(coro)
         self._tasks.append(task)
         return task
+
+    def deadline(self, tick: Callable[[], float | None]) -> Deadline:
+        """A :class:`Deadline` running ``tick`` for the session's lifetime (cancelled when it ends)."""
+        deadline = Deadline(tick)
+        self._deadlines.append(deadline)
+        return deadline
 
     def send(self, message: str) -> None:
         """Queue a text frame (sent after :attr:`FaultPlan.delay`; dropped while stalled)."""
@@ -170,7 +229,8 @@ class SessionContext:
     async def _sender(self) -> None:
         while True:
             due, (kind, value) = await self._outbox.get()
-            await asyncio.sleep(max(0.0, due - time.monotonic()))
+            if (wait := due - time.monotonic()) > 0:  # only a FaultPlan.delay holds a frame back
+                await asyncio.sleep(wait)
             if self.stalled or self.ws.closed:
                 continue
             if kind == "text":
@@ -237,7 +297,9 @@ class SessionContext:
             self.drop()
 
     async def finish(self) -> None:
-        """Cancel the session's tasks."""
+        """Cancel the session's tasks and deadlines."""
+        for deadline in self._deadlines:
+            deadline.cancel()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -360,7 +422,8 @@ class Emulator:
         self.add_routes(app)
         self._runner = web.AppRunner(app, shutdown_timeout=0.5, handle_signals=False)
         await self._runner.setup()
-        await web.TCPSite(self._runner, self.host, self.port).start()
+        # a benchmark opens hundreds of sessions at once: a full accept queue drops SYNs, retried 1 s later
+        await web.TCPSite(self._runner, self.host, self.port, backlog=1024).start()
         self.port = int(self._runner.addresses[0][1])
         return self
 

@@ -8,6 +8,7 @@ import logging
 import time
 from pathlib import Path
 
+import aiohttp
 import numpy as np
 import pytest
 from livekit import rtc
@@ -176,7 +177,8 @@ async def test_a_503_on_the_first_connect_is_retried() -> None:
 
 @pytest.mark.parametrize("mode", ["close_after_final", "stay_open", "close_stream"])
 async def test_every_end_of_stream_mode_delivers_the_last_final(mode: str) -> None:
-    # no trailing silence: only the end-of-stream handling can produce the last final
+    # no trailing silence: only the end-of-stream handling can produce the last final; the
+    # provider ends with CloseStream, which every mode honours: the server flushes and closes
     pcm = synthesize(UTTERANCES, RATE)[: -round(PAUSE_S * RATE)]
     async with TelnyxEmulator(TelnyxConfig(end_of_stream=mode)) as emu:  # type: ignore[arg-type]
         t0 = time.monotonic()
@@ -184,11 +186,31 @@ async def test_every_end_of_stream_mode_delivers_the_last_final(mode: str) -> No
         elapsed = time.monotonic() - t0
     assert final_words(events) == WORDS
     assert events[-1].type in (E.END_OF_SPEECH, E.RECOGNITION_USAGE)
-    ended_by = emu.sessions[0].ended_by
-    if mode == "stay_open":  # the drain timeout ends the stream; the client closes
-        assert ended_by == "client" and elapsed >= TelnyxProvider.drain_timeout
-    else:
-        assert ended_by == "server" and emu.sessions[0].close_code == 1000 and elapsed < 2.0
+    assert emu.sessions[0].ended_by == "server" and emu.sessions[0].close_code == 1000
+    assert elapsed < TelnyxProvider.drain_timeout  # the close ended the stream, not the drain
+
+
+@pytest.mark.parametrize("mode", ["close_after_final", "stay_open", "close_stream"])
+async def test_closestream_flushes_the_finals_and_closes_1000_in_every_mode(mode: str) -> None:
+    # a plain client; final_after far off, so neither mode (a)'s close nor a timer's final can
+    # be what answers: only CloseStream (§4.7, §4.11.5)
+    pcm = synthesize(UTTERANCES, RATE)[: -round(PAUSE_S * RATE)]  # the last utterance still open
+    config = TelnyxConfig(end_of_stream=mode, final_after=10.0)  # type: ignore[arg-type]
+    query = "transcription_engine=Telnyx&input_format=linear16&sample_rate=16000"
+    async with TelnyxEmulator(config) as emu, aiohttp.ClientSession() as http:
+        url = f"{emu.url}/v2/speech-to-text/transcription?{query}"
+        async with http.ws_connect(url, headers={"Authorization": f"Bearer {KEY}"}) as ws:
+            for i in range(0, len(pcm), 1600):
+                await ws.send_bytes(pcm[i : i + 1600].tobytes())
+            await ws.send_str('{"type": "CloseStream"}')
+            t0 = time.monotonic()
+            async with asyncio.timeout(3.0):
+                finals = [m.json() async for m in ws if m.type == aiohttp.WSMsgType.TEXT]
+            elapsed = time.monotonic() - t0
+        await asyncio.sleep(0.05)  # the emulator's side of the close
+        assert emu.sessions[0].ended_by == "server"  # inside: stop() would mark it dropped
+    assert [w for f in finals if f["is_final"] for w in f["transcript"].split()] == WORDS
+    assert ws.close_code == 1000 and elapsed < 1.0
 
 
 # -- reconnect ----------------------------------------------------------------------------------

@@ -254,7 +254,10 @@ class AssemblyAIEmulator(Emulator):
             else:
                 st.rec = OracleSession(rate)
             st.pump = ctx.spawn(self._pump(ctx, st))
-        ctx.spawn(self._timers(ctx, st, expires))
+        expiry = time.monotonic() + (expires - time.time())  # expires_at on the monotonic clock
+        timers = ctx.deadline(lambda: self._timers(ctx, st, expiry))
+        idle = st.config.get("inactivity_timeout")
+        timers.wake(min(expiry, st.last_activity + idle) if isinstance(idle, int) else expiry)
         return True
 
     def _fail(self, ctx: SessionContext, code: int, text: str) -> bool:
@@ -340,18 +343,20 @@ class AssemblyAIEmulator(Emulator):
         )
         ctx.close(1000)
 
-    async def _timers(self, ctx: SessionContext, st: _State, expires: int) -> None:
-        idle = st.config.get("inactivity_timeout")
-        while not ctx.ended.is_set():
-            await asyncio.sleep(0.05)
-            if st.terminating:
-                continue
-            if time.time() >= expires:
-                self._fail(ctx, 3008, "Session Expired: Maximum session duration exceeded")
-                return
-            if isinstance(idle, int) and time.monotonic() - st.last_activity >= idle:
-                self._fail(ctx, self.config.idle_close_code, "Session idle for too long")
-                return
+    def _timers(self, ctx: SessionContext, st: _State, expiry: float) -> float | None:
+        """The session expiry and ``inactivity_timeout`` (a :class:`Deadline` tick); returns when
+        the next is due. A session that terminates or ends has none."""
+        if ctx.ended.is_set() or st.terminating:
+            return None
+        now, idle = time.monotonic(), st.config.get("inactivity_timeout")
+        if now >= expiry:
+            self._fail(ctx, 3008, "Session Expired: Maximum session duration exceeded")
+            return None
+        idle_due = st.last_activity + idle if isinstance(idle, int) else None
+        if idle_due is not None and now >= idle_due:
+            self._fail(ctx, self.config.idle_close_code, "Session idle for too long")
+            return None
+        return expiry if idle_due is None else min(expiry, idle_due)
 
     # -- turns ----------------------------------------------------------------------------------
 

@@ -134,9 +134,17 @@ class SpeechmaticsConfig:
     speakers: int = 1
 
 
+def _audio_added(seq_no: int) -> str:
+    """``AudioAdded`` as ``json.dumps`` spells it, without building it (one per audio frame)."""
+    return f'{{"message": "AudioAdded", "seq_no": {seq_no}}}'
+
+
 def error_message(kind: str, reason: str, **extra: Any) -> dict[str, Any]:
     """A Speechmatics ``Error`` message (§3.7)."""
     return {"message": "Error", "type": kind, "reason": reason, **extra}
+
+
+_LOUD = 655  # 0.02 * 32768 = 655.36: |sample| > that is |sample| > 655
 
 
 class _OracleRecognizer(OracleSession):
@@ -155,11 +163,10 @@ class _OracleRecognizer(OracleSession):
         for ev in self._rec.feed(pcm):
             self._words = True
             self._queue.put_nowait(ev)
-        loud = np.flatnonzero(np.abs(samples.astype(np.int32)) > 0.02 * 32768)
+        # |sample| > 0.02 full scale, on the int16 samples as they are (no widening, no abs)
+        loud = (samples > _LOUD) | (samples < -_LOUD)
         self._silence = (
-            (len(samples) - 1 - loud[-1]) / self._rate
-            if loud.size
-            else self._silence + len(samples) / self._rate
+            int(loud[::-1].argmax()) / self._rate if loud.any() else self._silence + len(samples) / self._rate
         )
         if self._trigger and self._words and self._silence >= self._trigger:
             self.flush()
@@ -300,7 +307,9 @@ class SpeechmaticsEmulator(Emulator):
                 "reason": "Concurrent session usage",
             }
             ctx.send(json.dumps(info | usage))
-        ctx.spawn(self._timers(ctx, st))
+        began, warned = time.monotonic(), set[tuple[str, float, float]]()
+        timers = ctx.deadline(lambda: self._timers(ctx, st, began, warned))
+        timers.wake(self._next_limit(st, began, warned))
         return True
 
     def _fail(self, ctx: SessionContext, kind: str, reason: str) -> None:
@@ -495,7 +504,7 @@ class SpeechmaticsEmulator(Emulator):
                 return 0.0
             if read is None:  # still inside the header
                 st.seq_no += 1
-                ctx.send(json.dumps({"message": "AudioAdded", "seq_no": st.seq_no}))
+                ctx.send(_audio_added(st.seq_no))
                 return 0.0
             data = read
         assert st.rec is not None
@@ -512,7 +521,7 @@ class SpeechmaticsEmulator(Emulator):
         st.seq_no += 1
         st.last_audio = time.monotonic()
         st.position += len(pcm) / st.rate
-        ctx.send(json.dumps({"message": "AudioAdded", "seq_no": st.seq_no}))
+        ctx.send(_audio_added(st.seq_no))
         st.rec.push(pcm.astype("<i2").tobytes())
         self._finalise_due(ctx, st)
         return len(pcm) / st.rate
@@ -597,24 +606,42 @@ class SpeechmaticsEmulator(Emulator):
 
     # -- limits -------------------------------------------------------------------------
 
-    async def _timers(self, ctx: SessionContext, st: _State) -> None:
-        """Idle and session limits: Warnings before, then Error and close 1008 (§3.6)."""
-        cfg, began = self.config, time.monotonic()
-        warned: set[tuple[str, float, float]] = set()  # (type, seconds before, since) already sent
-        while not ctx.ended.is_set():
-            await asyncio.sleep(0.02)
-            now = time.monotonic()
-            for kind, since, limit, warnings in (
-                ("idle_timeout", st.last_audio, cfg.idle_timeout, cfg.idle_warnings),
-                ("session_timeout", began, cfg.session_timeout, cfg.session_warnings),
-            ):
-                if now - since >= limit:
-                    return self._fail(ctx, kind, f"Session ended: {kind.replace('_', ' ')}")
-                for before in warnings:
-                    if now - since >= limit - before and (kind, before, since) not in warned:
-                        warned.add((kind, before, since))
-                        reason = f"Session will end in {before:g}s ({kind.replace('_', ' ')})"
-                        ctx.send(json.dumps({"message": "Warning", "type": kind, "reason": reason}))
+    def _limits(
+        self, st: _State, began: float
+    ) -> tuple[tuple[str, float, float, tuple[float, ...]], tuple[str, float, float, tuple[float, ...]]]:
+        """(type, since, limit, warnings) of the idle and the session limit."""
+        cfg = self.config
+        return (
+            ("idle_timeout", st.last_audio, cfg.idle_timeout, cfg.idle_warnings),
+            ("session_timeout", began, cfg.session_timeout, cfg.session_warnings),
+        )
+
+    def _next_limit(self, st: _State, began: float, warned: set[tuple[str, float, float]]) -> float:
+        """When the next Warning or Error of the limits is due."""
+        return min(
+            since + limit - before
+            for kind, since, limit, warnings in self._limits(st, began)
+            for before in (0.0, *(b for b in warnings if (kind, b, since) not in warned))
+        )
+
+    def _timers(
+        self, ctx: SessionContext, st: _State, began: float, warned: set[tuple[str, float, float]]
+    ) -> float | None:
+        """Idle and session limits: Warnings before, then Error and close 1008 (§3.6). A
+        :class:`Deadline` tick; ``warned`` holds the (type, seconds before, since) already sent."""
+        if ctx.ended.is_set():
+            return None
+        now = time.monotonic()
+        for kind, since, limit, warnings in self._limits(st, began):
+            if now >= since + limit:
+                self._fail(ctx, kind, f"Session ended: {kind.replace('_', ' ')}")
+                return None
+            for before in warnings:
+                if now >= since + limit - before and (kind, before, since) not in warned:
+                    warned.add((kind, before, since))
+                    reason = f"Session will end in {before:g}s ({kind.replace('_', ' ')})"
+                    ctx.send(json.dumps({"message": "Warning", "type": kind, "reason": reason}))
+        return self._next_limit(st, began, warned)
 
     async def on_client_close(self, ctx: SessionContext) -> None:
         st: _State | None = ctx.record.state.get("sm")

@@ -17,13 +17,14 @@ What it enforces and does (§4.11):
   ``Speechmatics``/``Soniox`` interims and finals; ``Telnyx`` and the rest finals only
   (``Telnyx`` with ``confidence`` :attr:`TelnyxConfig.telnyx_confidence`, null by default);
 * control messages (§4.4): ``Finalize`` (Deepgram) finalises now, ``KeepAlive`` resets the
-  idle timer, ``CloseStream`` ends the stream in end-of-stream mode ``close_stream``;
-  anything else is ignored;
-* end of stream (§4.7), :attr:`TelnyxConfig.end_of_stream`: ``close_after_final`` (a:
-  final then close 1000 once audio stopped for ``final_after`` s, SC75), ``stay_open`` (b:
-  final, then the socket stays open until the client closes, SC78), ``close_stream`` (c:
-  finals after each pause, close 1000 only after ``CloseStream``, TX-DOCS). Only (c)
-  honours ``CloseStream``: whether the Telnyx engine does is an open question (§6.3).
+  idle timer, ``CloseStream`` flushes every final and closes 1000, in every end-of-stream
+  mode (the documented graceful shutdown, §4.7, §4.11.5); anything else is ignored;
+* end of stream (§4.7), :attr:`TelnyxConfig.end_of_stream`, when audio simply stops *without*
+  ``CloseStream``: ``close_after_final`` (a: final then close 1000 once audio stopped for
+  ``final_after`` s, SC75), ``stay_open`` (b: final, then the socket stays open until the
+  client closes, SC78), ``close_stream`` (c: finals after each pause, close 1000 only after
+  ``CloseStream``, TX-DOCS). ``CloseStream`` ends the session in all three; whether the
+  Telnyx engine honours it is an open question (§6.3) that the emulator answers with the docs.
 
 Transcript frames carry ``transcript``, ``is_final``, ``confidence`` and (Deepgram)
 ``speech_final``: no timestamps, as documented (§4.5). Behind the engine sits the
@@ -45,7 +46,7 @@ from aiohttp import web
 from speechkit.codecs import WavError, mulaw_decode, parse_wav_header
 from speechkit.events import Finished, Transcript
 
-from ..emulator import Emulator, FaultPlan, SessionContext, SessionRecord
+from ..emulator import Deadline, Emulator, FaultPlan, SessionContext, SessionRecord
 from ..recognizers import LocalSession as _LocalSession
 from ..recognizers import OracleSession as _OracleSession
 
@@ -76,7 +77,8 @@ class TelnyxConfig:
         reject_origin: Refuse (403) an upgrade carrying an ``Origin`` header (VA-TX).
         case_sensitive_engine: Only the docs' spelling of ``transcription_engine`` works;
             another case closes the socket with ``error_close_code`` and no frame (SC75).
-        end_of_stream: End-of-stream mode (a), (b) or (c), see the module docs.
+        end_of_stream: What happens when audio stops without ``CloseStream``: mode (a), (b) or
+            (c), see the module docs. ``CloseStream`` flushes the finals and closes 1000 in each.
         final_after: Seconds without audio after which the pending words are finalised.
         error_close_code: Close code after an ``errors`` frame (undocumented, §4.5).
         recognizer: ``"oracle"`` (tone words) or ``"local"`` (Whisper tiny.en, 16 kHz).
@@ -130,6 +132,7 @@ class _State:
     last_activity: float = attrs.field(factory=time.monotonic)
     pending: bool = False  # audio since the last finalisation
     finishing: bool = False
+    timer: Deadline | None = None  # the idle timeout and the final after final_after
 
 
 class TelnyxEmulator(Emulator):
@@ -218,7 +221,9 @@ class TelnyxEmulator(Emulator):
         ctx.record.state.update(engine=canonical, input_format=fmt, interim_results=st.interim, telnyx=st)
         if rate is not None and fmt in ("linear16", "mulaw"):
             self._start_recognizer(ctx, st)
-        ctx.spawn(self._timer(ctx, st))
+        st.timer = ctx.deadline(lambda: self._tick(ctx, st))
+        if cfg.idle_timeout is not None:
+            st.timer.wake(st.last_activity + cfg.idle_timeout)
         return True
 
     def _refuse(self, ctx: SessionContext, frame: dict[str, Any]) -> bool:
@@ -240,6 +245,12 @@ class TelnyxEmulator(Emulator):
     async def on_binary(self, ctx: SessionContext, data: bytes) -> float:
         st: _State = ctx.record.state["telnyx"]
         st.last_audio = st.last_activity = time.monotonic()
+        seconds = self._audio(ctx, st, data)
+        if st.pending and st.timer is not None:  # the final is due final_after from now
+            st.timer.wake(st.last_audio + self.config.final_after)
+        return seconds
+
+    def _audio(self, ctx: SessionContext, st: _State, data: bytes) -> float:
         if st.header is not None:  # still inside the WAV header
             st.header += data
             data = self._parse_wav(ctx, st)
@@ -296,33 +307,45 @@ class TelnyxEmulator(Emulator):
         if kind == "Finalize" and st.engine == "Deepgram" and st.rec is not None:
             st.rec.flush()
             st.pending = False
-        elif kind == "CloseStream" and self.config.end_of_stream == "close_stream":
-            ctx.spawn(self._finish(ctx, st))
+        elif kind == "CloseStream":  # every mode: the documented graceful shutdown (§4.7)
+            self._finish(ctx, st)
 
-    async def _timer(self, ctx: SessionContext, st: _State) -> None:
-        cfg = self.config
-        while not st.finishing:
-            await asyncio.sleep(0.01)
-            now = time.monotonic()
-            if cfg.idle_timeout is not None and now - st.last_activity >= cfg.idle_timeout:
-                ctx.close(cfg.idle_close_code)
-                return
-            if st.pending and st.last_audio is not None and now - st.last_audio >= cfg.final_after:
-                st.pending = False
-                if cfg.end_of_stream == "close_after_final":
-                    await self._finish(ctx, st)
-                    return
-                if st.rec is not None:
-                    st.rec.flush()
+    def _tick(self, ctx: SessionContext, st: _State) -> float | None:
+        """The session's timers (its :class:`Deadline`): the idle close, then the final once audio
+        stopped for ``final_after``; returns when the next one is due."""
+        cfg, now = self.config, time.monotonic()
+        idle_due = st.last_activity + cfg.idle_timeout if cfg.idle_timeout is not None else None
+        if idle_due is not None and now >= idle_due:
+            assert st.timer is not None
+            st.timer.cancel()
+            ctx.close(cfg.idle_close_code)
+            return None
+        if st.pending and st.last_audio is not None and now >= st.last_audio + cfg.final_after:
+            st.pending = False
+            if cfg.end_of_stream == "close_after_final":
+                self._finish(ctx, st)
+                return None
+            if st.rec is not None:
+                st.rec.flush()
+        final_due = st.last_audio + cfg.final_after if st.pending and st.last_audio is not None else None
+        return min((t for t in (idle_due, final_due) if t is not None), default=None)
 
-    async def _finish(self, ctx: SessionContext, st: _State) -> None:
-        """Flush every final, then close 1000."""
+    def _finish(self, ctx: SessionContext, st: _State) -> None:
+        """Stop the timers, flush every final, then close 1000."""
         if st.finishing:
             return
         st.finishing = True
+        if st.timer is not None:
+            st.timer.cancel()
         if st.rec is not None and st.pump is not None:
             st.rec.end_input()
-            await asyncio.shield(st.pump)
+            ctx.spawn(self._close_after(ctx, st.pump))
+        else:
+            ctx.close(1000)
+
+    @staticmethod
+    async def _close_after(ctx: SessionContext, pump: asyncio.Task[None]) -> None:
+        await asyncio.shield(pump)  # the finals go out first
         ctx.close(1000)
 
     async def _pump(self, ctx: SessionContext, st: _State) -> None:
