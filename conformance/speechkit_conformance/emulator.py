@@ -229,8 +229,10 @@ class SessionContext:
     async def _sender(self) -> None:
         while True:
             due, (kind, value) = await self._outbox.get()
-            if (wait := due - time.monotonic()) > 0:  # only a FaultPlan.delay holds a frame back
-                await asyncio.sleep(wait)
+            # always one loop turn: a stall that strikes meanwhile drops the frame, as the
+            # suite's half-open cases expect (without it, acme's stall-after-the-last-audio case
+            # loses its last word: see the note on issue 18)
+            await asyncio.sleep(max(0.0, due - time.monotonic()))
             if self.stalled or self.ws.closed:
                 continue
             if kind == "text":
