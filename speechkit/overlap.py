@@ -70,20 +70,26 @@ class ReplayOverlap(Generic[T]):
         self._held.append((item, text, len(words)))
         self._words += words
         a, b = self._emitted, self._words
-        complete: list[tuple[int, int]] = []  # (suffix start, held words it covers)
-        pending = False
+        complete: list[tuple[int, int, float]] = []  # (suffix start, held words it covers, agreement)
+        pending: list[tuple[int, float]] = []  # (suffix start, agreement): may still be repeated whole
         for j in range(len(a)):
             verdict = _judge(a[j:], b)
             if verdict is None:
                 continue
             kind, covered, agreement = verdict
             if kind == "complete" and agreement >= MIN_AGREEMENT:
-                complete.append((j, covered))
+                complete.append((j, covered, agreement))
             elif kind == "pending" and agreement >= MAYBE_AGREEMENT:
-                pending = True
+                pending.append((j, agreement))
         if complete:
-            _, covered = min(complete)  # the longest suffix that matched whole
-            return Resolution(self._drop(covered))
+            j, covered, agreement = min(complete)  # the longest suffix that matched whole
+            # speech whose phrases repeat ("it was the epoch of belief, it was the epoch of
+            # incredulity") makes a short suffix look complete with its last word misheard
+            # while a longer one is being repeated word for word: wait for the longer one
+            longer_pending = any(pj < j and pa > agreement for pj, pa in pending)
+            if not (longer_pending and len(b) <= len(a) + MAX_HELD_EXTRA):
+                return Resolution(self._drop(covered))
+            return Resolution()
         if (pending or len(b) <= LEADING_JUNK) and len(b) <= len(a) + MAX_HELD_EXTRA:
             return Resolution()  # may still be a repeat (or the junk before one): hold
         return Resolution(self.finish())  # nothing repeated
@@ -146,8 +152,8 @@ def _judge(expected: Sequence[str], words: Sequence[str]) -> tuple[str, int, flo
     a_left, b_left = len(expected) - a_end, len(words) - b_end
     if a_left == 0 or (a_left == 1 and b_left >= 1):  # all expected seen (the last may be misheard)
         covered = min(len(words), b_end + a_left)
-        return "complete", covered, matched / min(len(expected), covered - junk)
+        return "complete", covered, matched / max(len(expected), covered - junk - 1)
     if b_left <= 1:  # all of ``words`` is a repeat; more expected to come
         used = min(len(expected), a_end + b_left)
-        return "pending", len(words), matched / min(len(words) - junk, used)
+        return "pending", len(words), matched / max(len(words) - junk - 1, used)
     return None

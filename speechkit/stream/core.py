@@ -291,7 +291,7 @@ class SpeechStream(stt.RecognizeStream):
         start = self._replay.start
         self._clock.connect(self._chunker.position if start is None else start)
         replaying = self._connections > 0 and start is not None
-        for held in self._dedupe.replay(self._replay.first_sent_at if replaying else None):
+        for held in self._dedupe.replay(start if replaying else None, self._replay.speech_before):
             self._handle(held)  # finals an unresolved overlap held go out now: lose nothing
         t0 = time.perf_counter()
         try:
@@ -350,7 +350,7 @@ class SpeechStream(stt.RecognizeStream):
                 if end > 0:
                     self._emit_metrics(final_latency=self._latency(end, now))
                 if isinstance(ev, Transcript):
-                    self._dedupe.final(ev, now)
+                    self._dedupe.final(ev, self._chunker.position)
                 eou = isinstance(ev, Transcript) and ev.end_of_utterance
                 self._replay.confirm(end if end > 0 else None, eou)
                 self._policy.succeeded()

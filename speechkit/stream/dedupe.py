@@ -1,14 +1,18 @@
 """De-duplication across reconnects: each word emitted once.
 
 A new connection is sent the audio no final covers yet, so it transcribes some of it again.
-Timed results are cut at the end of the last final (by their times, word by word); untimed
-ones by the words they repeat of the finals emitted since the replayed audio was first sent
-(:class:`speechkit.overlap.ReplayOverlap`). Both work on stream-clock times.
+Timed results are cut at the end of the last final (by their times, word by word). Untimed
+ones start from what the stream knows exactly: a final cannot cover audio sent after it
+arrived, so only finals that arrived after the replayed audio was cut can repeat it, and a
+replay with no speech before the last of them arrived repeats nothing. What remains is
+resolved by the words repeated (:class:`speechkit.overlap.ReplayOverlap`). All of it works on
+stream-clock positions, not on when things happened, so the same audio gives the same result.
 """
 
 from __future__ import annotations
 
 import collections
+from collections.abc import Callable
 
 import attrs
 
@@ -38,30 +42,38 @@ class Deduplicator:
         self.final_end: float | None = None
         """End of the last timed final emitted (stream clock), or None."""
         self._cut: float | None = None  # the current connection drops timed results before it
-        # (time.monotonic() received, words) of recent finals, for untimed overlap
+        # (stream position sent when it arrived, words) of recent finals, for untimed overlap
         self._recent: collections.deque[tuple[float, list[str]]] = collections.deque(
             maxlen=MAX_OVERLAP_FINALS
         )
         self._overlap: ReplayOverlap[Transcript] | None = None
 
-    def final(self, ev: Transcript, received: float) -> None:
-        """A final was emitted at ``received`` (``time.monotonic()``)."""
+    def final(self, ev: Transcript, sent: float) -> None:
+        """A final was emitted when audio up to ``sent`` (stream clock, seconds) had been cut
+        for sending: it covers nothing after that."""
         if ev.end_time is not None:
             self.final_end = max(self.final_end or 0.0, ev.end_time)
         # by words too: the next connection (a chain's next member) may give no times
-        self._recent.append((received, words(ev.text)))
+        self._recent.append((sent, words(ev.text)))
 
-    def replay(self, since: float | None) -> list[Transcript]:
-        """A new connection starts; ``since`` is when its replayed audio was first sent
-        (``time.monotonic()``), None when it replays nothing.
+    def replay(self, start: float | None, speech_before: Callable[[float], float]) -> list[Transcript]:
+        """A new connection starts, replaying audio from ``start`` (stream clock, seconds), or
+        nothing (None).
+
+        Args:
+            start: Where the replayed audio starts.
+            speech_before: Seconds of speech in the replayed audio before a stream position.
 
         Returns:
             Finals an unresolved overlap still held, to emit now (nothing is lost).
         """
         held = self.finish()
-        self._cut = self.final_end if since is not None else None
-        if since is not None:
-            emitted = [w for at, ws in self._recent if at >= since for w in ws]
+        self._cut = self.final_end if start is not None else None
+        if start is not None:
+            # finals that arrived before the replayed audio was cut cannot cover any of it
+            later = [(sent, ws) for sent, ws in self._recent if sent > start + 1e-6]
+            known = max((sent for sent, _ in later), default=start)
+            emitted = [w for _, ws in later for w in ws] if speech_before(known) > 0 else []
             self._overlap = ReplayOverlap(emitted) if emitted else None
         return held
 

@@ -80,11 +80,6 @@ class ReplayBuffer:
         return self._chunks[0].start if self._chunks else None
 
     @property
-    def first_sent_at(self) -> float | None:
-        """``time.monotonic()`` at which the oldest unconfirmed chunk was sent, or None."""
-        return self._chunks[0].sent_at if self._chunks else None
-
-    @property
     def seconds(self) -> float:
         """Seconds of audio awaiting a final."""
         return sum(c.end - c.start for c in self._chunks)
@@ -93,6 +88,10 @@ class ReplayBuffer:
     def speech_seconds(self) -> float:
         """Seconds of speech awaiting a final (silent chunks left out)."""
         return sum(c.end - c.start for c in self._chunks if c.speech)
+
+    def speech_before(self, until: float) -> float:
+        """Seconds of speech awaiting a final that starts before ``until`` (stream clock)."""
+        return sum(min(c.end, until) - c.start for c in self._chunks if c.speech and c.start < until)
 
     def add(self, chunk: Chunk) -> None:
         """Keep ``chunk`` (before it is sent); past the room, the oldest is dropped (warned once)."""

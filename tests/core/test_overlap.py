@@ -104,3 +104,44 @@ def test_every_word_is_emitted_once_wherever_the_replay_starts(words: list[str],
     finals = [" ".join(again[i:j]) for i, j in zip([0, *bounds], [*bounds, len(again)], strict=True)]
     out = resolve(" ".join(words[:cut]), [f for f in finals if f])
     assert " ".join(out).split() == words[cut:]
+
+
+def test_a_replay_of_phrases_that_repeat_drops_the_whole_repeat_not_a_lookalike() -> None:
+    # seen on a real reading of A Tale of Two Cities through the Telnyx emulator with the local
+    # recognizer, a stall at 15 s: the replay began at "the epoch of belief", whose final
+    # looked like a repeat of "it was the epoch of incredulity" with its last word misheard;
+    # the true repeat went on, and "It was the epoch of incredulity." came out twice
+    emitted = "It was the age of foolishness. It was the epoch of belief. It was the epoch of incredulity."
+    again = [
+        "us.",
+        "It was the epoch of belief.",
+        "It was the epoch of incredulity.",
+        "It was the season of light. It was the season of darkness.",
+    ]
+    assert resolve(emitted, again) == ["It was the season of light. It was the season of darkness."]
+
+
+_NOUNS = ["age", "epoch", "season", "spring", "winter"]
+_THINGS = ["wisdom", "foolishness", "belief", "incredulity", "light", "darkness", "hope", "despair"]
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(_NOUNS), st.sampled_from(_THINGS)), min_size=1, max_size=12, unique=True
+    ),
+    st.data(),
+)
+def test_every_phrase_is_emitted_once_when_phrases_share_their_words(
+    phrases: list[tuple[str, str]], data: st.DataObject
+) -> None:
+    """Rhetoric as in Dickens ("it was the age of wisdom, it was the age of foolishness"):
+    distinct phrases built of the same few words, one final each, emitted up to ``cut``; the
+    replay starts at a phrase before it: every phrase comes out once.
+
+    (A replay that repeats nothing is told apart by the stream, not by text: see
+    test_dedupe's replay with no speech before the last final.)"""
+    texts = [f"It was the {noun} of {thing}." for noun, thing in phrases]
+    cut = data.draw(st.integers(1, len(texts)), label="cut")
+    start = data.draw(st.integers(max(0, cut - 4), cut - 1), label="replay start")
+    out = resolve(" ".join(texts[:cut]), texts[start:])
+    assert " ".join(out).split() == " ".join(texts[cut:]).split()
