@@ -52,6 +52,12 @@ class ProviderOptions:
             transcription, after which the connection counts as half-open and is replaced
             (the audio is replayed); None for the provider's default
             (:attr:`Provider.response_timeout`).
+        transcript_timeout: Seconds a connection that keeps answering (pings,
+            acknowledgements, empty results) may go without a transcript holding words
+            while the stream sends it whole utterances of speech (see
+            :data:`speechkit.stream.watchdog.MUTE_UTTERANCES`); past it the connection is
+            replaced as dead, its audio replayed, and a chain fails over once retries are
+            spent. None for the provider's default (:attr:`Provider.transcript_timeout`).
     """
 
     model: str = ""
@@ -60,6 +66,9 @@ class ProviderOptions:
     api_key: str | None = attrs.field(default=None, repr=False)
     base_url: str | None = None
     response_timeout: float | None = attrs.field(default=None, validator=attrs.validators.optional(_positive))
+    transcript_timeout: float | None = attrs.field(
+        default=None, validator=attrs.validators.optional(_positive)
+    )
 
 
 def suggest(word: str, choices: Iterable[str]) -> str:

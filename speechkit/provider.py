@@ -119,6 +119,10 @@ class Provider(Generic[OptionsT]):
             draining. Set it above the longest silence the vendor keeps while working
             normally (a finals-only vendor is silent for a whole utterance); None turns the
             check off (an in-process engine cannot go half-open).
+        transcript_timeout: Default of :attr:`ProviderOptions.transcript_timeout`: seconds
+            without a transcript holding words, while whole utterances of speech went out,
+            after which a connection that still answers is taken as dead (a silent
+            failure); None turns the check off.
         keepalive_interval: Seconds without input after which :meth:`keepalive_message`
             is sent (when it returns a message).
         wait_for_ready: Hold the audio (not the start messages) until the parser returns
@@ -148,6 +152,7 @@ class Provider(Generic[OptionsT]):
     drain_timeout: ClassVar[float] = 5.0
     heartbeat: ClassVar[float | None] = 30.0
     response_timeout: ClassVar[float | None] = 10.0
+    transcript_timeout: ClassVar[float | None] = 20.0
     keepalive_interval: ClassVar[float] = 5.0
     wait_for_ready: ClassVar[bool] = False
     emulator: ClassVar[str | None] = None
@@ -191,6 +196,11 @@ class Provider(Generic[OptionsT]):
     def response_limit(self) -> float | None:
         """Seconds of server silence after unanswered speech that mean half-open, or None."""
         return self.options.response_timeout or type(self).response_timeout
+
+    @property
+    def mute_limit(self) -> float | None:
+        """Seconds without words while utterances went out that mean a mute connection, or None."""
+        return self.options.transcript_timeout or type(self).transcript_timeout
 
     @property
     def sample_rate(self) -> int:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import math
 import time
 from collections.abc import Callable, Coroutine
@@ -59,6 +60,9 @@ class FaultPlan:
         fault_sessions: Mid-stream faults apply to the first N accepted sessions; None: all.
         outage_after: Seconds of audio after which the vendor goes down: the connection
             drops and every later connect is refused with 503 until the emulator restarts.
+        mute_after: Seconds of audio after which the session keeps answering (pings,
+            acknowledgements, messages without words) but sends no transcript with words:
+            a silent failure (see :func:`carries_words`).
     """
 
     refuse_status: int | None = None
@@ -78,6 +82,7 @@ class FaultPlan:
     capacity_status: int = 429
     fault_sessions: int | None = 1
     outage_after: float | None = None
+    mute_after: float | None = None
 
 
 @attrs.define(kw_only=True)
@@ -98,6 +103,7 @@ class SessionRecord:
         audio_seconds: Seconds of audio the vendor hook counted.
         close_code: The close code the session ended with, if any.
         ended_by: ``"client"``, ``"server"``, ``"drop"``, ``"stall"`` or ``""`` while open.
+        muted: The session went mute (:attr:`FaultPlan.mute_after`).
         state: Free vendor state (the parsed rate, the engine...).
     """
 
@@ -114,6 +120,7 @@ class SessionRecord:
     audio_seconds: float = 0.0
     close_code: int | None = None
     ended_by: str = ""
+    muted: bool = False
     state: dict[str, Any] = attrs.field(factory=dict)
     started: float = attrs.field(factory=time.monotonic)
 
@@ -181,6 +188,30 @@ class Deadline:
             self._arm(when)
 
 
+_WORD_KEYS = frozenset({"transcript", "text", "content", "utterance"})
+
+
+def carries_words(message: str) -> bool:
+    """Whether a vendor's JSON message holds transcript words (a non-empty string under
+    ``transcript``, ``text``, ``content`` or ``utterance`` at any depth): what a muted session
+    holds back. The three vendors' transcripts all put words under one of these keys."""
+    try:
+        data = json.loads(message)
+    except ValueError:
+        return False
+
+    def walk(node: object) -> bool:
+        if isinstance(node, dict):
+            return any(
+                (k in _WORD_KEYS and isinstance(v, str) and v.strip()) or walk(v) for k, v in node.items()
+            )
+        if isinstance(node, list):
+            return any(walk(v) for v in node)
+        return False
+
+    return walk(data)
+
+
 class SessionContext:
     """One upgraded session: the socket, its record, its outbox and its tasks.
 
@@ -199,6 +230,7 @@ class SessionContext:
             emulator.faults.fault_sessions is None or emulator.accepted <= emulator.faults.fault_sessions
         )
         self.stalled = False
+        self.muted = False
         self.ended = asyncio.Event()
         self._outbox: asyncio.Queue[tuple[float, _Item]] = asyncio.Queue()
         self._tasks: list[asyncio.Task[Any]] = []
@@ -219,7 +251,10 @@ class SessionContext:
         return deadline
 
     def send(self, message: str) -> None:
-        """Queue a text frame (sent after :attr:`FaultPlan.delay`; dropped while stalled)."""
+        """Queue a text frame (sent after :attr:`FaultPlan.delay`; dropped while stalled, and
+        while muted when it carries words)."""
+        if self.muted and carries_words(message):
+            return
         self._outbox.put_nowait((time.monotonic() + self.emulator.faults.delay, ("text", message)))
 
     def close(self, code: int = 1000) -> None:
@@ -294,6 +329,9 @@ class SessionContext:
             self.drop()
         if due("stall", plan.stall_after):
             self.stall()
+        if due("mute", plan.mute_after):
+            self.muted = True
+            self.record.muted = True
         if due("outage", plan.outage_after):
             self.emulator.down = True
             self.drop()

@@ -232,6 +232,7 @@ class Chunk:
         end: Stream-clock seconds after its last sample.
         sent_at: ``time.monotonic()`` when it was complete (its last sample pushed).
         speech: Louder than the silence threshold (:class:`PauseDetector`).
+        pause: It completed a pause after speech (a pause boundary: an utterance ended).
     """
 
     data: bytes
@@ -239,6 +240,7 @@ class Chunk:
     end: float
     sent_at: float
     speech: bool = False
+    pause: bool = False
 
 
 class Chunker:
@@ -315,4 +317,4 @@ class Chunker:
         speech, boundary = self._pauses.feed(data, start, self.position)
         if boundary is not None:
             self._on_boundary(boundary)
-        return Chunk(data, start, self.position, time.monotonic(), speech)
+        return Chunk(data, start, self.position, time.monotonic(), speech, boundary is not None)

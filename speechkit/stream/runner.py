@@ -21,7 +21,7 @@ from livekit.agents import stt, utils
 
 from ..connection import Connection, Message, Session
 from ..errors import APIConnectionError, APIError, ServerError
-from ..events import Finished, ProviderEvent, Ready
+from ..events import Finished, ProviderEvent, Ready, Transcript
 from ..provider import Provider
 from .clock import StreamClock
 from .input import Chunk, Chunker, PcmBlock, pad_tail
@@ -135,6 +135,7 @@ class ConnectionRunner:
             timed=provider.capabilities.word_timestamps,
             unconfirmed_speech=lambda: replay.speech_seconds,
             now=time.monotonic(),
+            mute_limit=provider.mute_limit,
         )
 
     async def run(self) -> bool:
@@ -258,6 +259,8 @@ class ConnectionRunner:
         await self._conn.send(message)
         if chunk.speech:
             self._watchdog.spoke(time.monotonic())
+        elif chunk.pause:
+            self._watchdog.uttered(time.monotonic())
         self._sent(seconds)
 
     # -- receive ------------------------------------------------------------------
@@ -324,8 +327,10 @@ class ConnectionRunner:
                 if isinstance(ev, Ready):
                     session.ready.set()
                     self._schedule_rotation(ev.expires_in)
-                else:
-                    self._deliver(ev)
+                    continue
+                if isinstance(ev, Transcript):
+                    self._watchdog.transcript(ev.is_final, bool(ev.text.strip()))
+                self._deliver(ev)
 
     def _deadline_passed(self) -> bool:
         """Call the provider's ``on_deadline`` if ``session.deadline`` passed; whether it did."""

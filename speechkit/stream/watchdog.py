@@ -1,11 +1,17 @@
-"""One connection's watchdog: a half-open connection, the end of a drain.
+"""One connection's watchdog: a half-open or mute connection, the end of a drain.
 
-Two bounds, read off the clock only when one may have passed:
+Three bounds, read off the clock only when one may have passed:
 
 * **half-open**: speech went out and no server message at all followed it for the
-  provider's ``response_limit`` (or, while draining, timed finals still owe speech the
-  buffer holds): the connection is replaced, its audio replayed. Whether audio is paced or
-  pushed fast makes no difference.
+  provider's ``response_limit`` (or, while draining, the server still owes a final: timed
+  finals do not cover speech the buffer holds, or its last transcript was an interim with
+  words): the connection is replaced, its audio replayed. Whether audio is paced or pushed
+  fast makes no difference.
+* **mute** (a silent failure): the server keeps answering (pings, acknowledgements, empty
+  results) but no transcript with words came for ``mute_limit`` seconds since an utterance
+  of speech (ended by the pause rule) went out, and :data:`MUTE_UTTERANCES` went out by
+  then: the connection is as dead as a half-open one. Continuous sound with no pause (hold
+  music) never completes an utterance, so it never trips this.
 * **drain**: after the end of input, once every answer owed came, ``drain_timeout`` seconds
   of server silence end the connection as finished.
 """
@@ -16,6 +22,10 @@ from collections.abc import Callable
 
 from ..errors import APIConnectionError
 from .pauses import PAUSE_SECONDS
+
+MUTE_UTTERANCES = 3
+"""Utterances of speech sent with no transcript holding words, at least, before a connection
+that still answers counts as mute: one could be a cough, and a vendor finalises each."""
 
 
 class Watchdog:
@@ -31,15 +41,20 @@ class Watchdog:
             so speech still unconfirmed while draining is owed an answer too).
         unconfirmed_speech: Seconds of speech awaiting a final (the replay buffer's).
         now: The time the connection opened (``time.monotonic()``).
+        mute_limit: Seconds without words, while utterances went out, that mean a mute
+            connection, or None (no check).
     """
 
     __slots__ = (
         "_drain",
+        "_interim_pending",
         "_limit",
+        "_mute_limit",
         "_provider",
         "_timed",
         "_unanswered_since",
         "_unconfirmed_speech",
+        "_utterances",
         "quiet_since",
     )
 
@@ -52,6 +67,7 @@ class Watchdog:
         timed: bool,
         unconfirmed_speech: Callable[[], float],
         now: float,
+        mute_limit: float | None = None,
     ) -> None:
         self._provider = provider
         self._limit = response_limit
@@ -61,6 +77,9 @@ class Watchdog:
         self.quiet_since = now
         """The last server message, or the end of the input (``time.monotonic()``)."""
         self._unanswered_since: float | None = None  # speech sent that no message followed yet
+        self._mute_limit = mute_limit
+        self._interim_pending = False  # the last transcript was an interim with words: a final is owed
+        self._utterances: list[float] = []  # when each utterance sent since the last words ended
 
     def heard(self, now: float) -> None:
         """A server message arrived."""
@@ -71,6 +90,25 @@ class Watchdog:
         if self._unanswered_since is None:
             self._unanswered_since = now
 
+    def uttered(self, now: float) -> None:
+        """An utterance of speech went out whole (the pause rule ended it)."""
+        self._utterances.append(now)
+
+    def transcript(self, final: bool, has_words: bool) -> None:
+        """A transcript came (after :meth:`heard` for its message)."""
+        if has_words:
+            self._utterances.clear()
+        if final:
+            self._interim_pending = False
+        elif has_words:
+            self._interim_pending = True
+
+    def _mute_since(self) -> float | None:
+        """Since when the server owes words for whole utterances, or None."""
+        if self._mute_limit is None or len(self._utterances) < MUTE_UTTERANCES:
+            return None
+        return self._utterances[0]
+
     def input_ended(self, now: float) -> None:
         """The end of input reached the server: the drain starts counting."""
         self.quiet_since = max(self.quiet_since, now)
@@ -79,6 +117,8 @@ class Watchdog:
         """Since when the server owes an answer, or None when it owes none."""
         if self._unanswered_since is not None:
             return self._unanswered_since
+        if draining and self._interim_pending:  # words heard that no final closed yet
+            return self.quiet_since
         # more than a word's tail past the last final's end
         if draining and self._timed and self._unconfirmed_speech() >= PAUSE_SECONDS:
             return self.quiet_since
@@ -88,18 +128,31 @@ class Watchdog:
         """How long the receive loop may wait before it must look at the clock again."""
         owed = self._owed_since(draining)
         if self._limit is not None and owed is not None:
-            return max(0.0, owed + self._limit - now)
-        if draining:
-            return max(0.0, self.quiet_since + self._drain - now)
-        return self._limit  # speech may go out meanwhile: look again after one bound
+            wait: float | None = max(0.0, owed + self._limit - now)
+        elif draining:
+            wait = max(0.0, self.quiet_since + self._drain - now)
+        else:
+            wait = self._limit  # speech may go out meanwhile: look again after one bound
+        if self._mute_limit is not None:
+            mute = self._mute_since()
+            # an utterance may go out meanwhile: look again after one bound
+            due = self._mute_limit if mute is None else max(0.0, mute + self._mute_limit - now)
+            wait = due if wait is None else min(wait, due)
+        return wait
 
     def drained(self, now: float, draining: bool) -> bool:
         """Whether the connection is done: input out, every answer in, and a drain's silence.
 
         Raises:
-            APIConnectionError: the connection is half-open (retryable: a new connection
-                gets the unconfirmed audio replayed).
+            APIConnectionError: the connection is half-open, or mute (retryable: a new
+                connection gets the unconfirmed audio replayed).
         """
+        mute = self._mute_since()
+        if mute is not None and self._mute_limit is not None and now - mute >= self._mute_limit - 1e-3:
+            raise APIConnectionError(
+                f"{self._provider}: no transcript for {self._mute_limit:g} s while {len(self._utterances)} "
+                "utterances of speech were sent (the connection answers but transcribes nothing?)"
+            )
         owed = self._owed_since(draining)
         answered = True
         if owed is not None and self._limit is not None:

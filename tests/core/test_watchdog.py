@@ -8,7 +8,9 @@ from speechkit.errors import APIConnectionError
 from speechkit.stream.watchdog import Watchdog
 
 
-def dog(unconfirmed: float = 0.0, *, timed: bool = False, limit: float | None = 10.0) -> Watchdog:
+def dog(
+    unconfirmed: float = 0.0, *, timed: bool = False, limit: float | None = 10.0, mute: float | None = None
+) -> Watchdog:
     return Watchdog(
         provider="acme",
         response_limit=limit,
@@ -16,6 +18,7 @@ def dog(unconfirmed: float = 0.0, *, timed: bool = False, limit: float | None = 
         timed=timed,
         unconfirmed_speech=lambda: unconfirmed,
         now=0.0,
+        mute_limit=mute,
     )
 
 
@@ -69,3 +72,63 @@ def test_no_limit_turns_the_half_open_check_off() -> None:
     w = dog(limit=None)
     w.spoke(0.0)
     assert not w.drained(1000.0, draining=False)
+
+
+def test_an_interim_with_words_and_no_final_after_it_is_owed_a_final_while_draining() -> None:
+    # acme's suite case "stalls right after the last audio" (burst): the server sent an interim
+    # for the last words, then went half-open; the drain took its silence for "done" and the
+    # last word was lost
+    w = dog()
+    w.spoke(1.0)
+    w.heard(1.2)
+    w.transcript(final=False, has_words=True)
+    w.input_ended(1.5)
+    assert w.timeout(1.5, draining=True) == pytest.approx(10.0)  # the response limit, not the drain
+    assert not w.drained(3.6, draining=True)  # a drain's silence is not enough
+    assert not w.drained(11.4, draining=True)
+    with pytest.raises(APIConnectionError, match="half-open"):
+        w.drained(11.5, draining=True)
+
+
+def test_a_final_after_the_interim_pays_what_was_owed() -> None:
+    w = dog()
+    w.spoke(1.0)
+    w.heard(1.2)
+    w.transcript(final=False, has_words=True)
+    w.heard(1.4)
+    w.transcript(final=True, has_words=True)
+    w.input_ended(1.5)
+    assert w.drained(3.5, draining=True)
+
+
+def test_a_server_that_answers_but_gives_no_words_for_utterances_is_mute() -> None:
+    w = dog(mute=5.0)
+    for t in (1.0, 2.0, 3.0):
+        w.spoke(t - 0.5)
+        w.uttered(t)
+        w.heard(t + 0.1)  # acknowledgements, empty partials
+        w.transcript(final=False, has_words=False)
+    assert w.timeout(3.1, draining=False) == pytest.approx(2.9)  # five seconds after the first
+    assert not w.drained(5.9, draining=False)
+    with pytest.raises(APIConnectionError, match="no transcript for 5 s while 3 utterances"):
+        w.drained(6.0, draining=False)
+
+
+def test_words_reset_the_mute_rule_and_fewer_utterances_never_trip_it() -> None:
+    w = dog(mute=5.0)
+    w.uttered(1.0)
+    w.uttered(2.0)
+    assert not w.drained(30.0, draining=False)  # two utterances: a cough, a word the vendor skipped
+    w.uttered(3.0)
+    w.heard(3.5)
+    w.transcript(final=False, has_words=True)
+    assert not w.drained(30.0, draining=False)
+    assert w.timeout(30.0, draining=False) == pytest.approx(5.0)  # look again after one bound
+
+
+def test_continuous_sound_without_a_pause_never_trips_the_mute_rule() -> None:
+    w = dog(mute=5.0)
+    for t in range(1, 60):
+        w.spoke(float(t))
+        w.heard(t + 0.1)
+    assert not w.drained(60.0, draining=False)

@@ -20,7 +20,7 @@ from .test_framing import TestFraming
 from .test_grammar import TestEventGrammar
 from .test_lifecycle import TestLifecycle
 from .test_logs import TestLogHygiene
-from .test_reconnect import TestReconnect
+from .test_reconnect import TestReconnect, TestSilentFailure
 from .test_update import TestUpdateOptions
 
 __all__ = [
@@ -31,5 +31,6 @@ __all__ = [
     "TestLifecycle",
     "TestLogHygiene",
     "TestReconnect",
+    "TestSilentFailure",
     "TestUpdateOptions",
 ]

@@ -3,6 +3,7 @@ reconnects and replays what no final covered, so oracle words in == words out.""
 
 from __future__ import annotations
 
+import attrs
 import pytest
 from livekit.agents import APIConnectOptions, APIError
 
@@ -113,6 +114,36 @@ class TestHalfOpen:
         with pytest.raises(APIError, match=r"\d+\.\d s of audio were never transcribed"):
             await transcribe(engine, speechkit_target.audio.frames(), speed=speed, conn_options=options)
         assert len(speechkit_target.sessions) == 2, "one retry, then the error"
+
+
+QUICK_TRANSCRIPT = 1.0
+"""Seconds without words, while whole utterances go out, that mean a mute connection, in these
+tests (the providers' default is 20 s; the mechanism is the same)."""
+
+
+@pytest.mark.asyncio
+@requires("emulator", "exact_words")
+class TestSilentFailure:
+    """A server that keeps answering (pings, acknowledgements, results without words) but stops
+    transcribing while utterances of speech go out is as dead as a half-open one: it is
+    replaced, and no word is lost or repeated."""
+
+    async def test_a_server_that_answers_but_stops_transcribing_is_replaced_without_losing_a_word(
+        self, speechkit_target: Target
+    ) -> None:
+        audio = speechkit_target.audio
+        assert isinstance(audio, OracleAudio), "the oracle gives exact words"
+        # ten utterances: three whole ones go out unanswered while audio still flows
+        words = [w for u in audio.utterances for w in u]
+        audio = attrs.evolve(
+            audio, utterances=tuple((words[i % len(words)], words[(i + 1) % len(words)]) for i in range(10))
+        )
+        speechkit_target.faults(FaultPlan(mute_after=1.0))
+        engine = speechkit_target.stt(transcript_timeout=QUICK_TRANSCRIPT)
+        run = await transcribe(engine, audio.frames(), speed=2.0)
+        assert speechkit_target.sessions[0].muted, "the fault did not strike"
+        assert len(speechkit_target.sessions) == 2, "the mute connection was not replaced"
+        assert run.final_words == audio.words
 
 
 @pytest.mark.asyncio

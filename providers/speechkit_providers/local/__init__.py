@@ -142,6 +142,7 @@ class LocalProvider(Provider[LocalOptions]):
     # (a recording's 30 s window on a big model can take a minute on a small CPU)
     heartbeat = None
     response_timeout = None  # in-process: the engine raises when it fails, it cannot go half-open
+    transcript_timeout = None  # nor answer without transcribing
     max_replay = math.inf  # a recording's finals all come at its end: backpressure would only stall
 
     def __init__(self, options: LocalOptions) -> None:
