@@ -33,6 +33,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 import attrs
 
 from .connection import Connection, Message, Session
+from .credentials import check_transport
 from .errors import (
     APIError,
     APIStatusError,
@@ -161,6 +162,8 @@ class Provider(Generic[OptionsT]):
         Raises:
             ProviderUnavailableError: A module in :attr:`requires` is not installed.
             MissingCredentialsError: The provider needs a key and has none.
+            InsecureTransportError: ``base_url`` would carry the key over ``ws://`` or
+                ``http://`` to a host outside the loopback range, without ``insecure_transport``.
         """
         missing = self.missing_requirements()
         if missing:
@@ -173,6 +176,13 @@ class Provider(Generic[OptionsT]):
             raise MissingCredentialsError(
                 f"{self.name} needs an API key: set {self.credential_env} or pass "
                 f"api_key (config string: '{self.name}?api_key=...')"
+            )
+        if self.credential_env and options.base_url:  # found when the string is parsed, not at connect
+            check_transport(
+                options.base_url,
+                credentialed=True,
+                insecure_transport=options.insecure_transport,
+                provider=self.name,
             )
 
     @classmethod
@@ -218,6 +228,8 @@ class Provider(Generic[OptionsT]):
         """Open one connection. Default: a WebSocket to :meth:`url` with :meth:`headers`.
 
         Raises:
+            InsecureTransportError: the key would go unencrypted to a host outside the loopback
+                range (see :attr:`ProviderOptions.insecure_transport`).
             APIError: classified (see :func:`speechkit.errors.error_for_status`).
         """
         return await WebSocketConnection.open(
@@ -228,6 +240,8 @@ class Provider(Generic[OptionsT]):
             provider=self.name,
             credential_env=self.credential_env,
             classify_close=self.classify_close,
+            secrets=(self.api_key,),
+            insecure_transport=self.options.insecure_transport,
         )
 
     # -- framing -----------------------------------------------------------------
