@@ -21,6 +21,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterable, Mapping
+from typing import Any
 from urllib.parse import parse_qsl, quote, quote_plus
 
 from .errors import InsecureTransportError
@@ -33,6 +34,7 @@ __all__ = [
     "hide_credentials",
     "is_loopback",
     "redact",
+    "redact_value",
     "scrubbed",
     "secrets_in",
 ]
@@ -119,6 +121,25 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     text = _PARAM.sub(lambda m: m[1] + REDACTED, text)
     text = _USERINFO.sub(lambda m: m[1] + REDACTED + "@", text)
     return _SCHEME_AUTH.sub(lambda m: f"{m[1]} {REDACTED}", text)
+
+
+def redact_value(value: Any, secrets: Iterable[str | None] = ()) -> Any:
+    """``value`` (text or a vendor's decoded JSON: str, list, tuple, dict) with each of ``secrets``
+    replaced by :data:`REDACTED` in every string it holds; other values are returned as they are.
+
+    For what a vendor said: only the known secrets go (a vendor's own words such as ``Bearer
+    token missing`` are left as written, unlike :func:`redact`).
+    """
+    known = [s for s in secrets if s and len(s) >= _MIN_SECRET]
+    if isinstance(value, str):
+        for secret in sorted(known, key=len, reverse=True):
+            value = value.replace(secret, REDACTED)
+        return value
+    if isinstance(value, dict):
+        return {k: redact_value(v, known) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(redact_value(v, known) for v in value)
+    return value
 
 
 def hide_credentials(options: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:

@@ -33,7 +33,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 import attrs
 
 from .connection import Connection, Message, Session
-from .credentials import check_transport
+from .credentials import check_transport, redact_value
 from .errors import (
     APIError,
     APIStatusError,
@@ -324,15 +324,16 @@ class Provider(Generic[OptionsT]):
 
         Returns:
             :func:`speechkit.errors.classified_error`'s error: the message ends in the fix of its
-            kind, the same for every provider (``auth`` names :attr:`credential_env`).
+            kind, the same for every provider (``auth`` names :attr:`credential_env`); the API
+            key is replaced by ``***`` in the message and the body.
         """
-        return classified_error(
+        return classified_error(  # a vendor echoing the key must not print it
             kind,
-            message,
+            redact_value(message, (self.api_key,)),
             credential_env=self.credential_env,
             status_code=status_code,
             retry_after=retry_after,
-            body=body,
+            body=redact_value(body, (self.api_key,)),
         )
 
     def on_deadline(self, session: Session) -> Iterable[ProviderEvent]:
@@ -364,6 +365,7 @@ class Provider(Generic[OptionsT]):
         """
         if code == 1000:
             return None
+        reason = redact_value(reason, (self.api_key,))
         detail = f"{self.name} closed the connection (code {code}{': ' + reason if reason else ''})"
         if code in (1003, 1007, 1008):
             return InvalidRequestError(detail, status_code=code)
