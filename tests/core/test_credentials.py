@@ -356,6 +356,30 @@ async def test_no_key_in_debug_logs_or_errors_whatever_the_server_does(
     assert error is None or not leaks(error_texts(error)), "the key is in the error"
 
 
+ECHOES = {  # a vendor error frame that quotes the key back, per vendor (auth errors: final)
+    "telnyx (Authorization: Bearer)": {
+        "errors": [{"code": "10009", "title": "Authentication failed", "detail": f"no such key: {SECRET}"}]
+    },
+    "speechmatics (Authorization: Bearer)": {
+        "message": "Error",
+        "type": "not_authorised",
+        "reason": f"no such key: {SECRET}",
+    },
+    "assemblyai (Authorization, raw)": {
+        "type": "Error",
+        "error_code": 1008,
+        "error": f"no such key: {SECRET}",
+    },
+}
+
+
+@pytest.mark.parametrize("case", list(ECHOES))
+async def test_a_vendor_error_quoting_the_key_is_raised_without_it(case: str) -> None:
+    _, error = await _run_case(case, FaultPlan(error_after=0.0, error_message=ECHOES[case]))
+    assert error is not None and "no such key: ***" in str(error), error
+    assert not leaks(error_texts(error))
+
+
 async def test_an_unparseable_url_holding_a_token_is_not_printed(caplog: pytest.LogCaptureFixture) -> None:
     """aiohttp's ``InvalidURL`` prints the whole URL, query (and token) included."""
     debug_everywhere(caplog)
