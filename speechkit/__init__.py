@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from .errors import (
         AuthenticationError,
         ConfigError,
+        InsecureTransportError,
         InvalidRequestError,
         MissingCredentialsError,
         ProviderUnavailableError,
@@ -44,6 +45,7 @@ _EXPORTS = {
     "FallbackSTT": "fallback",
     "FallbackStream": "fallback",
     "Finished": "events",
+    "InsecureTransportError": "errors",
     "InvalidRequestError": "errors",
     "MissingCredentialsError": "errors",
     "Provider": "provider",
@@ -73,6 +75,7 @@ __all__ = [
     "FallbackSTT",
     "FallbackStream",
     "Finished",
+    "InsecureTransportError",
     "InvalidRequestError",
     "MissingCredentialsError",
     "Provider",

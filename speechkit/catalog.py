@@ -47,7 +47,11 @@ def describe(name: str) -> dict[str, Any]:
         "example": example(cls),
         "network": network,
         "capabilities": {"streaming": True, **caps},
-        "options": {k: v for k, v in options(cls).items() if k != "api_key" and (network or k != "base_url")},
+        "options": {
+            k: v
+            for k, v in options(cls).items()
+            if k != "api_key" and (network or k not in ("base_url", "insecure_transport"))
+        },
         "credential_env": cred,
         "credentials_configured": bool(os.environ.get(cred)) if cred else True,
     }

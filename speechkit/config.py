@@ -22,6 +22,7 @@ from collections.abc import Sequence
 
 import attrs
 
+from .credentials import hide_credentials, redact
 from .errors import ConfigError
 
 _PROVIDER = r"[a-z][a-z0-9_-]*"
@@ -48,14 +49,16 @@ class ProviderSpec:
     provider: str
     model: str | None = None
     language: str | None = None
-    options: tuple[tuple[str, str], ...] = ()
+    options: tuple[tuple[str, str], ...] = attrs.field(default=(), repr=lambda o: repr(hide_credentials(o)))
 
     def __str__(self) -> str:
-        return format_spec(self)
+        """The spec as a config string, credentials (``api_key``, ``token``) shown as ``***``;
+        :func:`format_spec` gives the exact string."""
+        return format_spec(attrs.evolve(self, options=hide_credentials(self.options)))
 
 
 def _fail(text: str, why: str) -> ConfigError:
-    return ConfigError(f"bad STT config string {text!r}: {why}; expected {GRAMMAR}")
+    return ConfigError(redact(f"bad STT config string {text!r}: {why}; expected {GRAMMAR}"))  # no api_key
 
 
 def parse_one(text: str) -> ProviderSpec:

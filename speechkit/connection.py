@@ -41,7 +41,8 @@ class Session:
         attempt: 1 for the first connection of a stream, then 2, 3… on reconnects.
         http: The STT's aiohttp session (for WebSocket providers).
         timeout: Connect timeout in seconds (``APIConnectOptions.timeout``).
-        state: Free per-connection state for the provider's parser.
+        state: Free per-connection state for the provider's parser (left out of the
+            ``repr``: a provider may keep a temporary key there).
         ready: Set when the parser returns :class:`~speechkit.events.Ready`; with
             :attr:`Provider.wait_for_ready` no audio is sent before it.
         chunks_sent: Audio chunks handed to this connection so far (replayed ones included).
@@ -62,7 +63,7 @@ class Session:
     attempt: int
     http: aiohttp.ClientSession | None
     timeout: float
-    state: dict[str, Any] = attrs.field(factory=dict)
+    state: dict[str, Any] = attrs.field(factory=dict, repr=False)  # may hold a temporary key
     ready: asyncio.Event = attrs.field(factory=asyncio.Event)
     chunks_sent: int = 0
     audio_seconds: float = 0.0

@@ -22,6 +22,7 @@ __all__ = [
     "AuthenticationError",
     "ConfigError",
     "ErrorKind",
+    "InsecureTransportError",
     "InvalidRequestError",
     "MissingCredentialsError",
     "ProviderUnavailableError",
@@ -57,6 +58,23 @@ class InvalidRequestError(APIStatusError):
 
     def __init__(self, message: str, *, status_code: int = 400, body: object | None = None) -> None:
         super().__init__(message, status_code=status_code, body=body, retryable=False)
+
+
+class InsecureTransportError(ConfigError, InvalidRequestError):
+    """A connection would carry a credential unencrypted (``ws://``, ``http://``) to a host outside
+    the loopback range; the message names ``insecure_transport``, the option that allows it.
+
+    Both a :class:`ConfigError` (raised when a config string's ``base_url`` is parsed; the CLI exits
+    2) and an :class:`InvalidRequestError` (raised by a stream's connect for a URL built later, e.g.
+    from an environment variable: final, never retried), as aiohttp's ``InvalidURL`` is both a
+    ``ClientError`` and a ``ValueError``.
+    """
+
+    def __init__(self, message: str) -> None:
+        InvalidRequestError.__init__(self, message, status_code=400)
+
+    def __str__(self) -> str:
+        return self.message  # as a ConfigError prints, not livekit's ``message=..., status_code=...``
 
 
 class RateLimitError(APIStatusError):

@@ -48,6 +48,10 @@ class ProviderOptions:
         sample_rate: Rate in Hz the audio is sent at; the core resamples to it.
         api_key: Credential; None to read the provider's environment variable.
         base_url: Endpoint override (an emulator on 127.0.0.1, a regional host).
+        insecure_transport: Allow the key over unencrypted ``ws://``/``http://`` to a host
+            outside the loopback range (a test rig on the LAN); off, such a URL fails with
+            :class:`~speechkit.errors.InsecureTransportError`. Loopback hosts never need it,
+            and TLS certificates are verified either way.
         response_timeout: Seconds without any server message, while audio awaits
             transcription, after which the connection counts as half-open and is replaced
             (the audio is replayed); None for the provider's default
@@ -65,6 +69,7 @@ class ProviderOptions:
     sample_rate: int = attrs.field(default=16000, validator=_positive_rate)
     api_key: str | None = attrs.field(default=None, repr=False)
     base_url: str | None = None
+    insecure_transport: bool = False
     response_timeout: float | None = attrs.field(default=None, validator=attrs.validators.optional(_positive))
     transcript_timeout: float | None = attrs.field(
         default=None, validator=attrs.validators.optional(_positive)

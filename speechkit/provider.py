@@ -33,6 +33,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 import attrs
 
 from .connection import Connection, Message, Session
+from .credentials import check_transport, redact_value
 from .errors import (
     APIError,
     APIStatusError,
@@ -166,6 +167,8 @@ class Provider(Generic[OptionsT]):
         Raises:
             ProviderUnavailableError: A module in :attr:`requires` is not installed.
             MissingCredentialsError: The provider needs a key and has none.
+            InsecureTransportError: ``base_url`` would carry the key over ``ws://`` or
+                ``http://`` to a host outside the loopback range, without ``insecure_transport``.
         """
         missing = self.missing_requirements()
         if missing:
@@ -178,6 +181,13 @@ class Provider(Generic[OptionsT]):
             raise MissingCredentialsError(
                 f"{self.name} needs an API key: set {self.credential_env} or pass "
                 f"api_key (config string: '{self.name}?api_key=...')"
+            )
+        if self.credential_env and options.base_url:  # found when the string is parsed, not at connect
+            check_transport(
+                options.base_url,
+                credentialed=True,
+                insecure_transport=options.insecure_transport,
+                provider=self.name,
             )
 
     @classmethod
@@ -228,6 +238,8 @@ class Provider(Generic[OptionsT]):
         """Open one connection. Default: a WebSocket to :meth:`url` with :meth:`headers`.
 
         Raises:
+            InsecureTransportError: the key would go unencrypted to a host outside the loopback
+                range (see :attr:`ProviderOptions.insecure_transport`).
             APIError: classified (see :func:`speechkit.errors.error_for_status`).
         """
         return await WebSocketConnection.open(
@@ -238,6 +250,8 @@ class Provider(Generic[OptionsT]):
             provider=self.name,
             credential_env=self.credential_env,
             classify_close=self.classify_close,
+            secrets=(self.api_key,),
+            insecure_transport=self.options.insecure_transport,
         )
 
     # -- framing -----------------------------------------------------------------
@@ -320,15 +334,16 @@ class Provider(Generic[OptionsT]):
 
         Returns:
             :func:`speechkit.errors.classified_error`'s error: the message ends in the fix of its
-            kind, the same for every provider (``auth`` names :attr:`credential_env`).
+            kind, the same for every provider (``auth`` names :attr:`credential_env`); the API
+            key is replaced by ``***`` in the message and the body.
         """
-        return classified_error(
+        return classified_error(  # a vendor echoing the key must not print it
             kind,
-            message,
+            redact_value(message, (self.api_key,)),
             credential_env=self.credential_env,
             status_code=status_code,
             retry_after=retry_after,
-            body=body,
+            body=redact_value(body, (self.api_key,)),
         )
 
     def on_deadline(self, session: Session) -> Iterable[ProviderEvent]:
@@ -360,6 +375,7 @@ class Provider(Generic[OptionsT]):
         """
         if code == 1000:
             return None
+        reason = redact_value(reason, (self.api_key,))
         detail = f"{self.name} closed the connection (code {code}{': ' + reason if reason else ''})"
         if code in (1003, 1007, 1008):
             return InvalidRequestError(detail, status_code=code)

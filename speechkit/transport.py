@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 import aiohttp
 
 from .connection import Message, Session
+from .credentials import check_transport, redact, scrubbed, secrets_in
 from .errors import APIConnectionError, APIError, ServerError, error_for_status, parse_retry_after
 
 CloseClassifier = Callable[[int, str, Session], APIError | None]
@@ -46,8 +47,15 @@ class WebSocketConnection:
         provider: str,
         credential_env: str | None,
         classify_close: CloseClassifier,
+        secrets: Iterable[str | None] = (),
+        insecure_transport: bool = False,
     ) -> WebSocketConnection:
         """Connect to ``url`` (a provider's :meth:`~speechkit.Provider.connect` passes its hooks).
+
+        The credentials never leave in the clear (:func:`speechkit.credentials.check_transport`,
+        before any network I/O) nor show in an error: every message has them removed, and the
+        ``__cause__`` is a :class:`~speechkit.credentials.RedactedError` standing in for aiohttp's
+        exception (whose text holds the URL, query included, and whose ``repr`` the headers).
 
         Args:
             session: The connection's session (its ``http`` client session is used).
@@ -57,16 +65,29 @@ class WebSocketConnection:
             provider: The provider's name, for messages.
             credential_env: The key's environment variable, named in an auth error.
             classify_close: Turns the server's close code into an error.
+            secrets: Credentials the request carries (the API key), removed from every error
+                message (with those found in ``headers`` and the query, see
+                :func:`speechkit.credentials.secrets_in`).
+            insecure_transport: Allow a credential over ``ws://`` to a host outside the
+                loopback range (a test rig); TLS verification stays on either way.
 
         Raises:
+            InsecureTransportError: the request carries a credential over ``ws://`` to a host
+                that is not loopback and ``insecure_transport`` is off; raised before any
+                network I/O (not retried).
             AuthenticationError: HTTP 401/403 at the handshake (not retried).
             InvalidRequestError: other 4xx (not retried).
             RateLimitError: 408/429, with ``retry_after`` from the header.
             ServerError: 5xx.
-            APIConnectionError: DNS, TCP or TLS failure, or the connect timeout.
+            APIConnectionError: DNS, TCP or TLS failure, or the connect timeout; a server
+                certificate that fails verification is final (not retried).
         """
         if session.http is None:
             raise RuntimeError("a WebSocket provider needs an aiohttp session")
+        hidden = secrets_in(url, headers, secrets)
+        check_transport(
+            url, credentialed=bool(hidden), insecure_transport=insecure_transport, provider=provider
+        )
         try:
             ws = await session.http.ws_connect(
                 url,
@@ -77,16 +98,30 @@ class WebSocketConnection:
             )
         except aiohttp.WSServerHandshakeError as e:
             answer: Mapping[str, str] = e.headers or {}
-            raise error_for_status(
+            failure: APIError = error_for_status(
                 e.status,
                 provider=provider,
-                detail=e.message,
+                detail=redact(e.message, hidden),
                 credential_env=credential_env,
                 retry_after=parse_retry_after(answer.get("Retry-After")),
-            ) from e
+            )
+            cause = scrubbed(e, hidden)
+        except aiohttp.ClientConnectorCertificateError as e:
+            failure = APIConnectionError(  # retrying cannot make the certificate verify
+                f"{provider}: TLS certificate verification failed for {e.host}:{e.port} "
+                f"({redact(str(e.certificate_error), hidden)}); the server needs a certificate "
+                "a trusted CA signed (speechkit never turns verification off)",
+                retryable=False,
+            )
+            cause = scrubbed(e, hidden)
         except (TimeoutError, aiohttp.ClientError, OSError) as e:
-            raise APIConnectionError(f"{provider}: could not connect ({type(e).__name__}: {e})") from e
-        return cls(ws, session, provider=provider, classify_close=classify_close)
+            detail = redact(str(e), hidden)
+            failure = APIConnectionError(f"{provider}: could not connect ({type(e).__name__}: {detail})")
+            cause = scrubbed(e, hidden)
+        else:
+            return cls(ws, session, provider=provider, classify_close=classify_close)
+        # raised out of the except blocks: aiohttp's exception is not kept as the __context__
+        raise failure from cause
 
     async def send(self, message: Message) -> None:
         """Send a text or binary frame.

@@ -22,6 +22,7 @@ import attrs
 
 from speechkit import Capabilities, Connection, Provider, Session, errors
 from speechkit.codecs import WIRE_ENCODINGS, encode_pcm
+from speechkit.credentials import check_transport, scrubbed, secrets_in
 from speechkit.events import Finished, ProviderEvent, Ready, SpeechEnded, Transcript, Word
 
 from .options import SpeechmaticsOptions
@@ -85,8 +86,14 @@ class SpeechmaticsProvider(Provider[SpeechmaticsOptions]):
         return await super().connect(session)
 
     async def _fetch_key(self, http: aiohttp.ClientSession) -> str:
-        """``POST {auth_url}/v1/api_keys?type=rt`` with the key answers 201 ``{"key_value": ...}`` (§3.1)."""
+        """``POST {auth_url}/v1/api_keys?type=rt`` with the key answers 201 ``{"key_value": ...}`` (§3.1).
+
+        Raises:
+            InsecureTransportError: ``auth_url`` is ``http://`` to a host that is not loopback.
+        """
         url, auth = f"{self.options.auth_url}/v1/api_keys?type=rt", f"Bearer {self.api_key}"
+        o = self.options
+        check_transport(url, credentialed=True, insecure_transport=o.insecure_transport, provider=self.name)
         try:
             async with http.post(url, json={"ttl": 60}, headers={"Authorization": auth}) as r:
                 if r.status != 201:
@@ -95,7 +102,10 @@ class SpeechmaticsProvider(Provider[SpeechmaticsOptions]):
                     )
                 return str((await r.json())["key_value"])
         except (aiohttp.ClientError, ValueError, KeyError) as e:
-            raise errors.APIConnectionError(f"{self.name}: no temporary key ({type(e).__name__})") from e
+            failure = errors.APIConnectionError(f"{self.name}: no temporary key ({type(e).__name__})")
+            cause = e
+        # raised out of the except block with a stand-in cause: aiohttp's repr holds the headers
+        raise failure from scrubbed(cause, secrets_in(url, {"Authorization": auth}))
 
     # -- framing ----------------------------------------------------------------------
 
