@@ -114,6 +114,7 @@ class SpeechStream(stt.RecognizeStream):
         self._pushed_seconds = 0.0  # audio handed to push_frame (some may not be chunked yet)
         self._ttfi_pending_since: float | None = None  # stream time of utterance onset
         self._connections = 0
+        self._dropped_reported = 0.0  # speech dropped from the replay room, as last logged
         self._options_version = 0  # bumped by each options change; each connection knows its own
         self._policy = RetryPolicy(members.conn_options, on_retry=self._log_retry)
         super().__init__(stt=stt, conn_options=conn_options, sample_rate=self._rate)
@@ -270,8 +271,14 @@ class SpeechStream(stt.RecognizeStream):
             await utils.aio.cancel_and_wait(recovery)
 
     def _untranscribed(self) -> float:
-        """Seconds of speech no final is known to cover, plus audio never sent."""
-        return self._replay.speech_seconds + max(0.0, self._pushed_seconds - self._chunker.position)
+        """Seconds of speech no final is known to cover (held for replay, or dropped from a full
+        replay room), plus audio never sent."""
+        replay = self._replay
+        return (
+            replay.speech_seconds
+            + replay.dropped_speech
+            + max(0.0, self._pushed_seconds - self._chunker.position)
+        )
 
     async def _connection(self) -> bool:
         """One connection; True when it ended for an options change (reconnect)."""
@@ -291,6 +298,16 @@ class SpeechStream(stt.RecognizeStream):
         start = self._replay.start
         self._clock.connect(self._chunker.position if start is None else start)
         replaying = self._connections > 0 and start is not None
+        if self._connections > 0 and self._replay.dropped_speech > self._dropped_reported:
+            # never a quiet gap: the room overflowed before this reconnect, so the speech it
+            # dropped cannot be replayed, and whether the old connection finalised it is unknown
+            self._dropped_reported = self._replay.dropped_speech
+            logger.error(
+                "reconnecting without %.1f s of speech the full replay room dropped before a final "
+                "covered them: they may never be transcribed",
+                self._dropped_reported,
+                extra={"provider": self._members.provider.name, "stream_id": self._request_id},
+            )
         for held in self._dedupe.replay(start if replaying else None, self._replay.speech_before):
             self._handle(held)  # finals an unresolved overlap held go out now: lose nothing
         t0 = time.perf_counter()

@@ -49,6 +49,7 @@ class ReplayBuffer:
         "_stalled",
         "_trimmed",
         "_wait",
+        "dropped_speech",
         "max_seconds",
     )
 
@@ -67,6 +68,9 @@ class ReplayBuffer:
         self._confirmed = asyncio.Event()  # set when a final frees room
         self._stalled = False  # a wait ran out with no final: do not wait again until one
         self._trimmed = False
+        self.dropped_speech = 0.0
+        """Seconds of speech dropped from the room before a final was known to cover them: a
+        reconnect after it cannot replay them, so they may never be transcribed."""
 
     def __iter__(self) -> Iterator[Chunk]:
         return iter(self._chunks)
@@ -98,6 +102,8 @@ class ReplayBuffer:
         self._chunks.append(chunk)
         if chunk.end - self._chunks[0].start > self.max_seconds:
             dropped = self._chunks.popleft()
+            if dropped.speech:
+                self.dropped_speech += dropped.end - dropped.start
             if not self._trimmed:
                 self._trimmed = True
                 logger.warning(

@@ -85,6 +85,17 @@ def test_past_the_room_the_oldest_audio_goes_and_one_warning_says_so(
     assert len(warnings) == 1 and warnings[0].provider == "acme"  # type: ignore[attr-defined]
 
 
+def test_speech_dropped_from_a_full_room_is_counted_for_the_error_that_names_it() -> None:
+    # a second failure after the room overflowed cannot replay what was dropped: the stream's
+    # error and its reconnect log name these seconds (never a quiet gap)
+    buffer = ReplayBuffer(1.0)
+    for i in range(30):
+        buffer.add(chunk(i * 0.1, speech=i % 2 == 0))
+    assert buffer.dropped_speech == pytest.approx(1.0)  # 2 s dropped, half of it speech
+    buffer.confirm(3.0, end_of_utterance=True)
+    assert buffer.dropped_speech == pytest.approx(1.0)  # a later final does not undo it
+
+
 async def test_new_audio_waits_for_room_until_a_final_frees_it() -> None:
     buffer = ReplayBuffer(1.0, wait=5.0)
     filled(buffer, 1.0)
