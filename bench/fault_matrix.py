@@ -31,6 +31,7 @@ FAULTS = {
     "malformed": FaultPlan(malformed_after=10.0),
     "error": FaultPlan(error_after=10.0),
     "stall": FaultPlan(stall_after=15.0),
+    "mute": FaultPlan(mute_after=15.0),
     "stall_at_end": FaultPlan(stall_after=-1.0),  # set per file: right after the last audio
     "refuse503x2": FaultPlan(refuse_status=503, refuse_count=2),
 }

@@ -46,6 +46,7 @@ from .metrics import PushTimes, Usage
 from .pauses import PauseDetector
 from .replay import ReplayBuffer
 from .runner import ConnectionRunner, OptionsChanged
+from .watchdog import MuteError
 
 if TYPE_CHECKING:
     from ..plugin import STT
@@ -115,6 +116,7 @@ class SpeechStream(stt.RecognizeStream):
         self._ttfi_pending_since: float | None = None  # stream time of utterance onset
         self._connections = 0
         self._dropped_reported = 0.0  # speech dropped from the replay room, as last logged
+        self._mute_trusted = 0.0  # see Watchdog.closed
         self._options_version = 0  # bumped by each options change; each connection knows its own
         self._policy = RetryPolicy(members.conn_options, on_retry=self._log_retry)
         super().__init__(stt=stt, conn_options=conn_options, sample_rate=self._rate)
@@ -334,9 +336,14 @@ class SpeechStream(stt.RecognizeStream):
             deliver=self._deliver,
             sent=self._sent,
             rotate=self._rotate,
+            trusted_until=self._mute_trusted,
         )
         try:
             return await runner.run()
+        except MuteError as e:
+            # the next connection's second opinion on this audio stands, even without words
+            self._mute_trusted = max(self._mute_trusted, e.position)
+            raise
         finally:
             await asyncio.shield(conn.aclose())
 

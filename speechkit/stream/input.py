@@ -232,7 +232,8 @@ class Chunk:
         end: Stream-clock seconds after its last sample.
         sent_at: ``time.monotonic()`` when it was complete (its last sample pushed).
         speech: Louder than the silence threshold (:class:`PauseDetector`).
-        pause: It completed a pause after speech (a pause boundary: an utterance ended).
+        pause: The pause boundary it completed (stream clock, seconds: where the speech
+            before the pause ended), or None.
     """
 
     data: bytes
@@ -240,7 +241,7 @@ class Chunk:
     end: float
     sent_at: float
     speech: bool = False
-    pause: bool = False
+    pause: float | None = None
 
 
 class Chunker:
@@ -317,4 +318,4 @@ class Chunker:
         speech, boundary = self._pauses.feed(data, start, self.position)
         if boundary is not None:
             self._on_boundary(boundary)
-        return Chunk(data, start, self.position, time.monotonic(), speech, boundary is not None)
+        return Chunk(data, start, self.position, time.monotonic(), speech, boundary)

@@ -103,6 +103,8 @@ class ConnectionRunner:
         deliver: Takes each provider event (connection times) but ``Ready``/``Finished``.
         sent: Called with the seconds on the wire (padding included) of each chunk sent.
         rotate: Called when the session is about to expire (``Ready.expires_in``).
+        trusted_until: Stream position up to which a replacement of a mute connection gave
+            its second opinion (see :meth:`Watchdog.closed`).
     """
 
     def __init__(
@@ -121,11 +123,13 @@ class ConnectionRunner:
         deliver: Callable[[ProviderEvent], None],
         sent: Callable[[float], None],
         rotate: Callable[[], None],
+        trusted_until: float = 0.0,
     ) -> None:
         self._conn, self._session, self._provider, self._version = conn, session, provider, version
         self._channel, self._chunker, self._replay, self._clock = channel, chunker, replay, clock
         self._current, self._deliver, self._sent, self._rotate = current, deliver, sent, rotate
         self._push_times = push_times
+        self._trusted_until = trusted_until
         self._input_sent = asyncio.Event()  # the end of input reached the server
         self._rotation: asyncio.TimerHandle | None = None
         self._watchdog = Watchdog(
@@ -147,7 +151,7 @@ class ConnectionRunner:
 
         Raises:
             APIError: the connection failed (classified), or the server ended the session
-                before the input ended.
+                before the input ended, or it went mute (:class:`~.watchdog.MuteError`).
         """
         send = asyncio.create_task(self._send_all(), name="speechkit.send")
         recv = asyncio.create_task(self._receive(), name="speechkit.recv")
@@ -159,10 +163,12 @@ class ConnectionRunner:
                     raise ServerError(
                         f"{self._provider.name}: server ended the session before the input ended"
                     )
+                self._watchdog.closed(self._trusted_until)
                 return False
             if send.result():
                 return True
             await recv
+            self._watchdog.closed(self._trusted_until)
             return False
         finally:
             await utils.aio.cancel_and_wait(send, recv)
@@ -259,8 +265,8 @@ class ConnectionRunner:
         await self._conn.send(message)
         if chunk.speech:
             self._watchdog.spoke(time.monotonic())
-        elif chunk.pause:
-            self._watchdog.uttered(time.monotonic())
+        elif chunk.pause is not None:
+            self._watchdog.uttered(time.monotonic(), chunk.pause)
         self._sent(seconds)
 
     # -- receive ------------------------------------------------------------------
@@ -329,7 +335,7 @@ class ConnectionRunner:
                     self._schedule_rotation(ev.expires_in)
                     continue
                 if isinstance(ev, Transcript):
-                    self._watchdog.transcript(ev.is_final, bool(ev.text.strip()))
+                    self._watchdog.transcript(ev.is_final, bool(ev.text.strip()), self._clock.at(ev.end_time))
                 self._deliver(ev)
 
     def _deadline_passed(self) -> bool:

@@ -23,6 +23,23 @@ from collections.abc import Callable
 from ..errors import APIConnectionError
 from .pauses import PAUSE_SECONDS
 
+WORD_TAIL = 0.5
+"""Seconds a timed transcript's end may fall short of where the pause rule ends its speech
+(a word's fading tail), for it to answer that utterance."""
+
+
+class MuteError(APIConnectionError):
+    """A connection that answers but transcribes nothing (retryable, as a half-open one).
+
+    Attributes:
+        position: Stream-clock end of the last utterance it left without words.
+    """
+
+    def __init__(self, message: str, *, position: float) -> None:
+        super().__init__(message)
+        self.position = position
+
+
 MUTE_UTTERANCES = 3
 """Utterances of speech sent with no transcript holding words, at least, before a connection
 that still answers counts as mute: one could be a cough, and a vendor finalises each."""
@@ -79,7 +96,8 @@ class Watchdog:
         self._unanswered_since: float | None = None  # speech sent that no message followed yet
         self._mute_limit = mute_limit
         self._interim_pending = False  # the last transcript was an interim with words: a final is owed
-        self._utterances: list[float] = []  # when each utterance sent since the last words ended
+        # (time.monotonic(), stream position) of each utterance sent since the last words, as it ended
+        self._utterances: list[tuple[float, float]] = []
 
     def heard(self, now: float) -> None:
         """A server message arrived."""
@@ -90,14 +108,44 @@ class Watchdog:
         if self._unanswered_since is None:
             self._unanswered_since = now
 
-    def uttered(self, now: float) -> None:
-        """An utterance of speech went out whole (the pause rule ended it)."""
-        self._utterances.append(now)
+    def uttered(self, now: float, at: float) -> None:
+        """An utterance of speech went out whole (the pause rule ended it at ``at``, stream clock)."""
+        self._utterances.append((now, at))
 
-    def transcript(self, final: bool, has_words: bool) -> None:
-        """A transcript came (after :meth:`heard` for its message)."""
+    def closed(self, trusted_until: float) -> None:
+        """The server ended the session as finished, after the end of input.
+
+        Args:
+            trusted_until: Utterances ending at or before this stream position do not count:
+                a connection that replaced a mute one gave its second opinion on them
+                (they may just hold no words: a cough, music with pauses).
+
+        Raises:
+            MuteError: it left :data:`MUTE_UTTERANCES` utterances without a word (pushed
+                faster than real time, a mute connection finishes before the clock can tell).
+        """
+        unanswered = [at for _, at in self._utterances if at > trusted_until + 1e-6]
+        if self._mute_limit is not None and len(unanswered) >= MUTE_UTTERANCES:
+            raise MuteError(
+                f"{self._provider}: the session ended without a transcript for the last "
+                f"{len(unanswered)} utterances of speech (the connection answers but transcribes nothing?)",
+                position=unanswered[-1],
+            )
+
+    def transcript(self, final: bool, has_words: bool, until: float | None = None) -> None:
+        """A transcript came (after :meth:`heard` for its message).
+
+        Args:
+            final: It is final.
+            has_words: Its text holds words.
+            until: Its end (stream clock, seconds), or None when untimed: then it answers every
+                utterance sent so far; else those that ended by its end, less a word's tail.
+        """
         if has_words:
-            self._utterances.clear()
+            if until is None:
+                self._utterances.clear()
+            else:
+                self._utterances = [(t, at) for t, at in self._utterances if at > until + WORD_TAIL]
         if final:
             self._interim_pending = False
         elif has_words:
@@ -107,7 +155,7 @@ class Watchdog:
         """Since when the server owes words for whole utterances, or None."""
         if self._mute_limit is None or len(self._utterances) < MUTE_UTTERANCES:
             return None
-        return self._utterances[0]
+        return self._utterances[0][0]
 
     def input_ended(self, now: float) -> None:
         """The end of input reached the server: the drain starts counting."""
@@ -144,14 +192,15 @@ class Watchdog:
         """Whether the connection is done: input out, every answer in, and a drain's silence.
 
         Raises:
-            APIConnectionError: the connection is half-open, or mute (retryable: a new
-                connection gets the unconfirmed audio replayed).
+            APIConnectionError: the connection is half-open, or mute (:class:`MuteError`);
+                retryable: a new connection gets the unconfirmed audio replayed.
         """
         mute = self._mute_since()
         if mute is not None and self._mute_limit is not None and now - mute >= self._mute_limit - 1e-3:
-            raise APIConnectionError(
+            raise MuteError(
                 f"{self._provider}: no transcript for {self._mute_limit:g} s while {len(self._utterances)} "
-                "utterances of speech were sent (the connection answers but transcribes nothing?)"
+                "utterances of speech were sent (the connection answers but transcribes nothing?)",
+                position=self._utterances[-1][1],
             )
         owed = self._owed_since(draining)
         answered = True

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from speechkit.errors import APIConnectionError
-from speechkit.stream.watchdog import Watchdog
+from speechkit.stream.watchdog import MuteError, Watchdog
 
 
 def dog(
@@ -105,7 +105,7 @@ def test_a_server_that_answers_but_gives_no_words_for_utterances_is_mute() -> No
     w = dog(mute=5.0)
     for t in (1.0, 2.0, 3.0):
         w.spoke(t - 0.5)
-        w.uttered(t)
+        w.uttered(t, at=t)
         w.heard(t + 0.1)  # acknowledgements, empty partials
         w.transcript(final=False, has_words=False)
     assert w.timeout(3.1, draining=False) == pytest.approx(2.9)  # five seconds after the first
@@ -116,10 +116,10 @@ def test_a_server_that_answers_but_gives_no_words_for_utterances_is_mute() -> No
 
 def test_words_reset_the_mute_rule_and_fewer_utterances_never_trip_it() -> None:
     w = dog(mute=5.0)
-    w.uttered(1.0)
-    w.uttered(2.0)
+    w.uttered(1.0, at=1.0)
+    w.uttered(2.0, at=2.0)
     assert not w.drained(30.0, draining=False)  # two utterances: a cough, a word the vendor skipped
-    w.uttered(3.0)
+    w.uttered(3.0, at=3.0)
     w.heard(3.5)
     w.transcript(final=False, has_words=True)
     assert not w.drained(30.0, draining=False)
@@ -132,3 +132,24 @@ def test_continuous_sound_without_a_pause_never_trips_the_mute_rule() -> None:
         w.spoke(float(t))
         w.heard(t + 0.1)
     assert not w.drained(60.0, draining=False)
+
+
+def test_a_session_that_finishes_leaving_utterances_without_words_was_mute() -> None:
+    # pushed faster than real time, a mute server finishes before the clock can tell
+    w = dog(mute=20.0)
+    for t in (1.0, 2.0, 3.0):
+        w.uttered(0.1, at=t)
+    with pytest.raises(MuteError, match="without a transcript for the last 3 utterances") as caught:
+        w.closed(trusted_until=0.0)
+    assert caught.value.position == 3.0
+
+
+def test_the_replacement_of_a_mute_connection_has_the_last_word_on_its_audio() -> None:
+    # a recording whose last utterances hold no words (coughs, music with pauses): one
+    # second opinion, then the stream ends normally instead of failing
+    w = dog(mute=20.0)
+    for t in (1.0, 2.0, 3.0):
+        w.uttered(0.1, at=t)
+    w.closed(trusted_until=3.0)
+    w.uttered(0.2, at=4.0)
+    w.closed(trusted_until=2.0)  # two new, one old: under the count

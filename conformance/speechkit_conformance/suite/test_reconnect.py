@@ -128,8 +128,9 @@ class TestSilentFailure:
     transcribing while utterances of speech go out is as dead as a half-open one: it is
     replaced, and no word is lost or repeated."""
 
+    @pytest.mark.parametrize("speed", [2.0, None], ids=["paced", "burst"])
     async def test_a_server_that_answers_but_stops_transcribing_is_replaced_without_losing_a_word(
-        self, speechkit_target: Target
+        self, speechkit_target: Target, speed: float | None
     ) -> None:
         audio = speechkit_target.audio
         assert isinstance(audio, OracleAudio), "the oracle gives exact words"
@@ -140,7 +141,7 @@ class TestSilentFailure:
         )
         speechkit_target.faults(FaultPlan(mute_after=1.0))
         engine = speechkit_target.stt(transcript_timeout=QUICK_TRANSCRIPT)
-        run = await transcribe(engine, audio.frames(), speed=2.0)
+        run = await transcribe(engine, audio.frames(), speed=speed)
         assert speechkit_target.sessions[0].muted, "the fault did not strike"
         assert len(speechkit_target.sessions) == 2, "the mute connection was not replaced"
         assert run.final_words == audio.words
