@@ -1,0 +1,102 @@
+"""Bad server messages (emulator): invalid JSON, a 50 MB message, an unknown type, a final before
+any audio, negative or decreasing times, a flood of interims. Each ends in a clear error and a
+reconnect that replays the audio, or a logged skip; never a hang (every stream is bounded), a
+crash, a lost or doubled word (the oracle's words come out exactly once), a negative time or an
+event out of order."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from livekit.agents import stt
+
+import speechkit
+from speechkit.errors import APIError, ServerError
+
+from ..emulator import FaultPlan
+from ..harness import Target, transcribe
+from ..requirements import requires
+
+E = stt.SpeechEventType
+
+SPEED = 4.0
+"""Paced pushes go at 4x real time: the fault strikes while audio is still flowing."""
+LIMIT = 15.0
+"""Seconds a stream may take here; longer is a hang (the streams take 0.1-1 s)."""
+STRIKE = 0.3
+"""Seconds of audio after which a mid-stream fault strikes: inside the first utterance."""
+
+
+def _watch(target: Target) -> tuple[speechkit.STT, list[stt.STTError]]:
+    """An STT for the target and the error events it emits (retried errors included)."""
+    engine = target.stt()
+    errors: list[stt.STTError] = []
+    engine.on("error", errors.append)
+    return engine, errors
+
+
+def _records(caplog: pytest.LogCaptureFixture, level: int, provider: str) -> list[logging.LogRecord]:
+    """Records at ``level`` that name the provider (in the message or the ``provider`` field)."""
+    return [
+        r
+        for r in caplog.records
+        if r.levelno == level and (provider in r.getMessage() or getattr(r, "provider", None) == provider)
+    ]
+
+
+@pytest.mark.asyncio
+@requires("emulator", "exact_words")
+class TestServerMessages:
+    """What a stream does with each bad message a server may send."""
+
+    @pytest.mark.parametrize("speed", [SPEED, None], ids=["paced", "burst"])
+    async def test_invalid_json_is_a_retried_server_error_and_the_replay_loses_no_word(
+        self, speechkit_target: Target, speed: float | None, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        caplog.set_level(logging.WARNING)
+        plan = FaultPlan(malformed_after=STRIKE)
+        speechkit_target.faults(plan)
+        engine, errors = _watch(speechkit_target)
+        run = await transcribe(engine, speechkit_target.audio.frames(), speed=speed, limit=LIMIT)
+        name = speechkit_target.provider_class.name
+        assert plan.malformed_frame in speechkit_target.sessions[0].sent, "the fault did not strike"
+        assert run.final_words == speechkit_target.audio.words
+        raised = [e.error for e in errors if isinstance(e.error, APIError)]
+        if raised:  # the core's decode_json: a retried ServerError, a reconnect, the audio replayed
+            err = raised[0]
+            assert isinstance(err, ServerError) and err.retryable, repr(err)
+            assert name in str(err) and "not JSON" in str(err), str(err)
+            assert len(speechkit_target.sessions) == 2, "not one reconnect"
+        else:  # a vendor parser may skip it instead, saying so
+            assert _records(caplog, logging.WARNING, name), "neither raised nor logged"
+
+    @pytest.mark.parametrize("speed", [SPEED, None], ids=["paced", "burst"])
+    async def test_a_50_mb_message_is_a_server_error_saying_too_big_and_the_replay_loses_no_word(
+        self, speechkit_target: Target, speed: float | None
+    ) -> None:
+        plan = FaultPlan(huge_after=STRIKE)
+        speechkit_target.faults(plan)
+        engine, errors = _watch(speechkit_target)
+        run = await transcribe(engine, speechkit_target.audio.frames(), speed=speed, limit=LIMIT)
+        assert any(len(m) > plan.huge_size for m in speechkit_target.sessions[0].sent), "not sent"
+        assert run.final_words == speechkit_target.audio.words
+        assert len(speechkit_target.sessions) == 2, "not one reconnect"
+        err = errors[0].error
+        assert isinstance(err, ServerError) and err.retryable, repr(err)
+        assert speechkit_target.provider_class.name in str(err) and "too big" in str(err), str(err)
+
+    async def test_a_flood_of_interims_is_one_event_each_at_most_and_loses_no_word(
+        self, speechkit_target: Target
+    ) -> None:
+        plan = FaultPlan(interim_flood_after=0.2)
+        speechkit_target.faults(plan)
+        engine, errors = _watch(speechkit_target)
+        run = await transcribe(engine, speechkit_target.audio.frames(), speed=SPEED, limit=LIMIT)
+        sent = speechkit_target.sessions[0].sent
+        assert len(sent) >= plan.interim_flood, "the flood did not strike"
+        assert run.final_words == speechkit_target.audio.words  # the flood's words never became final
+        # the stream keeps no more than the server sent: at most one event per interim (no backlog
+        # built from them), the grammar's state one pending interim (never a final of the flood)
+        assert 0 < len(run.of(E.INTERIM_TRANSCRIPT)) <= len(sent)
+        assert not errors and len(speechkit_target.sessions) == 1
