@@ -14,7 +14,7 @@ from livekit.agents import stt
 import speechkit
 from speechkit.errors import APIError, ServerError
 
-from ..emulator import FaultPlan
+from ..emulator import UNKNOWN_TYPE, FaultPlan
 from ..harness import Target, transcribe
 from ..requirements import requires
 
@@ -85,6 +85,18 @@ class TestServerMessages:
         err = errors[0].error
         assert isinstance(err, ServerError) and err.retryable, repr(err)
         assert speechkit_target.provider_class.name in str(err) and "too big" in str(err), str(err)
+
+    async def test_a_message_of_an_unknown_type_is_skipped_and_logged_at_debug(
+        self, speechkit_target: Target, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        caplog.set_level(logging.DEBUG)
+        speechkit_target.faults(FaultPlan(unknown_after=STRIKE))
+        engine, errors = _watch(speechkit_target)
+        run = await transcribe(engine, speechkit_target.audio.frames(), speed=SPEED, limit=LIMIT)
+        assert run.final_words == speechkit_target.audio.words
+        assert not errors and len(speechkit_target.sessions) == 1, "the stream did not just go on"
+        logged = _records(caplog, logging.DEBUG, speechkit_target.provider_class.name)
+        assert any(UNKNOWN_TYPE in r.getMessage() for r in logged), "the skip was not logged at debug"
 
     async def test_a_flood_of_interims_is_one_event_each_at_most_and_loses_no_word(
         self, speechkit_target: Target
