@@ -9,6 +9,7 @@ parts, which it composes:
 * :mod:`.runner`: one connection (send, keep-alive, ready gate, receive, :mod:`.watchdog`);
 * :mod:`.clock`: provider times onto the stream clock;
 * :mod:`.dedupe`: what a replaying connection repeats, dropped;
+* :mod:`.guard`: what cannot be right (transcripts before any audio, times outside it), warned;
 * :mod:`.metrics`: usage and latency bookkeeping;
 * :mod:`.members`: which provider serves the next connection (a chain's member selector).
 
@@ -40,6 +41,7 @@ from ..retry import RetryPolicy
 from . import replay as replay_module
 from .clock import StreamClock
 from .dedupe import Deduplicator
+from .guard import EventGuard
 from .input import Chunker, FrameInput
 from .members import MemberSelector, OneProvider
 from .metrics import PushTimes, Usage
@@ -104,6 +106,10 @@ class SpeechStream(stt.RecognizeStream):
         self._input = FrameInput(self._rate, self._chunker)
         self._clock = StreamClock()
         self._dedupe = Deduplicator()
+        self._guard = EventGuard(
+            lambda: {"provider": self._members.provider.name, "stream_id": self._request_id}
+        )
+        self._session: Session | None = None  # the connection's, for the audio sent on it
         self._usage = Usage()
         self._push_times = PushTimes()
         self._grammar = Grammar(
@@ -287,6 +293,7 @@ class SpeechStream(stt.RecognizeStream):
             timeout=self._conn_options.timeout,
             realtime=self._realtime,
         )
+        self._session = session
         # times the provider reports are relative to the first audio of this connection
         start = self._replay.start
         self._clock.connect(self._chunker.position if start is None else start)
@@ -330,9 +337,12 @@ class SpeechStream(stt.RecognizeStream):
             self._emit_usage()
 
     def _deliver(self, ev: ProviderEvent) -> None:
-        """One provider event: onto the stream clock, past the replay's repeats, into the grammar."""
-        for out in self._dedupe.filter(self._clock.to_stream(ev, self.start_time_offset)):
-            self._handle(out)
+        """An event: onto the stream clock, past the replay's repeats and the guard, into the grammar."""
+        offset, sent = self.start_time_offset, self._session.audio_seconds if self._session else 0.0
+        floor, ceiling = self._clock.origin + offset, self._clock.origin + offset + self._clock.unpad(sent)
+        for out in self._dedupe.filter(self._clock.to_stream(ev, offset)):
+            if (checked := self._guard.check(out, sent=sent, floor=floor, ceiling=ceiling)) is not None:
+                self._handle(checked)
 
     def _handle(self, ev: ProviderEvent) -> None:
         was_in_speech = self._grammar.in_speech

@@ -6,6 +6,7 @@ event out of order."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import pytest
@@ -15,7 +16,7 @@ import speechkit
 from speechkit.errors import APIError, ServerError
 
 from ..emulator import UNKNOWN_TYPE, FaultPlan
-from ..harness import Target, transcribe
+from ..harness import FAST, Run, Target, push, transcribe, wait_for
 from ..requirements import requires
 
 E = stt.SpeechEventType
@@ -43,6 +44,16 @@ def _records(caplog: pytest.LogCaptureFixture, level: int, provider: str) -> lis
         for r in caplog.records
         if r.levelno == level and (provider in r.getMessage() or getattr(r, "provider", None) == provider)
     ]
+
+
+def _times(run: Run) -> list[float]:
+    """Every time of every transcript event: its start, its end, its words' starts and ends."""
+    out: list[float] = []
+    for ev in run.of(E.INTERIM_TRANSCRIPT, E.FINAL_TRANSCRIPT):
+        for alt in ev.alternatives:
+            out += [alt.start_time, alt.end_time]
+            out += [t for w in alt.words or [] for t in (w.start_time, w.end_time)]
+    return out
 
 
 @pytest.mark.asyncio
@@ -97,6 +108,69 @@ class TestServerMessages:
         assert not errors and len(speechkit_target.sessions) == 1, "the stream did not just go on"
         logged = _records(caplog, logging.DEBUG, speechkit_target.provider_class.name)
         assert any(UNKNOWN_TYPE in r.getMessage() for r in logged), "the skip was not logged at debug"
+
+    async def test_a_final_before_any_audio_is_dropped_with_a_warning(
+        self, speechkit_target: Target, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        caplog.set_level(logging.WARNING)
+        speechkit_target.faults(FaultPlan(early_final=True))
+        engine, errors = _watch(speechkit_target)
+        name, audio = speechkit_target.provider_class.name, speechkit_target.audio
+        stream = engine.stream(conn_options=FAST)
+        events: list[stt.SpeechEvent] = []
+
+        async def collect() -> None:
+            async for ev in stream:
+                events.append(ev)
+
+        collector = asyncio.create_task(collect())
+        try:
+            async with asyncio.timeout(LIMIT):
+                # no audio is pushed until the made-up final has reached the stream: none was sent
+                reached = await wait_for(
+                    lambda: bool(_records(caplog, logging.WARNING, name) or Run(events, 0.0).finals), 5.0
+                )
+                await push(stream, audio.frames(), speed=SPEED)
+                await collector
+        finally:
+            collector.cancel()
+            await stream.aclose()
+        assert reached, "the made-up final never reached the stream"
+        assert Run(events, 0.0).final_words == audio.words, "words nobody said were emitted"
+        assert not errors and len(speechkit_target.sessions) == 1
+        assert _records(caplog, logging.WARNING, name), "the drop was not logged"
+
+    @requires("word_timestamps")
+    @pytest.mark.parametrize("speed", [SPEED, None], ids=["paced", "burst"])
+    async def test_negative_final_times_are_clamped_with_a_warning_and_no_time_is_negative(
+        self, speechkit_target: Target, speed: float | None, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        caplog.set_level(logging.WARNING)
+        speechkit_target.faults(FaultPlan(bad_times="negative"))
+        run = await transcribe(
+            speechkit_target.stt(), speechkit_target.audio.frames(), speed=speed, limit=LIMIT
+        )
+        assert run.final_words == speechkit_target.audio.words
+        times, duration = _times(run), speechkit_target.audio.duration
+        assert times and all(0.0 <= t <= duration + 0.01 for t in times), times
+        assert _records(caplog, logging.WARNING, speechkit_target.provider_class.name), "not logged"
+
+    @requires("word_timestamps")
+    @pytest.mark.parametrize("speed", [SPEED, None], ids=["paced", "burst"])
+    async def test_decreasing_final_times_are_clamped_with_a_warning_so_events_stay_in_order(
+        self, speechkit_target: Target, speed: float | None, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        caplog.set_level(logging.WARNING)
+        speechkit_target.faults(FaultPlan(bad_times="decreasing"))
+        run = await transcribe(
+            speechkit_target.stt(), speechkit_target.audio.frames(), speed=speed, limit=LIMIT
+        )
+        assert run.final_words == speechkit_target.audio.words
+        starts, ends = [f.start_time for f in run.finals], [f.end_time for f in run.finals]
+        words = [start for start, _, _ in run.word_spans]
+        assert starts == sorted(starts) and ends == sorted(ends) and words == sorted(words), run.finals
+        assert all(f.start_time <= f.end_time for f in run.finals), run.finals
+        assert _records(caplog, logging.WARNING, speechkit_target.provider_class.name), "not logged"
 
     async def test_a_flood_of_interims_is_one_event_each_at_most_and_loses_no_word(
         self, speechkit_target: Target
