@@ -9,7 +9,7 @@ parts, which it composes:
 * :mod:`.runner`: one connection (send, keep-alive, ready gate, receive, :mod:`.watchdog`);
 * :mod:`.clock`: provider times onto the stream clock;
 * :mod:`.dedupe`: what a replaying connection repeats, dropped;
-* :mod:`.guard`: what cannot be right (transcripts before any audio, times outside it), warned;
+* :mod:`.guard`, :mod:`.interims`: what cannot be right, dropped or clamped; interim floods, paced;
 * :mod:`.metrics`: usage and latency bookkeeping;
 * :mod:`.members`: which provider serves the next connection (a chain's member selector).
 
@@ -43,6 +43,7 @@ from .clock import StreamClock
 from .dedupe import Deduplicator
 from .guard import EventGuard
 from .input import Chunker, FrameInput
+from .interims import InterimPacer
 from .members import MemberSelector, OneProvider
 from .metrics import PushTimes, Usage
 from .pauses import PauseDetector
@@ -106,9 +107,7 @@ class SpeechStream(stt.RecognizeStream):
         self._input = FrameInput(self._rate, self._chunker)
         self._clock = StreamClock()
         self._dedupe = Deduplicator()
-        self._guard = EventGuard(
-            lambda: {"provider": self._members.provider.name, "stream_id": self._request_id}
-        )
+        self._guard = EventGuard(lambda: self._members.provider.name, self._request_id)
         self._session: Session | None = None  # the connection's, for the audio sent on it
         self._usage = Usage()
         self._push_times = PushTimes()
@@ -123,6 +122,7 @@ class SpeechStream(stt.RecognizeStream):
         self._options_version = 0  # bumped by each options change; each connection knows its own
         self._policy = RetryPolicy(members.conn_options, on_retry=self._log_retry)
         super().__init__(stt=stt, conn_options=conn_options, sample_rate=self._rate)
+        self._pacer = InterimPacer(self._event_ch)
 
     def _chunk_samples(self, provider: Provider[Any]) -> int:
         return max(1, int(self._rate * provider.chunk_duration))
@@ -249,6 +249,7 @@ class SpeechStream(stt.RecognizeStream):
             for ev in self._grammar.close():
                 self._send_event(ev)
             self._emit_usage()
+            self._pacer.close()
 
     async def _run(self) -> None:
         """Connections until the input is done (livekit's hook, called by ``_main_task``).
@@ -377,8 +378,7 @@ class SpeechStream(stt.RecognizeStream):
     # -- output -------------------------------------------------------------------
 
     def _send_event(self, ev: stt.SpeechEvent) -> None:
-        with contextlib.suppress(utils.aio.channel.ChanClosed):
-            self._event_ch.send_nowait(ev)
+        self._pacer.send(ev)  # a flood of interims is coalesced (.interims)
 
     def _emit_usage(self) -> None:
         seconds = self._usage.take()

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
 
 import attrs
 
@@ -38,14 +37,14 @@ class EventGuard:
     """Checks a stream's provider events (on the stream clock, after de-duplication); one per stream.
 
     Args:
-        log_extra: Fields for the warnings' ``extra`` (``provider``, ``stream_id``), asked when
-            one is logged.
+        provider: The name of the provider serving the stream now (asked when a warning is logged).
+        stream_id: The stream's id, for the warnings' ``extra``.
     """
 
-    __slots__ = ("_end", "_log_extra", "_start", "_warned")
+    __slots__ = ("_end", "_provider", "_start", "_stream_id", "_warned")
 
-    def __init__(self, log_extra: Callable[[], dict[str, Any]]) -> None:
-        self._log_extra = log_extra
+    def __init__(self, provider: Callable[[], str], stream_id: str) -> None:
+        self._provider, self._stream_id = provider, stream_id
         self._start: float | None = None  # the latest start and end of the timed finals let through
         self._end: float | None = None
         self._warned: set[str] = set()
@@ -109,5 +108,5 @@ class EventGuard:
         if why in self._warned:
             return
         self._warned.add(why)
-        extra = self._log_extra()
-        logger.warning("%s sent %s", extra.get("provider", "the provider"), _WHY[why], extra=extra)
+        name = self._provider()
+        logger.warning("%s sent %s", name, _WHY[why], extra={"provider": name, "stream_id": self._stream_id})

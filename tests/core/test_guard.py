@@ -14,7 +14,7 @@ AUDIO = {"sent": 2.0, "floor": 1.0, "ceiling": 3.0}  # a connection from 1.0 s t
 
 
 def guard() -> EventGuard:
-    return EventGuard(lambda: {"provider": "acme", "stream_id": "s1"})
+    return EventGuard(lambda: "acme", "s1")
 
 
 def final(start: float, end: float, text: str = "a b") -> Transcript:
