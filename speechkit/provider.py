@@ -14,7 +14,8 @@ its vendor:
 * **parsing**: :meth:`Provider.parse` turns one server message into
   :mod:`speechkit.events` objects (:meth:`Provider.decode_json` reads a JSON one), or
   raises a classified ``APIError`` (:meth:`Provider.vendor_error` builds it from the
-  vendor's error, with the fix users see for every provider);
+  vendor's error, with the fix users see for every provider); a message of a type it does not
+  know is skipped with :meth:`Provider.skip_unknown` (logged at debug);
   :meth:`Provider.on_deadline` ends a bounded wait it set in ``Session.deadline``;
   :meth:`Provider.classify_close` turns a close code into an error.
 
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import os
 from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar, Generic, TypeVar
@@ -50,6 +52,8 @@ from .options import ProviderOptions, changed_options, unknown_option
 from .transport import WebSocketConnection
 
 __all__ = ["Capabilities", "Connection", "Message", "Provider", "ProviderOptions", "Session"]
+
+logger = logging.getLogger("speechkit")
 
 
 @attrs.frozen(kw_only=True)
@@ -313,6 +317,19 @@ class Provider(Generic[OptionsT]):
         except ValueError as e:
             raise ServerError(f"{self.name} sent a message that is not JSON ({e})") from e
         return data if isinstance(data, dict) else {}
+
+    def skip_unknown(self, kind: object) -> tuple[()]:
+        """Skip a server message of a type the provider does not know, logged at debug (the type
+        only, never the content); the stream goes on.
+
+        Returns:
+            No events: ``return self.skip_unknown(kind)`` from :meth:`parse`.
+        """
+        shown = repr(kind)[:40]
+        logger.debug(
+            "%s: skipped a server message of unknown type %s", self.name, shown, extra={"provider": self.name}
+        )
+        return ()
 
     def vendor_error(
         self,

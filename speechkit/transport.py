@@ -137,7 +137,9 @@ class WebSocketConnection:
             else:
                 raise TypeError(f"a WebSocket sends bytes or str, not {type(message).__name__}")
         except (aiohttp.ClientError, ConnectionError) as e:
-            raise APIConnectionError(f"{self._name}: connection lost while sending ({e})") from e
+            raise self._too_big() or APIConnectionError(
+                f"{self._name}: connection lost while sending ({e})"
+            ) from e
 
     async def receive(self) -> Message | None:
         """The next text/binary frame; None on a normal close.
@@ -145,6 +147,7 @@ class WebSocketConnection:
         Raises:
             APIError: the provider's classification of an abnormal close, or
                 ``APIConnectionError`` for a dropped connection / missed heartbeat.
+            ServerError: a message over aiohttp's size limit (4 MiB; it closes 1009); retried.
         """
         msg = await self._ws.receive()
         if msg.type == aiohttp.WSMsgType.TEXT:
@@ -162,8 +165,20 @@ class WebSocketConnection:
                 raise err
             return None
         if msg.type == aiohttp.WSMsgType.ERROR:
-            raise APIConnectionError(f"{self._name}: connection error ({self._ws.exception()!r})")
+            cause = msg.data if isinstance(msg.data, BaseException) else self._ws.exception()
+            raise self._too_big(str(cause)) or APIConnectionError(
+                f"{self._name}: connection error ({cause!r})"
+            )
         raise ServerError(f"{self._name}: unexpected WebSocket message type {msg.type!r}")
+
+    def _too_big(self, detail: str = "WebSocket close 1009") -> ServerError | None:
+        """The error once aiohttp refused a server message over its size limit (4 MiB) and closed
+        1009, the sender's failure that follows included; None for any other failure."""
+        if self._ws.close_code != aiohttp.WSCloseCode.MESSAGE_TOO_BIG:
+            return None
+        return ServerError(
+            f"{self._name}: the server sent a message too big to receive ({detail})", status_code=1009
+        )
 
     async def aclose(self) -> None:
         """Close promptly (at most ~0.5 s waiting for the server's close frame)."""

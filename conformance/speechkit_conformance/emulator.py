@@ -26,15 +26,21 @@ from typing import Any, Literal, Self
 import attrs
 from aiohttp import WSMsgType, web
 
+from speechkit.events import Word
+
 
 @attrs.define(kw_only=True)
 class FaultPlan:
     """What an emulator does wrong, and when. Every field defaults to "behave".
 
     Mid-stream faults (``close_*``, ``drop_after``, ``stall_after``, ``malformed_after``,
-    ``error_after``) trigger once the session has received that many seconds of audio
-    (0.0: on the first audio frame) and apply to the first ``fault_sessions`` accepted
-    sessions only, so a reconnect finds a healthy server.
+    ``error_after``, ``huge_after``, ``unknown_after``, ``interim_flood_after``) trigger once the
+    session has received that many seconds of audio (0.0: on the first audio frame) and apply to
+    the first ``fault_sessions`` accepted sessions only, so a reconnect finds a healthy server;
+    so do ``early_final`` and ``bad_times``. The server-message faults are generic: a vendor
+    emulator supplies only its messages' shape (:meth:`Emulator.unknown_message`,
+    :meth:`Emulator.final_message`, :meth:`Emulator.interim_message`, :meth:`Emulator.final_start`,
+    :meth:`Emulator.shift_final`); a fault whose hook the vendor leaves out is not sent.
 
     Attributes:
         refuse_status: Refuse the WebSocket handshake with this HTTP status (401, 403, 429,
@@ -63,6 +69,24 @@ class FaultPlan:
         mute_after: Seconds of audio after which the session keeps answering (pings,
             acknowledgements, messages without words) but sends no transcript with words:
             a silent failure (see :func:`carries_words`).
+        huge_after: Seconds of audio after which one text frame of ``huge_size`` bytes is sent
+            (the vendor's :meth:`~Emulator.unknown_message` with a padding field).
+        huge_size: Bytes of padding in that frame (50 MB; aiohttp clients refuse over 4 MiB).
+        unknown_after: Seconds of audio after which one message of a type the vendor's protocol
+            does not define is sent (:meth:`Emulator.unknown_message`).
+        early_final: Send a final of ``injected_text`` right after the session opens, before
+            any audio arrived (:meth:`Emulator.final_message`).
+        bad_times: Rewrite the times of the session's finals (timed vendors,
+            :meth:`Emulator.final_start` and :meth:`Emulator.shift_final`): ``"negative"`` moves
+            every final 1 s earlier (before the session's first audio); ``"decreasing"`` moves each
+            final after the first to start at half the previous one's start (start times that go
+            back, never below zero).
+        interim_flood_after: Seconds of audio after which ``interim_flood`` interims of
+            ``injected_text`` are sent (:meth:`Emulator.interim_message`), queued before any later
+            message, so the next final still comes after them.
+        interim_flood: How many interims the flood sends.
+        interim_flood_rate: Interims a second; None: all at once, as fast as the socket takes them.
+        injected_text: The words of the finals and interims the faults make up.
     """
 
     refuse_status: int | None = None
@@ -83,6 +107,28 @@ class FaultPlan:
     fault_sessions: int | None = 1
     outage_after: float | None = None
     mute_after: float | None = None
+    huge_after: float | None = None
+    huge_size: int = 50_000_000
+    unknown_after: float | None = None
+    early_final: bool = False
+    bad_times: Literal["negative", "decreasing"] | None = None
+    interim_flood_after: float | None = None
+    interim_flood: int = 5000
+    interim_flood_rate: float | None = None
+    injected_text: str = "zulu"
+
+
+UNKNOWN_TYPE = "NotInTheProtocol"
+"""The ``type`` of the default :meth:`Emulator.unknown_message`."""
+NEGATIVE_SHIFT = -1.0
+"""Seconds :attr:`FaultPlan.bad_times` ``"negative"`` adds to every final's times."""
+
+
+def spread_words(text: str, start: float, end: float) -> list[Word]:
+    """``text``'s words sharing ``[start, end]`` evenly (the made-up transcripts of the faults)."""
+    texts = text.split()
+    step = (end - start) / max(1, len(texts))
+    return [Word(t, start + i * step, start + (i + 1) * step, 0.9) for i, t in enumerate(texts)]
 
 
 @attrs.define(kw_only=True)
@@ -236,6 +282,7 @@ class SessionContext:
         self._tasks: list[asyncio.Task[Any]] = []
         self._deadlines: list[Deadline] = []
         self._fired: set[str] = set()
+        self._final_start: float | None = None  # the last final's start, as bad_times sent it
         self.spawn(self._sender())
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
@@ -255,7 +302,30 @@ class SessionContext:
         while muted when it carries words)."""
         if self.muted and carries_words(message):
             return
+        if self.emulator.faults.bad_times is not None and self.faulty:
+            message = self._retimed(message)
+        self._queue(message)
+
+    def _queue(self, message: str) -> None:
         self._outbox.put_nowait((time.monotonic() + self.emulator.faults.delay, ("text", message)))
+
+    def inject(self, message: object | None) -> None:
+        """Queue a message a fault made up (None: the vendor has no such message), as sent."""
+        if message is not None:
+            self._queue(message if isinstance(message, str) else self.emulator.encode(message))
+
+    def _retimed(self, message: str) -> str:
+        """A final with the times :attr:`FaultPlan.bad_times` asks for (other messages unchanged)."""
+        emulator = self.emulator
+        start = emulator.final_start(message)
+        if start is None:
+            return message
+        if emulator.faults.bad_times == "negative":
+            shift = NEGATIVE_SHIFT
+        else:  # decreasing: each final starts at half the previous one's start
+            shift = 0.0 if self._final_start is None else self._final_start / 2 - start
+        self._final_start = start + shift
+        return emulator.shift_final(message, shift) if shift else message
 
     def close(self, code: int = 1000) -> None:
         """Queue a close with ``code`` after everything already queued."""
@@ -319,6 +389,12 @@ class SessionContext:
 
         if due("malformed", plan.malformed_after):
             self.send(plan.malformed_frame)
+        if due("unknown", plan.unknown_after):
+            self.inject(self.emulator.unknown_message(self))
+        if due("huge", plan.huge_after):
+            self.inject(self.emulator.huge_message(self, plan.huge_size))
+        if due("flood", plan.interim_flood_after):
+            self._flood()
         if due("error", plan.error_after):
             msg = plan.error_message if plan.error_message is not None else self.emulator.error_message(self)
             self.send(msg if isinstance(msg, str) else self.emulator.encode(msg))
@@ -335,6 +411,33 @@ class SessionContext:
         if due("outage", plan.outage_after):
             self.emulator.down = True
             self.drop()
+
+    def opened(self) -> None:
+        """The session was accepted: :attr:`FaultPlan.early_final` strikes now, before any audio."""
+        plan = self.emulator.faults
+        if plan.early_final and self.faulty:
+            self.inject(self.emulator.final_message(self, spread_words(plan.injected_text, 0.0, 0.5)))
+
+    def _flood(self) -> None:
+        """:attr:`FaultPlan.interim_flood` interims of the made-up words, ending where the audio is."""
+        plan, t = self.emulator.faults, self.record.audio_seconds
+        message = self.emulator.interim_message(self, spread_words(plan.injected_text, max(0.0, t - 0.3), t))
+        if message is None:
+            return
+        frame = message if isinstance(message, str) else self.emulator.encode(message)
+        if plan.interim_flood_rate is None:
+            for _ in range(plan.interim_flood):  # all queued now: before every later message
+                self._queue(frame)
+        else:
+            self.spawn(self._paced_flood(frame, plan.interim_flood, plan.interim_flood_rate))
+
+    async def _paced_flood(self, frame: str, count: int, rate: float) -> None:
+        batch, queued, t0 = max(1, round(rate / 100)), 0, time.monotonic()  # a batch every 10 ms
+        while queued < count and not self.ended.is_set():
+            for _ in range(min(batch, count - queued)):
+                self._queue(frame)
+            queued += min(batch, count - queued)
+            await asyncio.sleep(max(0.0, t0 + queued / rate - time.monotonic()))
 
     async def finish(self) -> None:
         """Cancel the session's tasks and deadlines."""
@@ -522,6 +625,35 @@ class Emulator:
 
         return json.dumps(message)
 
+    # the shapes of the server-message faults (see FaultPlan): None where the vendor has none
+
+    def unknown_message(self, ctx: SessionContext) -> object:
+        """A message of a type the vendor's protocol does not define (:attr:`FaultPlan.unknown_after`)."""
+        return {"type": UNKNOWN_TYPE}
+
+    def huge_message(self, ctx: SessionContext, size: int) -> object:
+        """:meth:`unknown_message` padded with ``size`` bytes (:attr:`FaultPlan.huge_after`)."""
+        message = self.unknown_message(ctx)
+        padding = "x" * size
+        return {**message, "padding": padding} if isinstance(message, dict) else f"{message}{padding}"
+
+    def final_message(self, ctx: SessionContext, words: list[Word]) -> object | None:
+        """The vendor's final transcript of ``words`` (times: seconds of session audio), or None."""
+        return None
+
+    def interim_message(self, ctx: SessionContext, words: list[Word]) -> object | None:
+        """The vendor's interim transcript of ``words``, or None."""
+        return None
+
+    def final_start(self, message: str) -> float | None:
+        """The start (seconds) of a timed final the emulator is about to send; None for any other
+        message, or when the vendor's finals carry no times (:attr:`FaultPlan.bad_times`)."""
+        return None
+
+    def shift_final(self, message: str, seconds: float) -> str:
+        """``message`` (a final :meth:`final_start` timed) with every time moved by ``seconds``."""
+        return message
+
     # -- the server ---------------------------------------------------------------------
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
@@ -555,6 +687,7 @@ class Emulator:
         self._contexts.add(ctx)
         try:
             if await self.open_session(ctx):
+                ctx.opened()
                 await self._serve(ctx)
             if ctx.stalled:
                 await self._stopping.wait()  # half-open until stop()

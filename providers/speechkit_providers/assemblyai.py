@@ -42,6 +42,8 @@ _LIVE = {  # option -> wire name, of the options UpdateConfiguration changes liv
     "keyterms": "keyterms_prompt",
 }
 _AUTH, _INVALID = {1008, 4001, 4002, 4003}, {3006, 3007, 4000, 4029, 4032, 4033, 4034, 4100, 4101}
+_UNUSED = frozenset({"Warning", "Heartbeat", "Silence", "SpeakerRevision", "LLMGatewayResponse"})
+"""Messages of the protocol with nothing for the core (§2.5)."""
 
 
 def _keyterms(value: object) -> tuple[str, ...]:
@@ -199,7 +201,9 @@ class AssemblyAIProvider(Provider[AssemblyAIOptions]):
             return (*self.on_deadline(session), Finished())
         if kind == "Error" or (kind is None and "error" in data):
             raise self.error(int(data.get("error_code") or 3005), str(data.get("error", "")))
-        return ()  # Warning, Heartbeat, Silence, SpeakerRevision...: nothing for the core
+        if kind in _UNUSED:
+            return ()
+        return self.skip_unknown(kind)
 
     def _turn(self, data: dict[str, Any], session: Session) -> Iterable[ProviderEvent]:
         """A ``Turn`` (§2.5): word times are integer ms; a final waits for its formatted twin."""

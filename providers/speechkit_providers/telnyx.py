@@ -153,7 +153,7 @@ class TelnyxProvider(Provider[TelnyxOptions]):
         if data.get("utterance_end"):
             return (SpeechEnded(),)
         if "transcript" not in data:
-            return ()
+            return self.skip_unknown(data.get("type", "without a transcript"))
         is_final = bool(data.get("is_final"))
         confidence = data.get("confidence")
         if not is_final or not isinstance(confidence, (int, float)):

@@ -9,6 +9,7 @@ parts, which it composes:
 * :mod:`.runner`: one connection (send, keep-alive, ready gate, receive, :mod:`.watchdog`);
 * :mod:`.clock`: provider times onto the stream clock;
 * :mod:`.dedupe`: what a replaying connection repeats, dropped;
+* :mod:`.guard`, :mod:`.interims`: what cannot be right, dropped or clamped; interim floods, paced;
 * :mod:`.metrics`: usage and latency bookkeeping;
 * :mod:`.members`: which provider serves the next connection (a chain's member selector).
 
@@ -40,13 +41,14 @@ from ..retry import RetryPolicy
 from . import replay as replay_module
 from .clock import StreamClock
 from .dedupe import Deduplicator
+from .guard import EventGuard
 from .input import Chunker, FrameInput
+from .interims import InterimPacer
 from .members import MemberSelector, OneProvider
 from .metrics import PushTimes, Usage
 from .pauses import PauseDetector
 from .replay import ReplayBuffer
 from .runner import ConnectionRunner, OptionsChanged
-from .watchdog import MuteError
 
 if TYPE_CHECKING:
     from ..plugin import STT
@@ -105,6 +107,8 @@ class SpeechStream(stt.RecognizeStream):
         self._input = FrameInput(self._rate, self._chunker)
         self._clock = StreamClock()
         self._dedupe = Deduplicator()
+        self._guard = EventGuard(lambda: self._members.provider.name, self._request_id)
+        self._session: Session | None = None  # the connection's, for the audio sent on it
         self._usage = Usage()
         self._push_times = PushTimes()
         self._grammar = Grammar(
@@ -115,11 +119,10 @@ class SpeechStream(stt.RecognizeStream):
         self._pushed_seconds = 0.0  # audio handed to push_frame (some may not be chunked yet)
         self._ttfi_pending_since: float | None = None  # stream time of utterance onset
         self._connections = 0
-        self._dropped_reported = 0.0  # speech dropped from the replay room, as last logged
-        self._mute_trusted = 0.0  # see Watchdog.closed
         self._options_version = 0  # bumped by each options change; each connection knows its own
         self._policy = RetryPolicy(members.conn_options, on_retry=self._log_retry)
         super().__init__(stt=stt, conn_options=conn_options, sample_rate=self._rate)
+        self._pacer = InterimPacer(self._event_ch)
 
     def _chunk_samples(self, provider: Provider[Any]) -> int:
         return max(1, int(self._rate * provider.chunk_duration))
@@ -233,8 +236,9 @@ class SpeechStream(stt.RecognizeStream):
         try:
             await self._run()
         except Exception as e:
-            if isinstance(e, APIError) and (gap := self._untranscribed()) > 0:
-                # never a silent gap: the error says how much audio no final covers
+            unsent = max(0.0, self._pushed_seconds - self._chunker.position)
+            if isinstance(e, APIError) and (gap := self._replay.untranscribed + unsent) > 0:
+                # never a silent gap: the error says how much audio no final covers (or was never sent)
                 e.message = f"{e.message}; {gap:.1f} s of audio were never transcribed"
                 e.args = (e.message, *e.args[1:])
                 e.untranscribed_seconds = gap  # type: ignore[attr-defined]
@@ -246,6 +250,7 @@ class SpeechStream(stt.RecognizeStream):
             for ev in self._grammar.close():
                 self._send_event(ev)
             self._emit_usage()
+            self._pacer.close()
 
     async def _run(self) -> None:
         """Connections until the input is done (livekit's hook, called by ``_main_task``).
@@ -272,16 +277,6 @@ class SpeechStream(stt.RecognizeStream):
         finally:
             await utils.aio.cancel_and_wait(recovery)
 
-    def _untranscribed(self) -> float:
-        """Seconds of speech no final is known to cover (held for replay, or dropped from a full
-        replay room), plus audio never sent."""
-        replay = self._replay
-        return (
-            replay.speech_seconds
-            + replay.dropped_speech
-            + max(0.0, self._pushed_seconds - self._chunker.position)
-        )
-
     async def _connection(self) -> bool:
         """One connection; True when it ended for an options change (reconnect)."""
         provider, version = self._members.next(), self._options_version
@@ -296,20 +291,13 @@ class SpeechStream(stt.RecognizeStream):
             timeout=self._conn_options.timeout,
             realtime=self._realtime,
         )
+        self._session = session
         # times the provider reports are relative to the first audio of this connection
         start = self._replay.start
         self._clock.connect(self._chunker.position if start is None else start)
         replaying = self._connections > 0 and start is not None
-        if self._connections > 0 and self._replay.dropped_speech > self._dropped_reported:
-            # never a quiet gap: the room overflowed before this reconnect, so the speech it
-            # dropped cannot be replayed, and whether the old connection finalised it is unknown
-            self._dropped_reported = self._replay.dropped_speech
-            logger.error(
-                "reconnecting without %.1f s of speech the full replay room dropped before a final "
-                "covered them: they may never be transcribed",
-                self._dropped_reported,
-                extra={"provider": self._members.provider.name, "stream_id": self._request_id},
-            )
+        if self._connections > 0:
+            self._replay.report_dropped()  # never a quiet gap: what a full room dropped is named
         for held in self._dedupe.replay(start if replaying else None, self._replay.speech_before):
             self._handle(held)  # finals an unresolved overlap held go out now: lose nothing
         t0 = time.perf_counter()
@@ -336,14 +324,9 @@ class SpeechStream(stt.RecognizeStream):
             deliver=self._deliver,
             sent=self._sent,
             rotate=self._rotate,
-            trusted_until=self._mute_trusted,
         )
         try:
             return await runner.run()
-        except MuteError as e:
-            # the next connection's second opinion on this audio stands, even without words
-            self._mute_trusted = max(self._mute_trusted, e.position)
-            raise
         finally:
             await asyncio.shield(conn.aclose())
 
@@ -354,9 +337,12 @@ class SpeechStream(stt.RecognizeStream):
             self._emit_usage()
 
     def _deliver(self, ev: ProviderEvent) -> None:
-        """One provider event: onto the stream clock, past the replay's repeats, into the grammar."""
-        for out in self._dedupe.filter(self._clock.to_stream(ev, self.start_time_offset)):
-            self._handle(out)
+        """An event: onto the stream clock, past the replay's repeats and the guard, into the grammar."""
+        offset, sent = self.start_time_offset, self._session.audio_seconds if self._session else 0.0
+        floor, ceiling = self._clock.origin + offset, self._clock.origin + offset + self._clock.unpad(sent)
+        for out in self._dedupe.filter(self._clock.to_stream(ev, offset)):
+            if (checked := self._guard.check(out, sent=sent, floor=floor, ceiling=ceiling)) is not None:
+                self._handle(checked)
 
     def _handle(self, ev: ProviderEvent) -> None:
         was_in_speech = self._grammar.in_speech
@@ -391,8 +377,7 @@ class SpeechStream(stt.RecognizeStream):
     # -- output -------------------------------------------------------------------
 
     def _send_event(self, ev: stt.SpeechEvent) -> None:
-        with contextlib.suppress(utils.aio.channel.ChanClosed):
-            self._event_ch.send_nowait(ev)
+        self._pacer.send(ev)  # a flood of interims is coalesced (.interims)
 
     def _emit_usage(self) -> None:
         seconds = self._usage.take()

@@ -44,6 +44,7 @@ class ReplayBuffer:
     __slots__ = (
         "_chunks",
         "_confirmed",
+        "_dropped_reported",
         "_log_extra",
         "_pauses",
         "_stalled",
@@ -51,6 +52,7 @@ class ReplayBuffer:
         "_wait",
         "dropped_speech",
         "max_seconds",
+        "mute_trusted",
     )
 
     def __init__(
@@ -68,6 +70,10 @@ class ReplayBuffer:
         self._confirmed = asyncio.Event()  # set when a final frees room
         self._stalled = False  # a wait ran out with no final: do not wait again until one
         self._trimmed = False
+        self._dropped_reported = 0.0
+        self.mute_trusted = 0.0
+        """Stream position up to which a connection that replaced a mute one gave its second
+        opinion (see :meth:`speechkit.stream.watchdog.Watchdog.closed`)."""
         self.dropped_speech = 0.0
         """Seconds of speech dropped from the room before a final was known to cover them: a
         reconnect after it cannot replay them, so they may never be transcribed."""
@@ -93,6 +99,12 @@ class ReplayBuffer:
         """Seconds of speech awaiting a final (silent chunks left out)."""
         return sum(c.end - c.start for c in self._chunks if c.speech)
 
+    @property
+    def untranscribed(self) -> float:
+        """Seconds of speech no final is known to cover: held for replay, or dropped from a
+        full room."""
+        return self.speech_seconds + self.dropped_speech
+
     def speech_before(self, until: float) -> float:
         """Seconds of speech awaiting a final that starts before ``until`` (stream clock)."""
         return sum(min(c.end, until) - c.start for c in self._chunks if c.speech and c.start < until)
@@ -111,6 +123,18 @@ class ReplayBuffer:
                     self.max_seconds,
                     extra={**self._log_extra(), "at": dropped.start},
                 )
+
+    def report_dropped(self) -> None:
+        """Log, at a reconnect, the speech dropped since the last report: it cannot be replayed,
+        and whether the old connection finalised it is unknown."""
+        if self.dropped_speech > self._dropped_reported:
+            self._dropped_reported = self.dropped_speech
+            logger.error(
+                "reconnecting without %.1f s of speech the full replay room dropped before a final "
+                "covered them: they may never be transcribed",
+                self.dropped_speech,
+                extra=self._log_extra(),
+            )
 
     def add_boundary(self, at: float) -> None:
         """A pause boundary at ``at`` (stream clock), for finals without times."""

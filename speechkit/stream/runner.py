@@ -27,7 +27,7 @@ from .clock import StreamClock
 from .input import Chunk, Chunker, PcmBlock, pad_tail
 from .metrics import PushTimes
 from .replay import ReplayBuffer
-from .watchdog import Watchdog
+from .watchdog import MuteError, Watchdog
 
 logger = logging.getLogger("speechkit")
 
@@ -103,8 +103,6 @@ class ConnectionRunner:
         deliver: Takes each provider event (connection times) but ``Ready``/``Finished``.
         sent: Called with the seconds on the wire (padding included) of each chunk sent.
         rotate: Called when the session is about to expire (``Ready.expires_in``).
-        trusted_until: Stream position up to which a replacement of a mute connection gave
-            its second opinion (see :meth:`Watchdog.closed`).
     """
 
     def __init__(
@@ -123,13 +121,11 @@ class ConnectionRunner:
         deliver: Callable[[ProviderEvent], None],
         sent: Callable[[float], None],
         rotate: Callable[[], None],
-        trusted_until: float = 0.0,
     ) -> None:
         self._conn, self._session, self._provider, self._version = conn, session, provider, version
         self._channel, self._chunker, self._replay, self._clock = channel, chunker, replay, clock
         self._current, self._deliver, self._sent, self._rotate = current, deliver, sent, rotate
         self._push_times = push_times
-        self._trusted_until = trusted_until
         self._input_sent = asyncio.Event()  # the end of input reached the server
         self._rotation: asyncio.TimerHandle | None = None
         self._watchdog = Watchdog(
@@ -153,6 +149,14 @@ class ConnectionRunner:
             APIError: the connection failed (classified), or the server ended the session
                 before the input ended, or it went mute (:class:`~.watchdog.MuteError`).
         """
+        try:
+            return await self._run()
+        except MuteError as e:
+            # the next connection's second opinion on this audio stands, even without words
+            self._replay.mute_trusted = max(self._replay.mute_trusted, e.position)
+            raise
+
+    async def _run(self) -> bool:
         send = asyncio.create_task(self._send_all(), name="speechkit.send")
         recv = asyncio.create_task(self._receive(), name="speechkit.recv")
         try:
@@ -163,12 +167,12 @@ class ConnectionRunner:
                     raise ServerError(
                         f"{self._provider.name}: server ended the session before the input ended"
                     )
-                self._watchdog.closed(self._trusted_until)
+                self._watchdog.closed(self._replay.mute_trusted)
                 return False
             if send.result():
                 return True
             await recv
-            self._watchdog.closed(self._trusted_until)
+            self._watchdog.closed(self._replay.mute_trusted)
             return False
         finally:
             await utils.aio.cancel_and_wait(send, recv)

@@ -34,6 +34,24 @@ def test_a_value_outside_a_literal_is_refused(capsys: pytest.CaptureFixture[str]
     assert "close_after_final" in capsys.readouterr().err
 
 
+def test_the_server_message_faults_are_set_by_their_field_types() -> None:
+    from speechkit_conformance.emulators.telnyx import TelnyxEmulator
+
+    emu = TelnyxEmulator()
+    sets = {"huge_after": "1", "unknown_after": "0", "early_final": "true", "bad_times": "negative"}
+    emu.configure(
+        {**sets, "interim_flood_after": "2.5", "interim_flood": "100", "interim_flood_rate": "none"}
+    )
+    f = emu.faults
+    assert (f.huge_after, f.unknown_after, f.early_final, f.bad_times) == (1.0, 0.0, True, "negative")
+    assert (f.interim_flood_after, f.interim_flood, f.interim_flood_rate) == (2.5, 100, None)
+
+
+def test_a_bad_times_value_outside_its_modes_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["emulate", "telnyx", "--set", "bad_times=sideways"]) == EXIT_CONFIG
+    assert "negative, decreasing" in capsys.readouterr().err
+
+
 def oracle_wav(path: Path) -> Path:
     """The oracle utterances as a 16 kHz WAV file."""
     with wave.open(str(path), "wb") as w:

@@ -3,6 +3,7 @@ fixes, and which options a live connection can take."""
 
 from __future__ import annotations
 
+import logging
 from typing import ClassVar
 
 import attrs
@@ -41,6 +42,19 @@ def test_decode_json_reads_a_text_or_binary_object() -> None:
 
 def test_decode_json_gives_an_empty_object_for_json_that_is_not_one() -> None:
     assert ACME.decode_json("[1, 2]") == ACME.decode_json('"text"') == {}
+
+
+def test_skip_unknown_gives_no_events_and_logs_the_type_at_debug_naming_the_provider(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="speechkit")
+    assert ACME.skip_unknown("NewThing") == ()
+    (record,) = caplog.records
+    assert (
+        record.levelno == logging.DEBUG
+        and getattr(record, "provider", None) == "acme"
+        and "'NewThing'" in record.getMessage()
+    )
 
 
 def test_decode_json_raises_a_retried_server_error_naming_the_provider_for_non_json() -> None:

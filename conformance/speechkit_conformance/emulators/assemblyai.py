@@ -448,6 +448,35 @@ class AssemblyAIEmulator(Emulator):
             message["speaker_label"] = "A"
         return message
 
+    # -- the server-message faults' shapes (FaultPlan) ------------------------------------------
+
+    def final_message(self, ctx: SessionContext, words: list[Word]) -> object | None:
+        st: _State | None = ctx.record.state.get("assemblyai")
+        if st is None:
+            return None
+        turn = self._turn(st, words, " ".join(w.text for w in words), end=True, formatted=False)
+        st.turn_order += 1
+        return turn
+
+    def interim_message(self, ctx: SessionContext, words: list[Word]) -> object | None:
+        st: _State | None = ctx.record.state.get("assemblyai")
+        if st is None:
+            return None
+        text = " ".join(w.text for w in words[:-1])  # the finalised words; ``words`` adds the last
+        return self._turn(st, words, text, end=False, formatted=False, tail=True)
+
+    def final_start(self, message: str) -> float | None:
+        data = json.loads(message)
+        if data.get("type") != "Turn" or not data.get("end_of_turn") or not data.get("words"):
+            return None
+        return float(data["words"][0]["start"]) / 1000
+
+    def shift_final(self, message: str, seconds: float) -> str:
+        data = json.loads(message)
+        for word in data["words"]:  # integer milliseconds (§2.5)
+            word["start"], word["end"] = (round(word[k] + seconds * 1000) for k in ("start", "end"))
+        return json.dumps(data)
+
     def error_message(self, ctx: SessionContext) -> object:
         return {"type": "Error", "error_code": 3005, "error": "Session Cancelled: An error occurred"}
 

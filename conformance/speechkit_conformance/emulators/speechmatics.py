@@ -48,7 +48,7 @@ from aiohttp import web
 from speechkit.codecs import WIRE_ENCODINGS, WavError, mulaw_decode, parse_wav_header
 from speechkit.events import Finished, SpeechEnded, Transcript, Word
 
-from ..emulator import Emulator, FaultPlan, SessionContext, SessionRecord
+from ..emulator import UNKNOWN_TYPE, Emulator, FaultPlan, SessionContext, SessionRecord
 from ..recognizers import LocalSession, OracleSession
 
 RATES = frozenset({8000, 16000, 22050, 32000, 44100, 48000})
@@ -319,6 +319,31 @@ class SpeechmaticsEmulator(Emulator):
 
     def error_message(self, ctx: SessionContext) -> object:
         return error_message("job_error", "The job could not be run")
+
+    # -- the server-message faults' shapes (FaultPlan) ------------------------------------
+
+    def unknown_message(self, ctx: SessionContext) -> object:
+        return {"message": UNKNOWN_TYPE}
+
+    def final_message(self, ctx: SessionContext, words: list[Word]) -> object | None:
+        return self.transcript("AddTranscript", ctx.record.state["sm"], words, eos=True)
+
+    def interim_message(self, ctx: SessionContext, words: list[Word]) -> object | None:
+        return self.transcript("AddPartialTranscript", ctx.record.state["sm"], words)
+
+    def final_start(self, message: str) -> float | None:
+        data = json.loads(message)
+        if data.get("message") != "AddTranscript" or not data.get("results"):
+            return None
+        return float(data["metadata"]["start_time"])
+
+    def shift_final(self, message: str, seconds: float) -> str:
+        data = json.loads(message)
+        for item in (data["metadata"], *data["results"]):
+            item["start_time"], item["end_time"] = (
+                round(item[k] + seconds, 3) for k in ("start_time", "end_time")
+            )
+        return json.dumps(data)
 
     # -- client messages ------------------------------------------------------------------
 

@@ -44,7 +44,7 @@ import numpy as np
 from aiohttp import web
 
 from speechkit.codecs import WavError, mulaw_decode, parse_wav_header
-from speechkit.events import Finished, Transcript
+from speechkit.events import Finished, Transcript, Word
 
 from ..emulator import Deadline, Emulator, FaultPlan, SessionContext, SessionRecord
 from ..recognizers import LocalSession as _LocalSession
@@ -387,6 +387,27 @@ class TelnyxEmulator(Emulator):
         if self.config.utterance_end and ev.end_of_utterance:
             out.append({"transcript": "", "is_final": True, "utterance_end": True})
         return out
+
+    # -- the server-message faults' shapes (FaultPlan) --------------------------------
+
+    def final_message(self, ctx: SessionContext, words: list[Word]) -> object | None:
+        st: _State | None = ctx.record.state.get("telnyx")
+        ev = Transcript(" ".join(w.text for w in words), True, end_of_utterance=True)
+        frames = self.frames_for(ev, st.engine if st else "Telnyx", True)
+        return frames[0] if frames else None
+
+    def interim_message(self, ctx: SessionContext, words: list[Word]) -> object | None:
+        return {"transcript": " ".join(w.text for w in words), "is_final": False, "confidence": 0.0}
+
+    def final_start(self, message: str) -> float | None:
+        data = json.loads(message)  # only finals with the undocumented ``timestamps`` carry times
+        start = data.get("start") if isinstance(data, dict) and data.get("is_final") else None
+        return float(start) if isinstance(start, (int, float)) else None
+
+    def shift_final(self, message: str, seconds: float) -> str:
+        data = json.loads(message)
+        data["start"] = round(data["start"] + seconds, 3)
+        return json.dumps(data)
 
     def error_message(self, ctx: SessionContext) -> object:
         # [?] the STT error catalogue has codes we did not retrieve (§4.5): a 5xxxx stands for them

@@ -21,6 +21,7 @@ from .test_grammar import TestEventGrammar
 from .test_lifecycle import TestLifecycle
 from .test_logs import TestLogHygiene
 from .test_reconnect import TestReconnect, TestSilentFailure
+from .test_server_messages import TestServerMessages
 from .test_update import TestUpdateOptions
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "TestLifecycle",
     "TestLogHygiene",
     "TestReconnect",
+    "TestServerMessages",
     "TestSilentFailure",
     "TestUpdateOptions",
 ]

@@ -87,3 +87,5 @@ class AcmeProvider(speechkit.Provider[AcmeOptions]):
             raise self.vendor_error(
                 "invalid" if 400 <= int(data.get("code", 500)) < 500 else "server", said, body=data
             )
+        else:  # a type Acme added since: skipped, logged at debug
+            self.skip_unknown(kind)

@@ -13,7 +13,7 @@ from aiohttp import web
 from speechkit_conformance.emulator import Emulator, SessionContext, SessionRecord
 from speechkit_conformance.oracle import OracleRecognizer
 
-from speechkit.events import Transcript
+from speechkit.events import Transcript, Word
 
 RATES = (8000, 16000)
 
@@ -61,6 +61,18 @@ class AcmeEmulator(Emulator):
 
     def error_message(self, ctx: SessionContext) -> object:
         return {"type": "error", "code": 500, "message": "internal error"}
+
+    # the shapes of the framework's made-up messages (FaultPlan: early_final, interim_flood)
+    def final_message(self, ctx: SessionContext, words: list[Word]) -> object | None:
+        return self._message("final", words)
+
+    def interim_message(self, ctx: SessionContext, words: list[Word]) -> object | None:
+        return self._message("partial", words)
+
+    @staticmethod
+    def _message(kind: str, words: list[Word]) -> dict[str, object]:
+        text = " ".join(w.text for w in words)
+        return {"type": kind, "text": text, "start": words[0].start_time, "end": words[-1].end_time}
 
     @staticmethod
     def _send(ctx: SessionContext, events: list[Transcript]) -> None:

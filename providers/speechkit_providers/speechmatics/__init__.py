@@ -36,6 +36,8 @@ RATES = (8000, 16000, 22050, 32000, 44100, 48000)  # [I] the RT docs list none; 
 ENCODINGS = tuple(WIRE_ENCODINGS)  # §3.2: raw pcm_s16le, pcm_f32le, mulaw
 _LATER = {"quota_exceeded": 4005, "job_error": 4013, "internal_error": 1011}
 _FINAL = {"not_allowed", "insufficient_funds", "protocol_error", "data_error", "timelimit_exceeded"}
+_UNUSED = frozenset({"AudioAdded", "SpeakersResult", "AudioEventStarted", "AudioEventEnded"})
+"""Messages of the protocol with nothing for the core (§3.2, §3.4)."""
 
 
 class SpeechmaticsProvider(Provider[SpeechmaticsOptions]):
@@ -184,6 +186,8 @@ class SpeechmaticsProvider(Provider[SpeechmaticsOptions]):
         if kind in ("Info", "Warning"):  # service notices, never transcript text
             notice = (kind, data.get("type"), data.get("reason"))
             logger.info("%s %s: %s", *notice, extra={"provider": self.name})
+        elif kind not in _UNUSED:
+            return self.skip_unknown(kind)
         return ()
 
     def transcripts(self, results: list[dict[str, Any]], final: bool, session: Session) -> list[Transcript]:
