@@ -35,7 +35,8 @@ FAULTS: dict[str, Callable[[float], FaultPlan]] = {
 
 
 def member(emu: TelnyxEmulator, **options: object) -> speechkit.STT:
-    opts = TelnyxOptions(base_url=emu.url, api_key=emu.api_key, response_timeout=1.5, **options)  # type: ignore[arg-type]
+    options = {"response_timeout": 1.5, **options}
+    opts = TelnyxOptions(base_url=emu.url, api_key=emu.api_key, **options)  # type: ignore[arg-type]
     return speechkit.STT(TelnyxProvider(opts))
 
 
@@ -215,3 +216,23 @@ async def test_recognize_on_a_chain_survives_the_primary_going_down(emulators: l
     event = await chain.recognize(AUDIO.frames(), conn_options=FAST)
     await chain.aclose()
     assert a.down and event.alternatives[0].text.split() == AUDIO.words
+
+
+async def test_speech_a_full_replay_room_dropped_before_a_failover_is_named_not_quiet(
+    emulators: list[TelnyxEmulator], caplog: pytest.LogCaptureFixture
+) -> None:
+    # issue 19.3: a member that finalises nothing fills the room; the failover then cannot
+    # replay what the room dropped, and says how much instead of leaving a quiet gap
+    a, b, _ = emulators
+    a.faults = FaultPlan(mute_after=0.0, outage_after=LONG.duration - 0.5)
+    quiet = member(a, transcript_timeout=60.0, response_timeout=60.0)  # mute, yet not judged dead
+    chain = speechkit.FallbackSTT([quiet, member(b)], replay_seconds=1.0)
+    caplog.set_level(logging.WARNING, logger="speechkit")
+    run = await transcribe(chain, LONG.frames(), speed=4.0)
+    await chain.aclose()
+    assert a.down and accepted(b) == 1, "the chain never failed over"
+    named = [r.getMessage() for r in caplog.records if "full replay room dropped" in r.getMessage()]
+    assert len(named) == 1 and named[0].startswith("reconnecting without "), named
+    dropped = float(named[0].split()[2])
+    assert dropped > 0.5
+    assert run.final_words == LONG.words[-len(run.final_words) :] and len(run.final_words) < len(LONG.words)
