@@ -324,6 +324,7 @@ class SpeechStream(stt.RecognizeStream):
             deliver=self._deliver,
             sent=self._sent,
             rotate=self._rotate,
+            own_second_opinion=isinstance(self._members, OneProvider),
         )
         try:
             return await runner.run()

@@ -52,6 +52,7 @@ class ReplayBuffer:
         "_wait",
         "dropped_speech",
         "max_seconds",
+        "mute_by",
         "mute_trusted",
     )
 
@@ -74,6 +75,8 @@ class ReplayBuffer:
         self.mute_trusted = 0.0
         """Stream position up to which a connection that replaced a mute one gave its second
         opinion (see :meth:`speechkit.stream.watchdog.Watchdog.closed`)."""
+        self.mute_by: str | None = None
+        """The provider whose connection went mute last."""
         self.dropped_speech = 0.0
         """Seconds of speech dropped from the room before a final was known to cover them: a
         reconnect after it cannot replay them, so they may never be transcribed."""

@@ -103,6 +103,9 @@ class ConnectionRunner:
         deliver: Takes each provider event (connection times) but ``Ready``/``Finished``.
         sent: Called with the seconds on the wire (padding included) of each chunk sent.
         rotate: Called when the session is about to expire (``Ready.expires_in``).
+        own_second_opinion: A provider's own new connection may clear it of muteness on
+            audio it left without words (a stream with one provider); in a chain only
+            another member may (see :meth:`Watchdog.closed`).
     """
 
     def __init__(
@@ -121,11 +124,13 @@ class ConnectionRunner:
         deliver: Callable[[ProviderEvent], None],
         sent: Callable[[float], None],
         rotate: Callable[[], None],
+        own_second_opinion: bool = True,
     ) -> None:
         self._conn, self._session, self._provider, self._version = conn, session, provider, version
         self._channel, self._chunker, self._replay, self._clock = channel, chunker, replay, clock
         self._current, self._deliver, self._sent, self._rotate = current, deliver, sent, rotate
         self._push_times = push_times
+        self._own_opinion = own_second_opinion
         self._input_sent = asyncio.Event()  # the end of input reached the server
         self._rotation: asyncio.TimerHandle | None = None
         self._watchdog = Watchdog(
@@ -154,6 +159,7 @@ class ConnectionRunner:
         except MuteError as e:
             # the next connection's second opinion on this audio stands, even without words
             self._replay.mute_trusted = max(self._replay.mute_trusted, e.position)
+            self._replay.mute_by = self._provider.name
             raise
 
     async def _run(self) -> bool:
@@ -167,15 +173,20 @@ class ConnectionRunner:
                     raise ServerError(
                         f"{self._provider.name}: server ended the session before the input ended"
                     )
-                self._watchdog.closed(self._replay.mute_trusted)
+                self._watchdog.closed(self._second_opinion())
                 return False
             if send.result():
                 return True
             await recv
-            self._watchdog.closed(self._replay.mute_trusted)
+            self._watchdog.closed(self._second_opinion())
             return False
         finally:
             await utils.aio.cancel_and_wait(send, recv)
+
+    def _second_opinion(self) -> float:
+        """Up to where this connection's verdict on audio a mute one left without words stands."""
+        replay = self._replay
+        return replay.mute_trusted if self._own_opinion or replay.mute_by != self._provider.name else 0.0
 
     # -- send ---------------------------------------------------------------------
 

@@ -236,3 +236,16 @@ async def test_speech_a_full_replay_room_dropped_before_a_failover_is_named_not_
     dropped = float(named[0].split()[2])
     assert dropped > 0.5
     assert run.final_words == LONG.words[-len(run.final_words) :] and len(run.final_words) < len(LONG.words)
+
+
+async def test_a_member_that_answers_but_transcribes_nothing_is_failed_over(
+    emulators: list[TelnyxEmulator],
+) -> None:
+    # issue 19.2: chains that never failed over while most sessions errored silently
+    a, b, _ = emulators
+    a.faults = FaultPlan(mute_after=0.0, fault_sessions=None)  # every session of a is mute
+    chain = speechkit.FallbackSTT([member(a, transcript_timeout=1.0), member(b)])
+    run = await transcribe(chain, LONG.frames(), speed=2.0)
+    await chain.aclose()
+    assert all(s.muted for s in a.sessions if s.status == 101) and accepted(b) == 1
+    assert run.final_words == LONG.words
