@@ -141,23 +141,35 @@ class SpeechStream(stt.RecognizeStream):
         """Seconds of audio cut into chunks for the provider so far (the stream clock's end)."""
         return self._chunker.position
 
+    @property
+    def queued_seconds(self) -> float:
+        """Seconds of audio pushed and resampled that the connection has not taken yet (what
+        :func:`speechkit.audio.push_frames` holds its input back on)."""
+        return self._chunker.queued / 2 / self._rate
+
     # -- input --------------------------------------------------------------------
 
     def push_frame(self, frame: rtc.AudioFrame) -> None:
         """Push audio: PCM s16le, any rate (resampled), any channel count (averaged to mono).
 
+        A frame with no samples is ignored; one of any length is queued in blocks of at most a
+        second, which the connection sends as the replay buffer makes room.
+
         Raises:
-            ValueError: the sample rate differs from earlier frames of this stream.
+            TypeError: ``frame`` is not an ``rtc.AudioFrame``.
+            ValueError: the sample rate differs from earlier frames of this stream, or the frame
+                is malformed: a rate outside 1000-768000 Hz, no channel, or data that is not
+                ``samples_per_channel * num_channels`` s16 samples (nothing pushed before is lost).
             RuntimeError: after ``end_input()`` or ``aclose()``.
         """
         self._check_input_not_ended()
         self._check_not_closed()
+        blocks = self._input.push(frame)
         if frame.samples_per_channel == 0:
             return
-        block = self._input.push(frame)
         self._pushed_sr = frame.sample_rate
         self._pushed_seconds += frame.samples_per_channel / frame.sample_rate
-        if block is not None:
+        for block in blocks:
             self._input_ch.send_nowait(block)
 
     def flush(self) -> None:
