@@ -119,7 +119,7 @@ def convert_value(name: str, value: str, hint: Any) -> Any:
     if hint is float:
         number = float(value) if _FLOAT.fullmatch(value) else math.nan
         if not math.isfinite(number):  # also 1e999, which float() makes inf
-            raise ConfigError(f"option {name!r} must be a finite number, got {shown(value)}")
+            raise ConfigError(f"option {name!r} must be a number (finite, in digits), got {shown(value)}")
         return number
     if origin is typing.Literal:
         allowed = typing.get_args(hint)
