@@ -143,8 +143,7 @@ class SpeechStream(stt.RecognizeStream):
 
     @property
     def queued_seconds(self) -> float:
-        """Seconds of audio pushed and resampled that the connection has not taken yet (what
-        :func:`speechkit.audio.push_frames` holds its input back on)."""
+        """Seconds of audio pushed that the connection has not taken yet (backpressure)."""
         return self._chunker.queued / 2 / self._rate
 
     # -- input --------------------------------------------------------------------
@@ -152,14 +151,12 @@ class SpeechStream(stt.RecognizeStream):
     def push_frame(self, frame: rtc.AudioFrame) -> None:
         """Push audio: PCM s16le, any rate (resampled), any channel count (averaged to mono).
 
-        A frame with no samples is ignored; one of any length is queued in blocks of at most a
-        second, which the connection sends as the replay buffer makes room.
+        A frame with no samples is ignored; a long one is queued in blocks of at most 1 s.
 
         Raises:
             TypeError: ``frame`` is not an ``rtc.AudioFrame``.
-            ValueError: the sample rate differs from earlier frames of this stream, or the frame
-                is malformed: a rate outside 1000-768000 Hz, no channel, or data that is not
-                ``samples_per_channel * num_channels`` s16 samples (nothing pushed before is lost).
+            ValueError: the rate differs from earlier frames', or the frame is malformed
+                (:func:`~speechkit.stream.input.check_frame`); what was pushed before stays.
             RuntimeError: after ``end_input()`` or ``aclose()``.
         """
         self._check_input_not_ended()
