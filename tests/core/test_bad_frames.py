@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import ClassVar
 
 import numpy as np
 import pytest
-from fakes import RATE, FakeOptions, FakeProvider, frames, speech
+from fakes import RATE, FakeOptions, FakeProvider, NullProvider, frames, speech
 from livekit import rtc
 from livekit.agents import APIConnectOptions, stt
 
 import speechkit
+from speechkit.audio import MAX_QUEUED_SECONDS, push_frames
 from speechkit.stream import replay
 
 E = stt.SpeechEventType
@@ -166,3 +168,42 @@ async def test_a_non_frame_is_refused_with_a_type_error(engine: speechkit.STT, t
     with pytest.raises(TypeError, match=r"push_frame takes an rtc\.AudioFrame"):
         stream.push_frame(thing)  # type: ignore[arg-type]
     await stream.aclose()
+
+
+# -- backpressure ---------------------------------------------------------------------------
+
+
+class _SlowNull(NullProvider):
+    """Takes 100 ms of audio per 20 ms of wall time: five times real time, not faster."""
+
+    name: ClassVar[str] = "slownull"
+
+    async def connect(self, session: speechkit.Session):  # type: ignore[no-untyped-def]
+        conn = await super().connect(session)
+        send = conn.send
+
+        async def slow(message: object) -> None:
+            if isinstance(message, bytes):
+                await asyncio.sleep(0.02)
+            await send(message)
+
+        conn.send = slow  # type: ignore[method-assign]
+        return conn
+
+
+async def test_push_frames_waits_while_the_stream_holds_more_than_its_queue_unsent() -> None:
+    provider = _SlowNull(FakeOptions())
+    engine = speechkit.STT(provider)
+    stream = engine.stream(conn_options=FAST)
+    most = 0.0
+
+    def progress(_: float) -> None:
+        nonlocal most
+        most = max(most, stream.queued_seconds)
+
+    t0 = time.monotonic()
+    await push_frames(stream, frames(np.zeros(RATE * 12, np.int16)), progress=progress, end_input=False)
+    assert time.monotonic() - t0 > 0.5, "it pushed 12 s at once: nothing held it back"
+    assert most <= MAX_QUEUED_SECONDS + 0.1
+    await stream.aclose()
+    await engine.aclose()
