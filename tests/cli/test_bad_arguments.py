@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from bad_strings import config_strings
 from fakes import FakeProvider
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 
 from speechkit import registry
 from speechkit.cli import EXIT_CONFIG, EXIT_FAILURE, main
@@ -34,6 +34,8 @@ def _one_line_error(err: str) -> str:
 
 @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 @given(config_strings)
+@example("local?model=~nosuchuser/x")  # a RuntimeError from the provider: a traceback
+@example("fake?model=" + "a" * 5000 + "&x")  # the whole string echoed in the error
 def test_any_stt_string_exits_2_with_one_line_or_builds(text: str) -> None:
     with pytest.MonkeyPatch.context() as mp:
         errors: list[str] = []
