@@ -11,7 +11,9 @@ or whitespace (``local?model=/opt/my%20weights``). Examples::
 
 Parsing checks syntax only (:func:`parse`); :func:`speechkit.stt` then resolves
 the provider and validates options (:mod:`speechkit.options`) and credentials, so every mistake is raised
-when the string is read, never when audio first flows.
+when the string is read, never when audio first flows. A string is at most :data:`MAX_LENGTH`
+characters and a chain at most :data:`MAX_CHAIN` members; errors quote the string shortened
+(:func:`shown`), so a huge string gives a short message.
 """
 
 from __future__ import annotations
@@ -32,7 +34,15 @@ _KEY = r"[a-z_][a-z0-9_]*"
 _HEAD = re.compile(rf"(?P<provider>{_PROVIDER})(?:/(?P<model>{_MODEL}))?(?::(?P<language>{_LANGUAGE}))?")
 _VALUE_SAFE = "/:.-_~@+"  # left unescaped by format(); everything else is percent-encoded
 
+_HEAD_CHARS = re.compile(r"[^A-Za-z0-9._/:-]")  # no part of a head holds anything else
+
 GRAMMAR = "provider[/model][:language][?option=value&...]"
+
+MAX_LENGTH = 65536
+"""Characters a config string may hold (a long keyterm list fits; a runaway string does not)."""
+MAX_CHAIN = 16
+"""Members a fallback chain may hold."""
+_SHOWN = 80  # characters of a string an error quotes
 
 
 @attrs.frozen
@@ -57,8 +67,49 @@ class ProviderSpec:
         return format_spec(attrs.evolve(self, options=hide_credentials(self.options)))
 
 
+def shown(text: str, limit: int = _SHOWN) -> str:
+    """``repr(text)``, shortened to about ``limit`` characters with an ellipsis in the middle, for
+    error messages (a config string or a value may be huge)."""
+    if len(text) <= limit:
+        return repr(text)
+    half = limit // 2
+    return f"{text[:half]!r}…{text[-half:]!r} ({len(text)} characters)"
+
+
+def clip(message: str, limit: int = 400) -> str:
+    """``message`` cut to about ``limit`` characters, the middle elided (a validator's message may
+    quote a huge value)."""
+    if len(message) <= limit:
+        return message
+    half = limit // 2
+    return f"{message[:half]}…{message[-half:]}"
+
+
 def _fail(text: str, why: str) -> ConfigError:
-    return ConfigError(redact(f"bad STT config string {text!r}: {why}; expected {GRAMMAR}"))  # no api_key
+    # no api_key in the message
+    return ConfigError(redact(f"bad STT config string {shown(text)}: {why}; expected {GRAMMAR}"))
+
+
+def _check_length(text: object) -> str:
+    if not isinstance(text, str):
+        raise ConfigError(f"an STT config string must be a str, not {type(text).__name__}")
+    if len(text) > MAX_LENGTH:
+        raise _fail(text, f"it is longer than {MAX_LENGTH} characters")
+    return text
+
+
+def check_language(text: str) -> str:
+    """``text`` if it is a language the grammar accepts (a BCP-47 tag, or ``multi``).
+
+    Raises:
+        ConfigError: it is not (the ``--language`` of the command line goes through here, so it
+            cannot smuggle another part into the string: ``en,de`` or ``en?x=1``).
+    """
+    if not re.fullmatch(_LANGUAGE, text):
+        raise ConfigError(
+            f"bad language {shown(text)}: expected a BCP-47 tag such as 'en' or 'en-US', or 'multi'"
+        )
+    return text
 
 
 def parse_one(text: str) -> ProviderSpec:
@@ -67,52 +118,54 @@ def parse_one(text: str) -> ProviderSpec:
     Raises:
         ConfigError: the string does not follow the grammar; the message says where.
     """
-    if not isinstance(text, str):
-        raise ConfigError(f"an STT config string must be a str, not {type(text).__name__}")
-    raw = text.strip()
+    raw = _check_length(text).strip()
     if not raw:
         raise _fail(text, "it is empty")
     head, sep, query = raw.partition("?")
     m = _HEAD.fullmatch(head)
     if m is None:
-        if not re.match(_PROVIDER, head):
+        if odd := _HEAD_CHARS.search(head):
+            ch, at = odd.group(), len(text) - len(text.lstrip()) + odd.start()  # in `text`, as quoted
+            why = f"unexpected character {ch!r} (U+{ord(ch):04X}) at position {at}"
+        elif not re.match(_PROVIDER, head):
             why = "the provider name must start with a lower-case letter (a-z, 0-9, '_', '-')"
         elif ":" in head and not re.fullmatch(rf".*:(?:{_LANGUAGE})", head):
             why = "the language must be a BCP-47 tag such as 'en' or 'en-US'"
         else:
             why = "cannot read provider/model (the model may use letters, digits, '.', '_', '-')"
         raise _fail(text, why)
-    options: list[tuple[str, str]] = []
+    options: dict[str, str] = {}
     if sep:
         if not query:
             raise _fail(text, "nothing follows '?'")
         for part in query.split("&"):
             key, eq, value = part.partition("=")
             if not eq or not re.fullmatch(_KEY, key):
-                raise _fail(text, f"option {part!r} is not key=value with a lower-case key")
+                raise _fail(text, f"option {shown(part)} is not key=value with a lower-case key")
             if not value:
-                raise _fail(text, f"option {key!r} has an empty value")
+                raise _fail(text, f"option {shown(key)} has an empty value")
             try:
                 decoded = urllib.parse.unquote(value, errors="strict")
             except UnicodeDecodeError as e:
-                raise _fail(text, f"option {key!r} is not valid percent-encoded UTF-8") from e
-            if any(k == key for k, _ in options):
-                raise _fail(text, f"option {key!r} is given twice")
-            options.append((key, decoded))
-    return ProviderSpec(m["provider"], m["model"], m["language"], tuple(options))
+                raise _fail(text, f"option {shown(key)} is not valid percent-encoded UTF-8") from e
+            if key in options:
+                raise _fail(text, f"option {shown(key)} is given twice")
+            options[key] = decoded
+    return ProviderSpec(m["provider"], m["model"], m["language"], tuple(options.items()))
 
 
 def parse(text: str) -> list[ProviderSpec]:
     """Parse a config string: one spec, or a comma-separated fallback chain.
 
     Raises:
-        ConfigError: any part is malformed.
+        ConfigError: any part is malformed, the string is over :data:`MAX_LENGTH` characters,
+            or the chain is over :data:`MAX_CHAIN` members.
     """
-    if not isinstance(text, str):
-        raise ConfigError(f"an STT config string must be a str, not {type(text).__name__}")
-    parts = text.split(",")
+    parts = _check_length(text).split(",")
     if len(parts) > 1 and any(not p.strip() for p in parts):
         raise _fail(text, "a fallback chain has an empty entry")
+    if len(parts) > MAX_CHAIN:
+        raise _fail(text, f"a fallback chain has at most {MAX_CHAIN} members, this one {len(parts)}")
     return [parse_one(p) for p in parts]
 
 

@@ -6,7 +6,8 @@ import os
 from typing import Any
 
 from . import registry
-from .config import ProviderSpec, parse
+from .config import ProviderSpec, clip, parse
+from .errors import ConfigError
 from .fallback import FallbackSTT
 from .options import build_options
 from .plugin import STT
@@ -21,12 +22,23 @@ ENV_VAR = "SPEECHKIT_STT"
 def provider_from_spec(spec: ProviderSpec) -> Provider[Any]:
     """Resolve, validate and instantiate the provider a spec names.
 
+    A provider checks its options when it is built (``local`` looks its model up on disk); an
+    ``OSError``, ``RuntimeError`` or ``ValueError`` it raises doing so is a value it could not
+    use, raised as a ``ConfigError`` naming the provider (``~nosuchuser/model``: no such home).
+
     Raises:
         ConfigError: unknown provider, unknown option, bad value or missing credential.
     """
     cls = registry.get(spec.provider)
     options = build_options(cls.options_class, spec, provider=spec.provider)
-    return cls(options)
+    try:
+        return cls(options)
+    except ConfigError:
+        raise
+    except (OSError, RuntimeError, ValueError) as e:
+        raise ConfigError(
+            f"{spec.provider}: cannot be built from these options ({type(e).__name__}: {clip(str(e), 200)})"
+        ) from e
 
 
 def config_text(config: str | None = None) -> str:

@@ -11,14 +11,17 @@ deciding whether a change applies on the live connection.
 from __future__ import annotations
 
 import difflib
+import math
+import re
 import types
 import typing
+import urllib.parse
 from collections.abc import Iterable
 from typing import Any
 
 import attrs
 
-from .config import ProviderSpec
+from .config import ProviderSpec, clip, shown
 from .errors import ConfigError
 
 
@@ -28,7 +31,7 @@ def _positive_rate(_: object, attribute: attrs.Attribute[int], value: int) -> No
 
 
 def _positive(_: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if value <= 0:
+    if not 0 < value < math.inf:  # NaN too
         raise ValueError(f"{attribute.name} must be a positive number of seconds, got {value}")
 
 
@@ -85,15 +88,26 @@ def suggest(word: str, choices: Iterable[str]) -> str:
 def unknown_option(provider: str, key: str, fields: Iterable[str]) -> ConfigError:
     """The error for an option the provider does not have: what it has, and a close match."""
     names = sorted(fields)
-    return ConfigError(f"{provider} has no option {key!r}; options: {', '.join(names)}{suggest(key, names)}")
+    return ConfigError(
+        f"{provider} has no option {shown(key)}; options: {', '.join(names)}{suggest(key, names)}"
+    )
 
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
+# numbers as written in a URL, in ASCII: no '_' separators, spaces or other scripts' digits
+# (int() and float() take all three), no nan or inf
+_INT = re.compile(r"[+-]?[0-9]+")
+_FLOAT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_URL_SCHEMES = ("ws", "wss", "http", "https")
 
 
 def convert_value(name: str, value: str, hint: Any) -> Any:
     """Convert a config-string value by a field's type hint (bool, int, float, Literal, optional).
+
+    Integers are ASCII digits with an optional sign; numbers also take a fraction and an
+    exponent (``.5``, ``2e1``) and must be finite; an option named ``*_url`` must be a URL
+    (:func:`check_url`).
 
     Raises:
         ConfigError: the value does not fit the type; the message names ``name``.
@@ -108,23 +122,51 @@ def convert_value(name: str, value: str, hint: Any) -> Any:
         low = value.lower()
         if low in _TRUE or low in _FALSE:
             return low in _TRUE
-        raise ConfigError(f"option {name!r} must be true or false, got {value!r}")
-    if hint in (int, float):
+        raise ConfigError(f"option {name!r} must be true or false, got {shown(value)}")
+    if hint is int:
         try:
-            return hint(value)
-        except ValueError:
-            raise ConfigError(
-                f"option {name!r} must be {'an integer' if hint is int else 'a number'}, got {value!r}"
-            ) from None
+            if _INT.fullmatch(value):
+                return int(value)
+        except ValueError:  # over Python's 4300 digits
+            pass
+        raise ConfigError(f"option {name!r} must be an integer, got {shown(value)}")
+    if hint is float:
+        number = float(value) if _FLOAT.fullmatch(value) else math.nan
+        if not math.isfinite(number):  # also 1e999, which float() makes inf
+            raise ConfigError(f"option {name!r} must be a number (finite, in digits), got {shown(value)}")
+        return number
     if origin is typing.Literal:
         allowed = typing.get_args(hint)
         if value not in allowed:
             raise ConfigError(
                 f"option {name!r} must be one of {', '.join(map(str, allowed))}; "
-                f"got {value!r}{suggest(value, map(str, allowed))}"
+                f"got {shown(value)}{suggest(value, map(str, allowed))}"
             )
         return value
+    if name.endswith("_url"):
+        check_url(name, value)
     return value
+
+
+def check_url(name: str, value: str) -> None:
+    """Refuse an endpoint option (``base_url``, any ``*_url``) that is not an absolute
+    ``ws``/``wss``/``http``/``https`` URL with a host, when it is parsed rather than when the
+    stream first connects.
+
+    Raises:
+        ConfigError: naming the option and the value.
+    """
+    try:
+        parts = urllib.parse.urlsplit(value)
+        _ = parts.port  # a bad port raises ValueError
+        ok = parts.scheme in _URL_SCHEMES and bool(parts.hostname) and value.isprintable()
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ConfigError(
+            f"option {name!r} must be a ws://, wss://, http:// or https:// URL with a host, "
+            f"got {shown(value)}"
+        )
 
 
 def build_options(cls: type[ProviderOptions], spec: ProviderSpec, *, provider: str) -> ProviderOptions:
@@ -150,7 +192,7 @@ def build_options(cls: type[ProviderOptions], spec: ProviderSpec, *, provider: s
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as e:
-        raise ConfigError(f"{provider}: {e}") from e
+        raise ConfigError(f"{provider}: {clip(str(e))}") from e
 
 
 def changed_options(old: ProviderOptions, new: ProviderOptions) -> frozenset[str]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib.metadata
 from typing import Any
 
+from .config import shown
 from .errors import ProviderUnavailableError
 from .options import suggest
 from .provider import Provider
@@ -51,7 +52,7 @@ def get(name: str) -> type[Provider[Any]]:
     if name not in eps:
         known = names()
         raise ProviderUnavailableError(
-            f"unknown STT provider {name!r}; "
+            f"unknown STT provider {shown(name)}; "
             f"installed providers: {', '.join(known) or 'none'}{suggest(name, known)}"
         )
     ep = eps[name]

@@ -327,3 +327,37 @@ async def start_ws_server(plan: WSServerPlan) -> tuple[web.AppRunner, str]:
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     return runner, f"http://127.0.0.1:{port}"
+
+
+class _NullConnection:
+    def __init__(self, provider: NullProvider) -> None:
+        self.provider = provider
+        self.out: asyncio.Queue[ProviderEvent] = asyncio.Queue()
+
+    async def send(self, message: object) -> None:
+        if isinstance(message, bytes):
+            self.provider.bytes_received += len(message)
+        elif message is END:
+            self.out.put_nowait(Finished())
+
+    async def receive(self) -> object | None:
+        return await self.out.get()
+
+    async def aclose(self) -> None:
+        pass
+
+
+class NullProvider(FakeProvider):
+    """Recognises nothing and keeps nothing, only counts the audio bytes it is sent: for
+    inputs too long for the level recogniser (hours)."""
+
+    name: ClassVar[str] = "null"
+    chunk_duration = 0.1
+
+    def __init__(self, options: FakeOptions) -> None:
+        super().__init__(options)
+        self.bytes_received = 0
+
+    async def connect(self, session: Session) -> _NullConnection:  # type: ignore[override]
+        self.connects += 1
+        return _NullConnection(self)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import os
 import sys
 import tempfile
@@ -20,11 +21,13 @@ from livekit import rtc
 from livekit.agents import APIError, stt
 from tqdm import tqdm
 
-from .. import factory
-from ..audio import STDIN, AudioFileError, SpeechSegments, in_thread, push_frames, read_file, stream_frames
-from ..config import format_chain, parse
+from .. import blocking, factory
+from ..audio import SpeechSegments, push_frames
+from ..config import check_language, format_chain, parse
+from ..decode import MAX_CHANNELS, STDIN, AudioFileError, open_file, open_stream
 from ..factory import config_text
 from ..output import FORMATS, UntimedClock, Writer, is_timed
+from ..stream.input import MAX_RATE, MIN_RATE
 from .exits import EXIT_FAILURE, EXIT_OK, UsageError, verbosity
 
 
@@ -155,16 +158,32 @@ def destination(output_dir: str | None, path: str, ext: str) -> Iterator[IO[str]
 def config(args: argparse.Namespace) -> str:
     """The config string: ``--stt`` (or ``$SPEECHKIT_STT``, or the default) with ``--language`` applied."""
     text = config_text(args.stt)
-    if args.language:
-        text = format_chain([attrs.evolve(s, language=args.language) for s in parse(text)])
+    if args.language is not None:
+        language = check_language(args.language)
+        text = format_chain([attrs.evolve(s, language=language) for s in parse(text)])
     return text
+
+
+def check_raw_format(args: argparse.Namespace) -> None:
+    """``--input-rate`` and ``--input-channels`` in range, before any input is read.
+
+    Raises:
+        UsageError: naming the option and the range.
+    """
+    if args.input_rate is None:
+        if args.input_channels != 1:
+            raise UsageError("--input-channels needs --input-rate (headerless PCM input)")
+        return
+    if not MIN_RATE <= args.input_rate <= MAX_RATE:
+        raise UsageError(f"--input-rate must be {MIN_RATE}-{MAX_RATE} Hz, got {args.input_rate}")
+    if not 1 <= args.input_channels <= MAX_CHANNELS:
+        raise UsageError(f"--input-channels must be 1-{MAX_CHANNELS}, got {args.input_channels}")
 
 
 async def run(args: argparse.Namespace) -> int:
     if args.files.count(STDIN) > 1:
         raise UsageError("'-' (standard input) can be given once")
-    if (args.input_channels != 1) and args.input_rate is None:
-        raise UsageError("--input-channels needs --input-rate (headerless PCM input)")
+    check_raw_format(args)
     engine = factory.stt(config(args))  # raises ConfigError before any file is read
     if args.output_dir is not None:
         try:
@@ -178,13 +197,20 @@ async def run(args: argparse.Namespace) -> int:
     try:
         for path in args.files:
             name = "<stdin>" if path == STDIN else path
-            frames: Sequence[rtc.AudioFrame] | AsyncIterator[rtc.AudioFrame]
             try:
-                if path == STDIN:  # decoded as it arrives: a live pipe works too
-                    frames, duration = in_thread(stream_frames(sys.stdin.buffer, **raw)), None
+                # opened and decoded in a daemon thread, as it arrives: a live pipe works, a
+                # stalled one is logged and Ctrl-C ends the command at once
+                if path == STDIN:
+                    # os.read, not sys.stdin.buffer: a thread blocked in the buffer's read holds its
+                    # lock, and the interpreter's exit after Ctrl-C then aborts
+                    stdin = blocking.PipeReader(sys.stdin.fileno())
+                    source = await blocking.call(functools.partial(open_stream, stdin, **raw), name=name)
                 else:
-                    audio = await asyncio.to_thread(read_file, path, **raw)
-                    frames, duration = audio.frames, audio.duration
+                    source = await blocking.call(functools.partial(open_file, path, **raw), name=name)
+                # a file in batches of 1 s (fewer thread hops), a pipe in 100 ms ones (latency)
+                batch = 5 if path == STDIN else 50
+                frames = blocking.in_thread(iter(source), batch, name=name)
+                duration = source.duration
                 progress = Progress(Path(name).name, duration) if show else None
                 try:
                     with destination(args.output_dir, path, FORMATS[args.format]) as out:

@@ -35,7 +35,6 @@ from ..connection import Session
 from ..errors import APIConnectionError, APIError, ConfigError
 from ..events import ProviderEvent, SpeechStarted, Transcript
 from ..grammar import Grammar
-from ..metrics import SpeechkitSTTMetrics
 from ..provider import Provider
 from ..retry import RetryPolicy
 from . import replay as replay_module
@@ -45,7 +44,7 @@ from .guard import EventGuard
 from .input import Chunker, FrameInput
 from .interims import InterimPacer
 from .members import MemberSelector, OneProvider
-from .metrics import PushTimes, Usage
+from .metrics import PushTimes, Usage, stream_metrics
 from .pauses import PauseDetector
 from .replay import ReplayBuffer
 from .runner import ConnectionRunner, OptionsChanged
@@ -147,23 +146,32 @@ class SpeechStream(stt.RecognizeStream):
         """Seconds of audio cut into chunks for the provider so far (the stream clock's end)."""
         return self._chunker.position
 
+    @property
+    def queued_seconds(self) -> float:
+        """Seconds of audio pushed that the connection has not taken yet (backpressure)."""
+        return self._chunker.queued / 2 / self._rate
+
     # -- input --------------------------------------------------------------------
 
     def push_frame(self, frame: rtc.AudioFrame) -> None:
         """Push audio: PCM s16le, any rate (resampled), any channel count (averaged to mono).
 
+        A frame with no samples is ignored; a long one is queued in blocks of at most 1 s.
+
         Raises:
-            ValueError: the sample rate differs from earlier frames of this stream.
+            TypeError: ``frame`` is not an ``rtc.AudioFrame``.
+            ValueError: the rate differs from earlier frames', or the frame is malformed
+                (:func:`~speechkit.stream.input.check_frame`); what was pushed before stays.
             RuntimeError: after ``end_input()`` or ``aclose()``.
         """
         self._check_input_not_ended()
         self._check_not_closed()
+        blocks = self._input.push(frame)
         if frame.samples_per_channel == 0:
             return
-        block = self._input.push(frame)
         self._pushed_sr = frame.sample_rate
         self._pushed_seconds += frame.samples_per_channel / frame.sample_rate
-        if block is not None:
+        for block in blocks:
             self._input_ch.send_nowait(block)
 
     def flush(self) -> None:
@@ -392,28 +400,10 @@ class SpeechStream(stt.RecognizeStream):
             )
         )
 
-    def _emit_metrics(
-        self,
-        *,
-        time_to_first_interim: float | None = None,
-        final_latency: float | None = None,
-        failover_gap: float | None = None,
-        replayed_seconds: float | None = None,
-    ) -> None:
+    def _emit_metrics(self, **fields: float | None) -> None:
+        """``metrics_collected`` with ``fields`` (see :func:`.metrics.stream_metrics`)."""
+        name, reconnects = self._members.provider.name, max(0, self._connections - 1)
+        metadata = self._owner.usage_metadata()
         self._owner.emit(
-            "metrics_collected",
-            SpeechkitSTTMetrics(
-                label=f"speechkit.{self._members.provider.name}",  # the provider that served
-                request_id=self._request_id,
-                timestamp=time.time(),
-                duration=0.0,
-                audio_duration=0.0,
-                streamed=True,
-                reconnects=max(0, self._connections - 1),
-                time_to_first_interim=time_to_first_interim,
-                final_latency=final_latency,
-                failover_gap=failover_gap,
-                replayed_seconds=replayed_seconds,
-                metadata=self._owner.usage_metadata(),
-            ),
+            "metrics_collected", stream_metrics(name, self._request_id, reconnects, metadata, **fields)
         )

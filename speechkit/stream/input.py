@@ -11,6 +11,7 @@ pause rule (:mod:`speechkit.stream.pauses`).
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable
 from typing import Any
@@ -22,6 +23,17 @@ from livekit import rtc
 from livekit.agents import stt
 
 from .pauses import PauseDetector
+
+MIN_RATE = 1000
+"""The lowest input sample rate a stream takes, Hz. Below it a frame is refused: there is no
+speech band to keep, and resampling up multiplies what it holds (1 Hz to 16 kHz: 16,000 times)."""
+MAX_RATE = 768_000
+"""The highest input sample rate a stream takes, Hz (twice 384 kHz, the highest rate in use)."""
+
+MAX_BLOCK_SECONDS = 1.0
+"""Audio one queued block holds at most, seconds (whole chunks): a minute pushed in one frame is
+queued as a minute of blocks, so the connection sends it as the replay buffer makes room
+(backpressure) instead of all at once, trimming what a reconnect would replay."""
 
 RESAMPLER_QUALITY = "HQ"
 """python-soxr's quality preset for input resampling: libsoxr's high quality. Against livekit's
@@ -45,6 +57,33 @@ def _mono(frame: rtc.AudioFrame) -> np.ndarray[Any, np.dtype[np.int16]]:
         return pcm
     mono: np.ndarray[Any, np.dtype[np.float64]] = pcm.reshape(-1, frame.num_channels).mean(axis=1)
     return mono.astype(np.int16)
+
+
+def check_frame(frame: rtc.AudioFrame) -> int:
+    """A frame's samples per channel, once it is known to be PCM s16le a stream can take: a rate
+    of :data:`MIN_RATE`-:data:`MAX_RATE` Hz, at least one channel, and exactly
+    ``samples_per_channel * num_channels`` s16 samples of data (``rtc.AudioFrame`` accepts more,
+    as a float32 buffer has twice the bytes). A frame with no samples and no data is fine (0).
+
+    Raises:
+        TypeError: not an ``rtc.AudioFrame``.
+        ValueError: naming what is wrong and what is accepted.
+    """
+    if not isinstance(frame, rtc.AudioFrame):
+        raise TypeError(f"push_frame takes an rtc.AudioFrame (PCM s16le), not {type(frame).__name__}")
+    n, channels, held = frame.samples_per_channel, frame.num_channels, len(frame.data)
+    if n == 0 and held == 0:
+        return 0
+    if not MIN_RATE <= frame.sample_rate <= MAX_RATE:
+        raise ValueError(f"a frame's sample rate must be {MIN_RATE}-{MAX_RATE} Hz, got {frame.sample_rate}")
+    if channels < 1:
+        raise ValueError(f"a frame needs at least one channel, got num_channels={channels}")
+    if held != n * channels:
+        raise ValueError(
+            f"a frame of {n} samples x {channels} channels must hold {2 * n * channels} bytes of "
+            f"PCM s16le, this one holds {2 * held} (float32 audio holds twice as many: convert it)"
+        )
+    return n
 
 
 def pad_tail(pcm: bytes, min_samples: int) -> tuple[bytes, int]:
@@ -168,12 +207,18 @@ class FrameInput:
         self._out: list[_Samples] = []  # resampled, not queued yet
         self._out_samples = 0
 
-    def push(self, frame: rtc.AudioFrame) -> PcmBlock | None:
-        """Take ``frame``; a block to queue when it completes a chunk.
+    def push(self, frame: rtc.AudioFrame) -> list[PcmBlock]:
+        """Take ``frame``; the blocks to queue, once it completes a chunk (none before).
+
+        A frame with no samples is ignored, whatever its rate and channels.
 
         Raises:
-            ValueError: the sample rate differs from earlier frames.
+            TypeError: ``frame`` is not an ``rtc.AudioFrame``.
+            ValueError: the frame is malformed (:func:`check_frame`), or its sample rate differs
+                from earlier frames'.
         """
+        if check_frame(frame) == 0:
+            return []
         rs = self._resampler
         if rs is None:
             rs = self._resampler = Resampler(frame.sample_rate, self.rate)
@@ -189,9 +234,9 @@ class FrameInput:
         self._held_samples += frame.samples_per_channel
         need = self._chunker.bytes_to_chunk() // 2
         if rs.at_most(self._held_samples) < need - self._out_samples:  # cannot complete it yet
-            return None
+            return []
         self._resample(rs.push)
-        return self._take() if self._out_samples >= need else None
+        return self._take_blocks() if self._out_samples >= need else []
 
     def flush(self) -> PcmBlock | None:
         """What is held back (input, resampler delay, a partial chunk) as a block, or None."""
@@ -220,6 +265,22 @@ class FrameInput:
         self._out_samples = 0
         self._chunker.queued += len(block.pcm)
         return block
+
+    def _take_blocks(self) -> list[PcmBlock]:
+        """What is resampled, as blocks of at most :data:`MAX_BLOCK_SECONDS` (one block, as a
+        rule: a frame of 20 ms completes one chunk). Each block but the last ends on a chunk
+        boundary and each completes at least one chunk."""
+        first = self._chunker.bytes_to_chunk()
+        size = 2 * self._chunker.chunk_samples
+        step = size * max(1, int(MAX_BLOCK_SECONDS * self.rate) // self._chunker.chunk_samples)
+        if 2 * self._out_samples <= first + step:
+            return [self._take()]
+        pcm = self._take().pcm
+        cuts = [0, *range(first, len(pcm), step)]
+        if len(pcm) - cuts[-1] < size:  # a tail that completes no chunk joins the block before
+            cuts.pop()
+        cuts.append(len(pcm))
+        return [PcmBlock(pcm[a:b]) for a, b in itertools.pairwise(cuts)]
 
 
 @attrs.define(slots=True)

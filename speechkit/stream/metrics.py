@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import array
 import bisect
+import time
+from typing import Any
+
+from ..metrics import SpeechkitSTTMetrics
 
 USAGE_INTERVAL = 5.0
 """Seconds of sent audio between two RECOGNITION_USAGE events (the rest comes at the end)."""
@@ -66,3 +70,31 @@ class PushTimes:
         # the chunk went out when its last sample arrived; the sample at stream_time came earlier
         pushed_at = self._times[i] - max(0.0, self._ends[i] - stream_time)
         return max(0.0, now - pushed_at)
+
+
+def stream_metrics(
+    provider: str,
+    request_id: str,
+    reconnects: int,
+    metadata: Any,
+    *,
+    time_to_first_interim: float | None = None,
+    final_latency: float | None = None,
+    failover_gap: float | None = None,
+    replayed_seconds: float | None = None,
+) -> SpeechkitSTTMetrics:
+    """One stream metrics record, labelled with the provider that served (seconds throughout)."""
+    return SpeechkitSTTMetrics(
+        label=f"speechkit.{provider}",
+        request_id=request_id,
+        timestamp=time.time(),
+        duration=0.0,
+        audio_duration=0.0,
+        streamed=True,
+        reconnects=reconnects,
+        time_to_first_interim=time_to_first_interim,
+        final_latency=final_latency,
+        failover_gap=failover_gap,
+        replayed_seconds=replayed_seconds,
+        metadata=metadata,
+    )

@@ -112,10 +112,12 @@ class ReplayBuffer:
         """Seconds of speech awaiting a final that starts before ``until`` (stream clock)."""
         return sum(min(c.end, until) - c.start for c in self._chunks if c.speech and c.start < until)
 
-    def add(self, chunk: Chunk) -> None:
-        """Keep ``chunk`` (before it is sent); past the room, the oldest is dropped (warned once)."""
+    def add(self, chunk: Chunk, *, trim: bool = True) -> None:
+        """Keep ``chunk`` (before it is sent); past the room, the oldest is dropped (warned once)
+        unless ``trim`` is False (audio taken from the input whose connection failed while it
+        waited for room: dropping any would lose it)."""
         self._chunks.append(chunk)
-        if chunk.end - self._chunks[0].start > self.max_seconds:
+        if trim and chunk.end - self._chunks[0].start > self.max_seconds:
             dropped = self._chunks.popleft()
             if dropped.speech:
                 self.dropped_speech += dropped.end - dropped.start

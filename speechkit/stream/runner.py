@@ -225,9 +225,14 @@ class ConnectionRunner:
                 idle.touch()
             if isinstance(item, PcmBlock):
                 chunker = self._chunker
-                # the block may complete one more chunk than it holds
-                await self._replay.room_for((len(item.pcm) // 2 + chunker.chunk_samples) / chunker.rate)
-                await self._send_chunks(chunker.push(item.pcm))
+                room = False
+                try:  # the block may complete one more chunk than it holds
+                    await self._replay.room_for((len(item.pcm) // 2 + chunker.chunk_samples) / chunker.rate)
+                    room = True
+                finally:  # a connection lost while waiting: the block joins replay (whole), not oblivion
+                    chunks = self._keep(chunker.push(item.pcm), trim=room)
+                for chunk in chunks:
+                    await self._send_chunk(chunk)
             elif isinstance(item, OptionsChanged):
                 if item.version > version:  # else this connection already has those options
                     provider, latest, language = self._current()
@@ -259,13 +264,16 @@ class ConnectionRunner:
                 f"{self._provider.name}: the session was not ready within {session.timeout}s"
             ) from e
 
-    async def _send_chunks(self, chunks: list[Chunk]) -> None:
-        # every chunk joins the replay buffer before the first await: a connection lost
-        # midway replays the rest instead of losing it
+    def _keep(self, chunks: list[Chunk], *, trim: bool = True) -> list[Chunk]:
+        """``chunks``, each joined to the replay buffer (before any is sent: a connection lost
+        midway replays the rest instead of losing it); ``trim``: see :meth:`ReplayBuffer.add`."""
         for chunk in chunks:
-            self._replay.add(chunk)
+            self._replay.add(chunk, trim=trim)
             self._push_times.record(chunk.end, chunk.sent_at)
-        for chunk in chunks:
+        return chunks
+
+    async def _send_chunks(self, chunks: list[Chunk]) -> None:
+        for chunk in self._keep(chunks):
             await self._send_chunk(chunk)
 
     async def _send_chunk(self, chunk: Chunk) -> None:

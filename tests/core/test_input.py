@@ -114,7 +114,7 @@ def test_blocks_complete_chunks_no_later_than_frame_by_frame(rate_in: int, chunk
     chunks = 0
     for frame in _frames(_speechlike(rate_in, 3.0), rate_in):
         eager_samples += len(eager.push(np.frombuffer(frame.data, dtype=np.int16)))
-        if (block := inp.push(frame)) is not None:
+        for block in inp.push(frame):
             got = chunker.push(block.pcm)
             assert got, "a block that completes no chunk"
             chunks += len(got)
@@ -128,7 +128,7 @@ def test_flush_and_end_give_every_sample_at_the_providers_rate() -> None:
     pcm = _speechlike(48000, 1.01)
     data = b""
     for frame in _frames(pcm, 48000):
-        if (block := inp.push(frame)) is not None:
+        for block in inp.push(frame):
             data += block.pcm
     if (block := inp.flush()) is not None:
         data += block.pcm
@@ -141,7 +141,7 @@ def test_same_rate_passes_through_and_stereo_is_averaged() -> None:
     inp = FrameInput(16000, chunker)
     left, right = _speechlike(16000, 0.5, 1), _speechlike(16000, 0.5, 2)
     stereo = np.stack([left, right], axis=1).reshape(-1)
-    data = b"".join(b.pcm for f in _frames(stereo, 16000, 2) if (b := inp.push(f)) is not None)
+    data = b"".join(b.pcm for f in _frames(stereo, 16000, 2) for b in inp.push(f))
     data += (inp.flush() or FrameInputBlockEmpty).pcm
     mean = ((left.astype(np.int32) + right) / 2).astype(np.int16)
     assert data == mean.tobytes()
