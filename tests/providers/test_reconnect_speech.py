@@ -21,6 +21,8 @@ FAULTS = {
     "drop": FaultPlan(drop_after=FAULT_AT),
     "close1011": FaultPlan(close_code=1011, close_after=FAULT_AT),
     "stall": FaultPlan(stall_after=FAULT_AT),
+    # answers but transcribes nothing from the second sentence on: a silent failure
+    "mute": FaultPlan(mute_after=2.5),
 }
 
 
