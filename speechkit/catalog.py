@@ -43,7 +43,7 @@ def describe(name: str) -> dict[str, Any]:
         "install": (f"pip install '{cls.install}'" if cls.install else f"pip install {' '.join(missing)}")
         if missing
         else None,
-        "summary": (inspect.getdoc(cls) or "").split("\n", 1)[0],
+        "summary": plain((inspect.getdoc(cls) or "").split("\n", 1)[0]),
         "example": example(cls),
         "network": network,
         "capabilities": {"streaming": True, **caps},
@@ -81,7 +81,7 @@ def options(cls: type[Provider[Any]]) -> dict[str, dict[str, Any]]:
         out[f.name] = {
             "type": _type_name(hints.get(f.name, str)),
             "default": None if default is attrs.NOTHING else default,
-            "doc": docs.get(f.name, ""),
+            "doc": plain(docs.get(f.name, "")),
         }
     return out
 
@@ -91,9 +91,19 @@ def capability_names(caps: dict[str, Any]) -> list[str]:
     return [k.replace("_", " ") for k, v in caps.items() if v is True]
 
 
+_ROLE = re.compile(r":[a-z]+:`(~?)([^`]+)`")
+
+
+def plain(doc: str) -> str:
+    """A docstring's text for a terminal: reST literals (````x````) and Sphinx cross-references
+    (``:class:`~speechkit.errors.ConfigError```) as `x` and `ConfigError` (the last part for ``~``)."""
+    text = _ROLE.sub(lambda m: f"`{m.group(2).rsplit('.', 1)[-1] if m.group(1) else m.group(2)}`", doc)
+    return text.replace("``", "`")
+
+
 def first_sentence(doc: str) -> str:
     """The first sentence of an option's doc (a period outside parentheses), reST literals as `x`."""
-    text = doc.replace("``", "`")
+    text = plain(doc)
     depth = 0
     for i, ch in enumerate(text):
         depth += {"(": 1, ")": -1}.get(ch, 0)

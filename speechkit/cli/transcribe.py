@@ -138,7 +138,8 @@ async def transcribe_one(
 
 @contextlib.contextmanager
 def destination(output_dir: str | None, path: str, ext: str) -> Iterator[IO[str]]:
-    """stdout, or ``DIR/NAME.ext`` written atomically: a temporary file renamed when complete."""
+    """stdout, or ``DIR/NAME.ext`` written atomically: a temporary file renamed when complete,
+    with the mode a new file gets under the umask (``mkstemp`` makes it 0600)."""
     if output_dir is None:
         yield sys.stdout
         return
@@ -148,6 +149,9 @@ def destination(output_dir: str | None, path: str, ext: str) -> Iterator[IO[str]
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             yield f
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import stat
 import sys
 import wave
 from collections.abc import Iterator
@@ -106,6 +109,19 @@ def test_output_dir_writes_one_file_per_input_and_no_temporary_files(
     assert capsys.readouterr().out == ""
     assert sorted(p.name for p in out.iterdir()) == ["clip.srt", "other.srt"]
     assert (out / "other.srt").read_text() == "1\n00:00:00,100 --> 00:00:00,220\nw4\n\n"
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_output_files_get_the_mode_the_umask_gives_new_files(clip: Path, tmp_path: Path, umask: int) -> None:
+    # issue 22 (f): files came out 0600 whatever the umask (the temporary file's mode)
+    out = tmp_path / "out"
+    old = os.umask(umask)
+    try:
+        assert main(["transcribe", str(clip), "--stt", "fake", "-o", str(out)]) == EXIT_OK
+    finally:
+        os.umask(old)
+    (written,) = out.iterdir()
+    assert stat.S_IMODE(written.stat().st_mode) == 0o666 & ~umask
 
 
 def test_several_files_to_stdout_restart_cue_numbers_and_carry_file_markers(
@@ -244,6 +260,15 @@ def test_providers_text_shows_the_same(capsys: pytest.CaptureFixture[str]) -> No
     out = capsys.readouterr().out
     assert "  config:       telnyx:en" in out and "TELNYX_API_KEY" in out
     assert "    endpointing: float = 0.5  Seconds of silence that end an utterance" in out
+
+
+def test_providers_prints_no_sphinx_markup(capsys: pytest.CaptureFixture[str]) -> None:
+    # issue 22 (g): the docstrings' cross-references reached the terminal as written
+    assert main(["providers"]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert not re.search(r":[a-z]+:`|``", out), re.findall(r".*(?::[a-z]+:`|``).*", out)[:3]
+    assert "fails with `InsecureTransportError`" in out  # ~speechkit.errors.InsecureTransportError
+    assert "one of `MODELS`" in out  # :data:`MODELS`
 
 
 @pytest.fixture
