@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import wave
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 
 import attrs
@@ -40,6 +42,16 @@ def speech(utterances: Sequence[Sequence[int]], rate: int = RATE, lead: float = 
             parts.append(np.zeros(int(GAP_S * rate), np.int16))
         parts.append(np.zeros(int(PAUSE_S * rate), np.int16))
     return np.concatenate(parts)
+
+
+def write_wav(path: Path, samples: np.ndarray, rate: int, channels: int = 1) -> Path:
+    """``samples`` (mono, int16) as a PCM s16le WAV file at ``path``, copied to ``channels``."""
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(channels)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(np.repeat(samples, channels).astype(np.int16).tobytes())
+    return path
 
 
 def frames(samples: np.ndarray, rate: int = RATE, size: int = 320, channels: int = 1) -> list[rtc.AudioFrame]:

@@ -13,13 +13,12 @@ import struct
 import subprocess
 import sys
 import time
-import wave
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-from fakes import FakeProvider, NullProvider, speech
+from fakes import FakeProvider, NullProvider, speech, write_wav
 
 from speechkit import blocking, registry
 from speechkit.cli import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, main
@@ -54,15 +53,6 @@ def wav_header(rate: int, channels: int, bits: int, data_bytes: int, fmt: int = 
         + b"data"
         + struct.pack("<I", data_bytes)
     )
-
-
-def write_wav(path: Path, samples: np.ndarray, rate: int, channels: int = 1) -> Path:
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(channels)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(np.repeat(samples, channels).astype(np.int16).tobytes())
-    return path
 
 
 def transcribe(path: Path, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, list[str], str]:

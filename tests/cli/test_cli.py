@@ -7,13 +7,11 @@ import os
 import re
 import stat
 import sys
-import wave
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
-from fakes import FakeProvider, UntimedProvider, WSProvider, speech
+from fakes import FakeProvider, UntimedProvider, WSProvider, speech, write_wav
 
 import speechkit
 from speechkit import registry
@@ -27,15 +25,6 @@ def fakes_registered() -> Iterator[None]:
     registry.register(WSProvider)
     yield
     registry._runtime.clear()
-
-
-def write_wav(path: Path, samples: np.ndarray, rate: int, channels: int = 1) -> Path:
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(channels)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(np.repeat(samples, channels).astype(np.int16).tobytes())
-    return path
 
 
 @pytest.fixture
