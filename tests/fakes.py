@@ -21,6 +21,7 @@ import attrs
 import numpy as np
 from aiohttp import WSMsgType, web
 from livekit import rtc
+from speechkit_conformance.recognizers import SyncRecognizer
 
 import speechkit
 from speechkit import Capabilities, ProviderOptions, Session
@@ -64,10 +65,12 @@ def frames(samples: np.ndarray, rate: int = RATE, size: int = 320, channels: int
     return out
 
 
-class LevelRecognizer:
-    """Deterministic recogniser of level words; times in seconds from its first sample."""
+class LevelRecognizer(SyncRecognizer):
+    """Deterministic recogniser of level words; times in seconds from its first sample. A
+    :class:`~speechkit_conformance.recognizers.Recognizer` (through ``SyncRecognizer``)."""
 
     def __init__(self, rate: int = RATE, interim: bool = True) -> None:
+        super().__init__(rate)
         self.rate = rate
         self.interim = interim
         self.pos = 0  # samples seen

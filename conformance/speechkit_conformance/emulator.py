@@ -1,16 +1,25 @@
 """The emulator framework: a real aiohttp WebSocket server on 127.0.0.1 that records what it
 receives and fails on command.
 
-A vendor emulator subclasses :class:`Emulator` and implements the protocol hooks
+A vendor emulator subclasses :class:`Emulator` (or, to run a recognizer behind it,
+:class:`~speechkit_conformance.recognizing.RecognizingEmulator`), names its ``paths`` and its
+``config_type`` (an attrs class with at least ``api_key``), and implements the protocol hooks
 (:meth:`Emulator.handshake`, :meth:`Emulator.open_session`, :meth:`Emulator.on_binary`,
-:meth:`Emulator.on_text`, :meth:`Emulator.on_client_close`, :meth:`Emulator.error_message`).
-The base owns the server, the per-session :class:`SessionRecord`, the outbox (so a response
-delay keeps message order) and every fault of a :class:`FaultPlan`::
+:meth:`Emulator.on_text`, :meth:`Emulator.error_message`). A missing one fails when the class
+is defined, with a message naming it. The base owns the server, the per-session
+:class:`SessionRecord`, the outbox (so a response delay keeps message order), the session's
+limits (:meth:`SessionContext.limit`) and every fault of a :class:`FaultPlan`::
 
     async with TelnyxEmulator(faults=FaultPlan(drop_after=1.0)) as emu:
         provider = TelnyxProvider(TelnyxOptions(base_url=emu.url, api_key=emu.api_key))
         ...
         assert emu.sessions[0].audio_seconds >= 1.0
+
+The contract, as the harness and ``speechkit emulate`` use it: ``cls(config=None, *,
+faults=None, port=0)`` builds an emulator with the vendor's defaults; ``emulator.config`` is an
+instance of ``config_type``, whose fields ``speechkit emulate --set FIELD=VALUE`` sets; the
+vendor's per-session state is what :meth:`Emulator.open_session` returns, typed, at
+:attr:`SessionContext.state` (and :attr:`SessionRecord.state` for tests).
 """
 
 from __future__ import annotations
@@ -21,7 +30,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Coroutine
-from typing import Any, Literal, Self
+from typing import Any, ClassVar, Generic, Literal, Self, TypeVar
 
 import attrs
 from aiohttp import WSMsgType, web
@@ -150,7 +159,12 @@ class SessionRecord:
         close_code: The close code the session ended with, if any.
         ended_by: ``"client"``, ``"server"``, ``"drop"``, ``"stall"`` or ``""`` while open.
         muted: The session went mute (:attr:`FaultPlan.mute_after`).
-        state: Free vendor state (the parsed rate, the engine...).
+        state: The vendor's session state, as :meth:`Emulator.open_session` returned it (None
+            before, and for a refused session).
+        close_reason: The reason sent with the server's close frame ("" when none).
+        refusal: Why :meth:`Emulator.handshake` let a bad request upgrade, for
+            :meth:`Emulator.open_session` to refuse it the vendor's way (an error message after
+            the upgrade, e.g. for a bad key); "" for a good request.
     """
 
     index: int
@@ -167,7 +181,9 @@ class SessionRecord:
     close_code: int | None = None
     ended_by: str = ""
     muted: bool = False
-    state: dict[str, Any] = attrs.field(factory=dict)
+    state: Any = None
+    close_reason: str = ""
+    refusal: str = ""
     started: float = attrs.field(factory=time.monotonic)
 
     @property
@@ -180,7 +196,7 @@ class SessionRecord:
         self.timeline.append((time.monotonic() - self.started, kind, size))
 
 
-_Item = tuple[Literal["text", "close"], str | int]
+_Item = tuple[Literal["text", "close"], str | tuple[int, str]]
 
 
 class Deadline:
@@ -258,15 +274,44 @@ def carries_words(message: str) -> bool:
     return walk(data)
 
 
-class SessionContext:
-    """One upgraded session: the socket, its record, its outbox and its tasks.
+StateT = TypeVar("StateT")
+ConfigT = TypeVar("ConfigT")
 
-    Vendor hooks send with :meth:`send` and end the session with :meth:`close`; both go
-    through the outbox, so :attr:`FaultPlan.delay` delays them without reordering.
+
+@attrs.define
+class _Limit:
+    """One of a session's time limits (:meth:`SessionContext.limit`)."""
+
+    seconds: float
+    on_expiry: Callable[[], None]
+    idle: bool
+    warnings: tuple[float, ...]
+    on_warning: Callable[[float], None] | None
+    warned: set[tuple[float, float]] = attrs.field(factory=set)  # (seconds before, since)
+
+
+class SessionContext(Generic[StateT]):
+    """One upgraded session: the socket, its record, its outbox, its limits and its tasks.
+
+    Vendor hooks send with :meth:`send`, end the session with :meth:`close` (or :meth:`fail`:
+    an error message, then a close); both go through the outbox, so :attr:`FaultPlan.delay`
+    delays them without reordering.
+
+    Attributes:
+        state: The vendor's session state (what :meth:`Emulator.open_session` returned).
+        recognizer: The session's recognizer, once a
+            :class:`~speechkit_conformance.recognizing.RecognizingEmulator` started one.
+        input_ended: The recognizer's input was ended
+            (:meth:`~speechkit_conformance.recognizing.RecognizingEmulator.end_input`).
+        last_activity: ``time.monotonic()`` of the last binary frame or :meth:`touch`.
     """
 
     def __init__(
-        self, emulator: Emulator, ws: web.WebSocketResponse, request: web.Request, record: SessionRecord
+        self,
+        emulator: Emulator[Any, StateT],
+        ws: web.WebSocketResponse,
+        request: web.Request,
+        record: SessionRecord,
     ):
         self.emulator = emulator
         self.ws = ws
@@ -278,12 +323,89 @@ class SessionContext:
         self.stalled = False
         self.muted = False
         self.ended = asyncio.Event()
+        self.recognizer: Any = None
+        self.pump: asyncio.Task[None] | None = None
+        self.input_ended = False
+        self.last_activity = time.monotonic()
         self._outbox: asyncio.Queue[tuple[float, _Item]] = asyncio.Queue()
         self._tasks: list[asyncio.Task[Any]] = []
         self._deadlines: list[Deadline] = []
+        self._limits: list[_Limit] = []
+        self._limit_timer: Deadline | None = None
         self._fired: set[str] = set()
         self._final_start: float | None = None  # the last final's start, as bad_times sent it
         self.spawn(self._sender())
+
+    @property
+    def state(self) -> StateT:
+        """The vendor's session state (:meth:`Emulator.open_session`'s return).
+
+        Raises:
+            RuntimeError: before the session was opened.
+        """
+        if self.record.state is None:
+            raise RuntimeError("the session has no state yet: open_session has not returned it")
+        return self.record.state  # type: ignore[no-any-return]
+
+    def touch(self) -> None:
+        """Activity now: idle limits (:meth:`limit` with ``idle=True``) count from here. Every
+        binary frame touches; a vendor touches for the text messages its idle rule counts."""
+        self.last_activity = time.monotonic()
+
+    def limit(
+        self,
+        seconds: float | None,
+        on_expiry: Callable[[], None],
+        *,
+        idle: bool = False,
+        warnings: tuple[float, ...] = (),
+        on_warning: Callable[[float], None] | None = None,
+    ) -> None:
+        """A time limit of the session: ``on_expiry()`` runs once ``seconds`` have passed since
+        the session opened (``idle=False``) or since the last activity (``idle=True``, see
+        :meth:`touch`); ``on_warning(before)`` runs ``before`` seconds ahead, for each of
+        ``warnings`` (again after activity moved an idle limit). All limits share one timer,
+        armed for the next moment due. A limit that expired is gone; ``seconds=None``: no limit.
+        Limits stop when the session ends.
+        """
+        if seconds is None:
+            return
+        self._limits.append(_Limit(seconds, on_expiry, idle, warnings, on_warning))
+        if self._limit_timer is None:
+            self._limit_timer = self.deadline(self._check_limits)
+        self._limit_timer.wake(self._next_limit())
+
+    def _since(self, limit: _Limit) -> float:
+        return self.last_activity if limit.idle else self.record.started
+
+    def _next_limit(self) -> float | None:
+        return min(
+            (
+                self._since(lim) + lim.seconds - before
+                for lim in self._limits
+                for before in (0.0, *(b for b in lim.warnings if (b, self._since(lim)) not in lim.warned))
+            ),
+            default=None,
+        )
+
+    def _check_limits(self) -> float | None:
+        if self.ended.is_set() or self.stalled:
+            return None
+        now = time.monotonic()
+        for lim in list(self._limits):
+            since = self._since(lim)
+            if now >= since + lim.seconds:
+                self._limits.remove(lim)
+                lim.on_expiry()
+                if self.ended.is_set():
+                    return None
+                continue
+            for before in lim.warnings:
+                if now >= since + lim.seconds - before and (before, since) not in lim.warned:
+                    lim.warned.add((before, since))
+                    if lim.on_warning is not None:
+                        lim.on_warning(before)
+        return self._next_limit()
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         """Run a task for the session's lifetime (cancelled when it ends)."""
@@ -327,9 +449,17 @@ class SessionContext:
         self._final_start = start + shift
         return emulator.shift_final(message, shift) if shift else message
 
-    def close(self, code: int = 1000) -> None:
-        """Queue a close with ``code`` after everything already queued."""
-        self._outbox.put_nowait((time.monotonic() + self.emulator.faults.delay, ("close", code)))
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        """Queue a close with ``code`` and ``reason`` (at most 123 bytes of UTF-8, RFC 6455 §5.5)
+        after everything already queued."""
+        item: _Item = ("close", (code, reason))
+        self._outbox.put_nowait((time.monotonic() + self.emulator.faults.delay, item))
+
+    def fail(self, message: object, code: int, reason: str = "") -> None:
+        """The vendor's error message (a str as is, else :meth:`Emulator.encode` d), then a close
+        with ``code``: how every vendor here reports an error."""
+        self.send(message if isinstance(message, str) else self.emulator.encode(message))
+        self.close(code, reason)
 
     async def _sender(self) -> None:
         while True:
@@ -349,15 +479,16 @@ class SessionContext:
                 with contextlib.suppress(ConnectionError, RuntimeError):
                     await self.ws.send_str(value)
             else:
-                assert isinstance(value, int)
-                await self._close_now(value, "server")
+                assert isinstance(value, tuple)
+                await self._close_now(value[0], "server", value[1])
 
-    async def _close_now(self, code: int, by: str) -> None:
-        self.record.close_code, self.record.ended_by = code, by
+    async def _close_now(self, code: int, by: str, reason: str = "") -> None:
+        self.record.close_code, self.record.ended_by, self.record.close_reason = code, by, reason
         self.record.mark("close", code)
         self.ended.set()
+        message = reason.encode()[:123]
         with contextlib.suppress(ConnectionError, RuntimeError, asyncio.TimeoutError):
-            await asyncio.wait_for(self.ws.close(code=code), 1.0)
+            await asyncio.wait_for(self.ws.close(code=code, message=message), 1.0)
 
     def drop(self) -> None:
         """Abort the TCP connection: no close frame (the client sees a dropped connection)."""
@@ -397,8 +528,7 @@ class SessionContext:
             self._flood()
         if due("error", plan.error_after):
             msg = plan.error_message if plan.error_message is not None else self.emulator.error_message(self)
-            self.send(msg if isinstance(msg, str) else self.emulator.encode(msg))
-            self.close(plan.error_close_code or self.emulator.error_close_code)
+            self.fail(msg, plan.error_close_code or self.emulator.error_close_code)
         if plan.close_code is not None and due("close", plan.close_after):
             await self._close_now(plan.close_code, "server")
         if due("drop", plan.drop_after):
@@ -450,17 +580,30 @@ class SessionContext:
                 await task
 
 
-class Emulator:
+GUIDE = "docs/vendor-guide.md"
+"""Where the emulator contract is written out (named by the errors of a broken contract)."""
+
+
+class Emulator(Generic[ConfigT, StateT]):
     """Base of a vendor emulator: server lifecycle, records, faults; vendors add the protocol.
 
+    A subclass sets :attr:`paths` and :attr:`config_type` and writes the hooks it needs; a
+    subclass that leaves one of those two out fails when it is defined (set ``abstract = True``
+    in an intermediate base to skip the check).
+
     Args:
+        config: The vendor's behaviour where its sources leave a choice (default:
+            ``config_type()``).
         faults: What to do wrong (default: nothing).
         host: Interface to bind (loopback only: there is no network here).
         port: Port, or 0 for an ephemeral one.
 
     Attributes:
-        paths: WebSocket paths served (set by subclasses).
+        paths: WebSocket paths served (aiohttp route patterns).
+        config_type: The vendor's config, an attrs class with at least ``api_key: str`` (the
+            credential the emulator accepts); ``speechkit emulate --set`` sets its fields.
         error_close_code: Close code after the vendor's error message.
+        config: The config in use.
         sessions: One :class:`SessionRecord` per connect, refused ones included.
         accepted: Sessions upgraded so far.
         active: Sessions open now.
@@ -470,10 +613,49 @@ class Emulator:
             time.monotonic(), frame)`` for every text frame sent, taken just before it goes out.
     """
 
-    paths: tuple[str, ...] = ("/",)
+    abstract: ClassVar[bool] = True
+    paths: ClassVar[tuple[str, ...]] = ()
+    config_type: ClassVar[type[Any]]
     error_close_code: int = 1008
 
-    def __init__(self, *, faults: FaultPlan | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("abstract", False):
+            return
+        cls.abstract = False
+        name = cls.__name__
+        if not cls.paths:
+            raise TypeError(
+                f"{name} must set `paths`: the WebSocket paths it serves, e.g. ('/v1/listen',) ({GUIDE})"
+            )
+        config_type = getattr(cls, "config_type", None)
+        if config_type is None or not attrs.has(config_type):
+            raise TypeError(
+                f"{name} must set `config_type` to an attrs class of its behaviour, with an "
+                f"`api_key: str` field ({GUIDE})"
+            )
+        if "api_key" not in attrs.fields_dict(config_type):
+            raise TypeError(
+                f"{name}.config_type ({config_type.__name__}) needs an `api_key: str` field ({GUIDE})"
+            )
+        for hook, what in (
+            ("open_session", "validate a session and return its state"),
+            ("on_binary", "take audio"),
+        ):
+            if getattr(cls, hook) is getattr(Emulator, hook):
+                raise TypeError(f"{name} must define `{hook}` ({what}; {GUIDE})")
+
+    def __init__(
+        self,
+        config: ConfigT | None = None,
+        *,
+        faults: FaultPlan | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        if type(self).abstract:
+            raise TypeError(f"{type(self).__name__} is a base class: subclass it ({GUIDE})")
+        self.config: ConfigT = config if config is not None else self.config_type()
         self.faults = faults or FaultPlan()
         self.send_log: list[tuple[int, float, str]] | None = None
         self.host = host
@@ -483,26 +665,39 @@ class Emulator:
         self.active = 0
         self.down = False
         self._runner: web.AppRunner | None = None
-        self._contexts: set[SessionContext] = set()
+        self._contexts: set[SessionContext[StateT]] = set()
         self._stopping = asyncio.Event()
 
     @classmethod
-    def for_cli(cls, *, recognizer: str = "oracle", port: int = 0) -> Emulator:
-        """An emulator as ``speechkit emulate`` starts it (vendor defaults, chosen recognizer).
+    def for_cli(cls, *, recognizer: str = "oracle", port: int = 0) -> Self:
+        """An emulator as ``speechkit emulate`` starts it: the vendor's default config, with the
+        chosen recognizer when the config has a ``recognizer`` field.
 
         Args:
             recognizer: ``"oracle"`` (tone words) or ``"local"`` (the local engine, real speech).
             port: TCP port on 127.0.0.1; 0 for an ephemeral one.
+
+        Raises:
+            speechkit.ConfigError: a recognizer this emulator does not run.
         """
-        raise NotImplementedError(f"{cls.__name__} does not support `speechkit emulate`")
+        from speechkit.errors import ConfigError
+
+        config = cls.config_type()
+        if "recognizer" in attrs.fields_dict(cls.config_type):
+            if recognizer not in ("oracle", "local"):
+                raise ConfigError(f"unknown recognizer {recognizer!r}; recognizers: oracle, local")
+            config = attrs.evolve(config, recognizer=recognizer)
+        elif recognizer != "oracle":
+            raise ConfigError(f"{cls.__name__} runs no recognizer but its own (asked for {recognizer!r})")
+        return cls(config, port=port)
 
     @property
     def api_key(self) -> str:
-        """The credential the emulator accepts."""
-        raise NotImplementedError
+        """The credential the emulator accepts (its config's ``api_key``)."""
+        return str(self.config.api_key)  # type: ignore[attr-defined]
 
     def configure(self, changes: dict[str, str]) -> None:
-        """Set fields of the emulator's ``config`` (if it has one) and of its :class:`FaultPlan`.
+        """Set fields of the emulator's :attr:`config` and of its :class:`FaultPlan`.
 
         Values are config-string values (``true``, ``15``, ``none``), converted by the field's
         type; a field both have is set in both. Used by ``speechkit emulate --set FIELD=VALUE``.
@@ -516,10 +711,7 @@ class Emulator:
         from speechkit.errors import ConfigError
         from speechkit.options import convert_value, suggest
 
-        targets = {"faults": self.faults}
-        config = getattr(self, "config", None)
-        if config is not None and attrs.has(type(config)):
-            targets["config"] = config
+        targets: dict[str, Any] = {"faults": self.faults, "config": self.config}
         fields = {name: {f.name for f in attrs.fields(type(obj))} for name, obj in targets.items()}
         known = sorted(set().union(*fields.values()))
         for key in changes:
@@ -601,47 +793,47 @@ class Emulator:
         """Check the upgrade request (auth); return a response to refuse it, or None."""
         return None
 
-    async def open_session(self, ctx: SessionContext) -> bool:
-        """Validate the session after the upgrade; False when it was refused (and closed)."""
-        return True
+    async def open_session(self, ctx: SessionContext[StateT]) -> StateT | None:
+        """Validate the session after the upgrade and return its state (any object: it becomes
+        :attr:`SessionContext.state`); None when the session was refused (the hook has queued the
+        vendor's error and close, e.g. with :meth:`SessionContext.fail`)."""
+        raise NotImplementedError(f"{type(self).__name__} must define open_session ({GUIDE})")
 
-    async def on_binary(self, ctx: SessionContext, data: bytes) -> float:
+    async def on_binary(self, ctx: SessionContext[StateT], data: bytes) -> float:
         """Handle one binary frame; return the seconds of audio it carried."""
         return 0.0
 
-    async def on_text(self, ctx: SessionContext, text: str) -> None:
+    async def on_text(self, ctx: SessionContext[StateT], text: str) -> None:
         """Handle one text frame from the client."""
 
-    async def on_client_close(self, ctx: SessionContext) -> None:
+    async def on_client_close(self, ctx: SessionContext[StateT]) -> None:
         """The client closed (or the session ended); release vendor resources."""
 
-    def error_message(self, ctx: SessionContext) -> object:
+    def error_message(self, ctx: SessionContext[StateT]) -> object:
         """The vendor's generic error message for :attr:`FaultPlan.error_after`."""
         return {"error": "internal error"}
 
     def encode(self, message: object) -> str:
         """Serialise a vendor message (JSON by default)."""
-        import json
-
         return json.dumps(message)
 
     # the shapes of the server-message faults (see FaultPlan): None where the vendor has none
 
-    def unknown_message(self, ctx: SessionContext) -> object:
+    def unknown_message(self, ctx: SessionContext[StateT]) -> object:
         """A message of a type the vendor's protocol does not define (:attr:`FaultPlan.unknown_after`)."""
         return {"type": UNKNOWN_TYPE}
 
-    def huge_message(self, ctx: SessionContext, size: int) -> object:
+    def huge_message(self, ctx: SessionContext[StateT], size: int) -> object:
         """:meth:`unknown_message` padded with ``size`` bytes (:attr:`FaultPlan.huge_after`)."""
         message = self.unknown_message(ctx)
         padding = "x" * size
         return {**message, "padding": padding} if isinstance(message, dict) else f"{message}{padding}"
 
-    def final_message(self, ctx: SessionContext, words: list[Word]) -> object | None:
+    def final_message(self, ctx: SessionContext[StateT], words: list[Word]) -> object | None:
         """The vendor's final transcript of ``words`` (times: seconds of session audio), or None."""
         return None
 
-    def interim_message(self, ctx: SessionContext, words: list[Word]) -> object | None:
+    def interim_message(self, ctx: SessionContext[StateT], words: list[Word]) -> object | None:
         """The vendor's interim transcript of ``words``, or None."""
         return None
 
@@ -686,7 +878,9 @@ class Emulator:
         ctx = SessionContext(self, ws, request, record)
         self._contexts.add(ctx)
         try:
-            if await self.open_session(ctx):
+            state = await self.open_session(ctx)
+            if state is not None:
+                record.state = state
                 ctx.opened()
                 await self._serve(ctx)
             if ctx.stalled:
@@ -704,13 +898,14 @@ class Emulator:
                 record.close_code = ws.close_code
         return ws
 
-    async def _serve(self, ctx: SessionContext) -> None:
+    async def _serve(self, ctx: SessionContext[StateT]) -> None:
         record = ctx.record
         while not ctx.ended.is_set() and not ctx.stalled:
             msg = await ctx.ws.receive()
             if ctx.stalled:
                 return
             if msg.type == WSMsgType.BINARY:
+                ctx.touch()
                 record.binary.append(bytes(msg.data))
                 record.mark("bin", len(msg.data))
                 record.audio_seconds += await self.on_binary(ctx, bytes(msg.data))

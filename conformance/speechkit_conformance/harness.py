@@ -493,7 +493,7 @@ class Target:
         """Provider options for this target (emulator URL and key), with ``overrides``."""
         values: dict[str, Any] = {}
         if self.emulator is not None:
-            values = {"base_url": self.emulator.url, "api_key": getattr(self.emulator, "api_key", "test-key")}
+            values = {"base_url": self.emulator.url, "api_key": self.emulator.api_key}
         values.update(overrides)
         return self.provider_class.options_class(**values)
 

@@ -20,7 +20,9 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from speechkit.events import Transcript, Word
+from speechkit.events import SpeechEnded, Transcript, Word
+
+from .recognizers import SyncEvent, SyncRecognizer
 
 LOW_HZ: tuple[float, ...] = (400.0, 600.0, 800.0, 1000.0, 1200.0)
 """First-tone frequencies, Hz."""
@@ -109,21 +111,30 @@ def synthesize(utterances: Sequence[Sequence[str]], sample_rate: int, *, lead: f
     return (np.concatenate(parts) * AMPLITUDE * 32767).astype(np.int16)
 
 
-class OracleRecognizer:
-    """Streaming recognizer of oracle words; times are seconds from its first sample.
+class OracleRecognizer(SyncRecognizer):
+    """Streaming recognizer of oracle words; times are seconds from its first sample. A
+    :class:`~speechkit_conformance.recognizers.Recognizer` (``push``/``flush``/``events``), or
+    synchronous through ``feed``/``finalize``.
 
     Args:
         sample_rate: Rate of the PCM s16le mono fed in, Hz.
         interim_results: Emit an interim after each recognised word.
+        end_of_speech: Seconds of silence after words at which the utterance is finalised (if it
+            has not been yet) and a :class:`~speechkit.events.SpeechEnded` follows (at the audio
+            position); None: no ``SpeechEnded``.
 
     ``feed`` returns :class:`speechkit.events.Transcript` s: an interim (all words of the
     utterance so far, with their timings) after each word, and one final with word timings once
     :data:`UTTERANCE_END_S` of silence follows the utterance (or on :meth:`finalize`).
     """
 
-    def __init__(self, sample_rate: int, *, interim_results: bool = True) -> None:
-        self.sample_rate = sample_rate
+    def __init__(
+        self, sample_rate: int, *, interim_results: bool = True, end_of_speech: float | None = None
+    ) -> None:
+        super().__init__(sample_rate)
         self.interim_results = interim_results
+        self.end_of_speech = end_of_speech or None
+        self._heard = False  # words since the last SpeechEnded
         self._frame = round(FRAME_S * sample_rate)
         self._window = np.hanning(self._frame)
         self._memo = _MEMO.setdefault(sample_rate, {})
@@ -139,13 +150,13 @@ class OracleRecognizer:
         """Seconds of audio analysed."""
         return self._frames * FRAME_S
 
-    def feed(self, pcm: bytes) -> list[Transcript]:
+    def feed(self, pcm: bytes) -> list[SyncEvent]:
         """Analyse more PCM s16le (any length; a partial frame or odd byte carries over)."""
         data = self._pending + pcm if self._pending else bytes(pcm)
         size = 2 * self._frame
         n = len(data) // size
         self._pending = data[n * size :]
-        out: list[Transcript] = []
+        out: list[SyncEvent] = []
         if not n:
             return out
         frames = [data[i * size : (i + 1) * size] for i in range(n)]
@@ -176,9 +187,9 @@ class OracleRecognizer:
         tones[loud] = np.where(off.min(axis=1) <= _TOLERANCE_HZ, off.argmin(axis=1), -1)
         return tones.tolist()  # type: ignore[no-any-return]
 
-    def finalize(self) -> list[Transcript]:
+    def finalize(self) -> list[SyncEvent]:
         """End the current word and utterance now; returns its final (if it has words)."""
-        out: list[Transcript] = []
+        out: list[SyncEvent] = []
         self._end_run(out)
         if self._words:
             words, self._words = tuple(self._words), []
@@ -190,21 +201,29 @@ class OracleRecognizer:
             )
         return out
 
-    def _analyse(self, tone: int, out: list[Transcript]) -> None:
+    def flush(self, marker: object = None) -> None:
+        super().flush(marker)
+        self._heard = False  # a flush ends the speech: no SpeechEnded for it
+
+    def _analyse(self, tone: int, out: list[SyncEvent]) -> None:
         """One frame, by its tone (see :meth:`_tones`)."""
         self._frames += 1
         if tone == _SILENT:
             self._end_run(out)
             self._silent += 1
-            if self._words and self._silent * FRAME_S >= UTTERANCE_END_S:
+            silence = self._silent * FRAME_S
+            if self._words and silence >= min(UTTERANCE_END_S, self.end_of_speech or UTTERANCE_END_S):
                 out += self.finalize()
+            if self.end_of_speech and self._heard and silence >= self.end_of_speech - 1e-9:
+                self._heard = False
+                out.append(SpeechEnded(self.position))
             return
         if not self._run:
             self._run_start = self._frames - 1
         self._silent = 0
         self._run.append(tone)
 
-    def _end_run(self, out: list[Transcript]) -> None:
+    def _end_run(self, out: list[SyncEvent]) -> None:
         if not self._run:
             return
         run, self._run = self._run, []
@@ -221,6 +240,7 @@ class OracleRecognizer:
         if word is None:
             return  # not exactly (low, high): a damaged word is lost, not guessed
         start = self._run_start * FRAME_S
+        self._heard = True
         self._words.append(Word(word, start, start + len(run) * FRAME_S, 1.0))
         if self.interim_results:
             text = " ".join(w.text for w in self._words)
@@ -241,4 +261,4 @@ def recognize(pcm: _I16 | bytes, sample_rate: int) -> list[list[str]]:
     rec = OracleRecognizer(sample_rate, interim_results=False)
     data = pcm if isinstance(pcm, bytes) else pcm.astype("<i2").tobytes()
     finals = [*rec.feed(data), *rec.finalize()]
-    return [[w.text for w in f.words] for f in finals if f.is_final]
+    return [[w.text for w in f.words] for f in finals if isinstance(f, Transcript) and f.is_final]

@@ -137,7 +137,7 @@ def test_the_parameters_of_the_current_api_are_accepted_and_recorded(emulator: A
         mode=aai.StreamingMode.balanced,
     )
     assert not seen["error"], seen["error"]
-    config = emulator.sessions[0].state["config"]
+    config = emulator.sessions[0].state.config
     assert config["language_codes"] == ["en", "es"] and config["keyterms_prompt"] == [
         "LiveKit",
         "Speechmatics",
@@ -154,7 +154,7 @@ def test_set_params_sends_an_update_configuration_the_emulator_applies(emulator:
     client.disconnect(terminate=True)
     session = emulator.sessions[0]
     assert [json.loads(t)["type"] for t in session.texts] == ["UpdateConfiguration", "Terminate"]
-    assert session.state["updates"] == [{"max_turn_silence": 900, "keyterms_prompt": ["Acme"]}]
+    assert session.state.updates == [{"max_turn_silence": 900, "keyterms_prompt": ["Acme"]}]
 
 
 def test_a_wrong_key_reaches_the_sdk_as_a_1008_error(emulator: AssemblyAIEmulator) -> None:

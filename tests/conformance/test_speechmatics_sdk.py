@@ -64,9 +64,10 @@ async def test_the_sdk_transcribes_a_paced_stream_with_partials_finals_and_end_o
         )
     session = emu.sessions[0]
     assert "Error" not in seen and session.query["sm-sdk"].startswith("python-rt-sdk-v")
-    assert {k.lower() for k in session.headers} >= {"x-request-id", "authorization"} and session.state[
-        "transcription_config"
-    ]["model"] == "enhanced"
+    assert {k.lower() for k in session.headers} >= {
+        "x-request-id",
+        "authorization",
+    } and session.state.transcription_config["model"] == "enhanced"
     assert seen["AddPartialTranscript"] and _words(seen["AddTranscript"]) == WORDS
     assert len(seen["EndOfUtterance"]) == 2 and len(seen["EndOfTranscript"]) == 1
     last_seq_no = json.loads(session.texts[-1])["last_seq_no"]
@@ -78,7 +79,7 @@ async def test_the_sdk_at_its_default_44_1_khz_pushed_at_once_gets_every_final()
     fmt = rt.AudioFormat(encoding=rt.AudioEncoding.PCM_S16LE)  # the SDK's 44.1 kHz default rate
     async with SpeechmaticsEmulator() as emu:
         seen = await _session(emu, io.BytesIO(pcm), audio_format=fmt)
-    assert emu.sessions[0].state["audio_format"]["sample_rate"] == 44100
+    assert emu.sessions[0].state.audio_format["sample_rate"] == 44100
     assert _words(seen["AddTranscript"]) == WORDS and len(seen["EndOfTranscript"]) == 1
     assert "AddPartialTranscript" not in seen  # enable_partials defaults to false (§3.2)
 
@@ -99,7 +100,7 @@ async def test_the_sdk_gets_a_temporary_key_from_the_mock_and_connects_with_it()
     assert session.headers["Authorization"] == f"Bearer {jwt}" and _words(finals) == UTTERANCES[0]
     # the SDK names the last *acknowledged* seq_no (SM-RT _on_audio_added), which lags the frames
     # sent when audio goes out at once; the server still transcribes every frame it received
-    assert session.state["last_seq_no"] <= len(session.binary)
+    assert session.state.last_seq_no <= len(session.binary)
 
 
 async def test_the_sdk_default_audio_format_sends_a_wav_file_the_emulator_reads() -> None:
@@ -115,7 +116,7 @@ async def test_the_sdk_default_audio_format_sends_a_wav_file_the_emulator_reads(
     wav.seek(0)
     async with SpeechmaticsEmulator() as emu:
         seen = await _session(emu, wav)  # no audio_format: the SDK sends {"type": "file"}
-    assert emu.sessions[0].state["audio_format"] == {"type": "file"}
+    assert emu.sessions[0].state.audio_format == {"type": "file"}
     assert _words(seen["AddTranscript"]) == WORDS and len(seen["EndOfTranscript"]) == 1
 
 

@@ -281,7 +281,7 @@ async def test_updating_endpointing_and_keyterms_sends_update_configuration_with
     async with AssemblyAIEmulator() as emu:
         run_ = await _update_mid_stream(emu, max_endpointing_silence=800, keyterms=("Acme",))
     assert len(emu.sessions) == 1 and run_.final_words == WORDS
-    assert emu.sessions[0].state["updates"] == [{"max_turn_silence": 800, "keyterms_prompt": ["Acme"]}]
+    assert emu.sessions[0].state.updates == [{"max_turn_silence": 800, "keyterms_prompt": ["Acme"]}]
 
 
 async def test_updating_the_model_reconnects_with_it_and_loses_no_word() -> None:

@@ -235,7 +235,7 @@ async def test_flush_forces_the_end_of_the_utterance_before_the_input_ends() -> 
 async def test_every_wire_encoding_reaches_the_server_as_declared(encoding: str, rate: int) -> None:
     async with SpeechmaticsEmulator() as emu:
         events = await run(emu, rate=rate, encoding=encoding)
-    assert emu.sessions[0].state["audio_format"] == {"type": "raw", "encoding": encoding, "sample_rate": rate}
+    assert emu.sessions[0].state.audio_format == {"type": "raw", "encoding": encoding, "sample_rate": rate}
     assert final_words(events) == WORDS
 
 

@@ -118,7 +118,7 @@ async def test_the_first_frame_is_the_streaming_wav_header_alone() -> None:
         await run(emu)
     session = emu.sessions[0]
     assert session.binary[0] == HEADER_16K
-    assert session.state["sample_rate"] == RATE and session.state["channels"] == 1
+    assert session.state.sample_rate == RATE and session.state.channels == 1
     assert all(2048 <= len(b) <= 8192 for b in session.binary[1:-1])  # §4.3 recommended sizes
 
 

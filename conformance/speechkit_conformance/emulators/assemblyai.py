@@ -31,7 +31,6 @@ local provider's Whisper engine. Faults come from the framework's :class:`FaultP
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import time
@@ -39,14 +38,13 @@ import uuid
 from typing import Any, Literal
 
 import attrs
-import numpy as np
 from aiohttp import web
 
-from speechkit.codecs import mulaw_decode
-from speechkit.events import Finished, Transcript, Word
+from speechkit.events import Transcript, Word
 
-from ..emulator import Emulator, FaultPlan, SessionContext, SessionRecord
-from ..recognizers import LocalSession, OracleSession
+from ..emulator import SessionContext, SessionRecord
+from ..recognizers import RecognizerEvent, RecognizerKind
+from ..recognizing import RecognizingEmulator
 
 MODELS = (
     *("universal-streaming-english", "universal-streaming-multilingual", "u3-rt-pro", "u3-rt-pro-beta-1"),
@@ -107,7 +105,7 @@ class AssemblyAIConfig:
     formatted_twins: bool = True
     idle_close_code: int = 3005
     max_realtime_factor: float | None = None
-    recognizer: Literal["oracle", "local"] = "oracle"
+    recognizer: RecognizerKind = "oracle"
     final_after: float = 0.5
 
 
@@ -159,20 +157,28 @@ def _formatted(text: str) -> str:
 
 
 @attrs.define
-class _State:
+class AssemblyAISession:
+    """One session's state (``emulator.sessions[i].state``).
+
+    Attributes:
+        config: The query, typed (:func:`parse_query`), with every ``UpdateConfiguration`` applied.
+        sample_rate: ``sample_rate``, Hz.
+        encoding: ``encoding``.
+        id: The session id ``Begin`` gave.
+        updates: Each ``UpdateConfiguration``'s known fields, in order.
+    """
+
     config: dict[str, Any]
-    rate: int
+    sample_rate: int
     encoding: str
-    rec: OracleSession | LocalSession | None = None
-    pump: asyncio.Task[None] | None = None
+    id: str = attrs.field(factory=lambda: str(uuid.uuid4()))
+    updates: list[dict[str, Any]] = attrs.field(factory=list)
     turn_order: int = 0
     turn_open: bool = False
-    last_activity: float = attrs.field(factory=time.monotonic)
     terminating: bool = False
-    updates: list[dict[str, Any]] = attrs.field(factory=list)
 
 
-class AssemblyAIEmulator(Emulator):
+class AssemblyAIEmulator(RecognizingEmulator[AssemblyAIConfig, AssemblyAISession]):
     """AssemblyAI's v3 streaming WebSocket on 127.0.0.1 (see the module docs).
 
     Args:
@@ -182,24 +188,12 @@ class AssemblyAIEmulator(Emulator):
     """
 
     paths = ("/v3/ws",)
+    config_type = AssemblyAIConfig
     error_close_code = 3005
 
-    def __init__(
-        self, config: AssemblyAIConfig | None = None, *, faults: FaultPlan | None = None, port: int = 0
-    ) -> None:
-        super().__init__(faults=faults, port=port)
-        self.config = config or AssemblyAIConfig()
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self._redeemed: set[str] = set()
-
-    @property
-    def api_key(self) -> str:
-        """The key the emulator accepts."""
-        return self.config.api_key
-
-    @classmethod
-    def for_cli(cls, *, recognizer: str = "oracle", port: int = 0) -> AssemblyAIEmulator:
-        rec: Literal["oracle", "local"] = "local" if recognizer == "local" else "oracle"
-        return cls(AssemblyAIConfig(recognizer=rec), port=port)
 
     # -- handshake and query ----------------------------------------------------------------
 
@@ -212,13 +206,11 @@ class AssemblyAIEmulator(Emulator):
             return None
         if self.config.auth_failure == "http":
             return web.json_response({"error": "Unauthorized"}, status=401)
-        record.state["auth_failed"] = (
-            "Missing Authorization header" if not (auth or token) else "Invalid API key"
-        )
+        record.refusal = "Missing Authorization header" if not (auth or token) else "Invalid API key"
         return None
 
-    async def open_session(self, ctx: SessionContext) -> bool:
-        if why := ctx.record.state.get("auth_failed"):
+    async def open_session(self, ctx: SessionContext[AssemblyAISession]) -> AssemblyAISession | None:
+        if why := ctx.record.refusal:
             return self._fail(ctx, 1008, f"Unauthorized Connection: {why}")
         try:
             q = parse_query(ctx.record.query)
@@ -235,57 +227,51 @@ class AssemblyAIEmulator(Emulator):
         rate = q.get("sample_rate", 16000)
         if encoding.startswith("pcm") and rate <= 0:
             return self._fail(ctx, 3006, "Input validation error: sample_rate must be a positive integer")
-        st = _State(q, rate, encoding)
-        ctx.record.state.update(assemblyai=st, config=q, updates=st.updates)
+        st = AssemblyAISession(q, rate, encoding)
         expires = int(time.time() + self.config.max_session_duration)
         configuration = {"model": model or "universal-streaming-english", "api_version": "1.0.0"}
         if self._u3(st):
             configuration["mode"] = q.get("mode", "balanced")
-        session_id = str(uuid.uuid4())
-        ctx.record.state["id"] = session_id
-        ctx.send(
-            json.dumps(
-                {"type": "Begin", "id": session_id, "expires_at": expires, "configuration": configuration}
-            )
+        begin = {"type": "Begin", "id": st.id, "expires_at": expires, "configuration": configuration}
+        ctx.send(json.dumps(begin))
+        if encoding.startswith("pcm"):  # tiny.en: English whatever language_codes say
+            self.start_recognizer(ctx, rate, final_after=self.config.final_after)
+        # a terminating session has no limits left (§2.8, §2.10)
+        expired = "Session Expired: Maximum session duration exceeded"
+        ctx.limit(expires - time.time(), lambda: st.terminating or self._fail(ctx, 3008, expired))
+        idle = q.get("inactivity_timeout")
+        idled = "Session idle for too long"
+        code = self.config.idle_close_code
+        ctx.limit(
+            idle if isinstance(idle, int) else None,
+            lambda: st.terminating or self._fail(ctx, code, idled),
+            idle=True,
         )
-        if encoding.startswith("pcm"):
-            if self.config.recognizer == "local":  # tiny.en: English whatever language_codes say
-                st.rec = LocalSession(rate, "en", self.config.final_after)
-            else:
-                st.rec = OracleSession(rate)
-            st.pump = ctx.spawn(self._pump(ctx, st))
-        expiry = time.monotonic() + (expires - time.time())  # expires_at on the monotonic clock
-        timers = ctx.deadline(lambda: self._timers(ctx, st, expiry))
-        idle = st.config.get("inactivity_timeout")
-        timers.wake(min(expiry, st.last_activity + idle) if isinstance(idle, int) else expiry)
-        return True
+        return st
 
-    def _fail(self, ctx: SessionContext, code: int, text: str) -> bool:
-        ctx.send(error(code, text))
-        ctx.close(code)
-        return False
+    def _fail(self, ctx: SessionContext[AssemblyAISession], code: int, text: str) -> None:
+        ctx.fail(error(code, text), code)
 
     @staticmethod
-    def _u3(st: _State) -> bool:
+    def _u3(st: AssemblyAISession) -> bool:
         model = str(st.config.get("speech_model", ""))
         return model.startswith(("u3", "universal-3"))
 
     @staticmethod
-    def _language(st: _State) -> str:
+    def _language(st: AssemblyAISession) -> str:
         codes = st.config.get("language_codes") or ["en"]
         return str(codes[0]) if codes[0] != "multi" else "en"
 
     # -- audio and control ----------------------------------------------------------------------
 
-    async def on_binary(self, ctx: SessionContext, data: bytes) -> float:
-        st: _State = ctx.record.state["assemblyai"]
-        st.last_activity = time.monotonic()
+    async def on_binary(self, ctx: SessionContext[AssemblyAISession], data: bytes) -> float:
+        st = ctx.state
         if st.terminating or ctx.ended.is_set():
             return 0.0
         if not st.encoding.startswith("pcm"):
             return 0.0  # compressed audio is recorded, not decoded
         width = 2 if st.encoding == "pcm_s16le" else 1
-        ms = len(data) / width / st.rate * 1000
+        ms = len(data) / width / st.sample_rate * 1000
         if self.config.strict_chunks and not 50 - 1e-6 <= ms <= 1000 + 1e-6:
             self._fail(ctx, 3007, f"Input duration violation: {ms:.0f} ms. Expected between 50 and 1000 ms")
             st.terminating = True
@@ -297,14 +283,11 @@ class AssemblyAIEmulator(Emulator):
             self._fail(ctx, 3007, text)
             st.terminating = True
             return 0.0
-        pcm = mulaw_decode(data) if width == 1 else np.frombuffer(data[: len(data) & ~1], dtype="<i2")
-        if st.rec is not None:
-            st.rec.push(pcm.astype("<i2").tobytes())
-        return len(pcm) / st.rate
+        return self.push_audio(ctx, data, encoding="mulaw" if width == 1 else "pcm_s16le")
 
-    async def on_text(self, ctx: SessionContext, text: str) -> None:
-        st: _State = ctx.record.state["assemblyai"]
-        st.last_activity = time.monotonic()
+    async def on_text(self, ctx: SessionContext[AssemblyAISession], text: str) -> None:
+        st = ctx.state
+        ctx.touch()
         try:
             msg = json.loads(text)
         except ValueError:
@@ -316,60 +299,35 @@ class AssemblyAIEmulator(Emulator):
             st.updates.append(fields)
             st.config.update(fields)
         elif kind == "ForceEndpoint":
-            if st.rec is not None:
-                st.rec.flush()
+            if ctx.recognizer is not None:
+                ctx.recognizer.flush()
         elif kind == "KeepAlive":
             pass
         elif kind == "Terminate":
             if not st.terminating:
                 st.terminating = True
-                ctx.spawn(self._terminate(ctx, st))
+                self.end_input(ctx, then=lambda: self._terminated(ctx))
         else:
             self._fail(ctx, 3006, f"Invalid Message Type: {kind if isinstance(kind, str) else 'missing'}")
 
-    async def _terminate(self, ctx: SessionContext, st: _State) -> None:
-        """Flush the turns, send ``Termination`` (integer seconds), close 1000 (§2.7)."""
-        if st.rec is not None and st.pump is not None:
-            st.rec.end_input()
-            await asyncio.shield(st.pump)
-        ctx.send(
-            json.dumps(
-                {
-                    "type": "Termination",
-                    "audio_duration_seconds": round(ctx.record.audio_seconds),
-                    "session_duration_seconds": round(time.monotonic() - ctx.record.started),
-                }
-            )
-        )
+    def _terminated(self, ctx: SessionContext[AssemblyAISession]) -> None:
+        """After the last turn: ``Termination`` (integer seconds), then close 1000 (§2.7)."""
+        termination = {
+            "type": "Termination",
+            "audio_duration_seconds": round(ctx.record.audio_seconds),
+            "session_duration_seconds": round(time.monotonic() - ctx.record.started),
+        }
+        ctx.send(json.dumps(termination))
         ctx.close(1000)
-
-    def _timers(self, ctx: SessionContext, st: _State, expiry: float) -> float | None:
-        """The session expiry and ``inactivity_timeout`` (a :class:`Deadline` tick); returns when
-        the next is due. A session that terminates or ends has none."""
-        if ctx.ended.is_set() or st.terminating:
-            return None
-        now, idle = time.monotonic(), st.config.get("inactivity_timeout")
-        if now >= expiry:
-            self._fail(ctx, 3008, "Session Expired: Maximum session duration exceeded")
-            return None
-        idle_due = st.last_activity + idle if isinstance(idle, int) else None
-        if idle_due is not None and now >= idle_due:
-            self._fail(ctx, self.config.idle_close_code, "Session idle for too long")
-            return None
-        return expiry if idle_due is None else min(expiry, idle_due)
 
     # -- turns ----------------------------------------------------------------------------------
 
-    async def _pump(self, ctx: SessionContext, st: _State) -> None:
-        assert st.rec is not None
-        async for ev in st.rec.events():
-            if isinstance(ev, Finished):
-                return
-            if isinstance(ev, Transcript) and ev.text.strip():
-                for message in self.turn_messages(st, ev):
-                    ctx.send(json.dumps(message))
+    def on_event(self, ctx: SessionContext[AssemblyAISession], event: RecognizerEvent) -> None:
+        if isinstance(event, Transcript) and event.text.strip():
+            for message in self.turn_messages(ctx.state, event):
+                ctx.send(json.dumps(message))
 
-    def turn_messages(self, st: _State, ev: Transcript) -> list[dict[str, Any]]:
+    def turn_messages(self, st: AssemblyAISession, ev: Transcript) -> list[dict[str, Any]]:
         """The messages one recognizer transcript becomes under the session's model (§2.5)."""
         u3, cfg = self._u3(st), st.config
         words = [w for w in (list(ev.words) or self._spread(ev)) if _plain(w.text)]
@@ -407,7 +365,7 @@ class AssemblyAIEmulator(Emulator):
 
     def _turn(
         self,
-        st: _State,
+        st: AssemblyAISession,
         words: list[Word],
         transcript: str,
         *,
@@ -450,18 +408,14 @@ class AssemblyAIEmulator(Emulator):
 
     # -- the server-message faults' shapes (FaultPlan) ------------------------------------------
 
-    def final_message(self, ctx: SessionContext, words: list[Word]) -> object | None:
-        st: _State | None = ctx.record.state.get("assemblyai")
-        if st is None:
-            return None
+    def final_message(self, ctx: SessionContext[AssemblyAISession], words: list[Word]) -> object | None:
+        st = ctx.state
         turn = self._turn(st, words, " ".join(w.text for w in words), end=True, formatted=False)
         st.turn_order += 1
         return turn
 
-    def interim_message(self, ctx: SessionContext, words: list[Word]) -> object | None:
-        st: _State | None = ctx.record.state.get("assemblyai")
-        if st is None:
-            return None
+    def interim_message(self, ctx: SessionContext[AssemblyAISession], words: list[Word]) -> object | None:
+        st = ctx.state
         text = " ".join(w.text for w in words[:-1])  # the finalised words; ``words`` adds the last
         return self._turn(st, words, text, end=False, formatted=False, tail=True)
 
@@ -477,10 +431,5 @@ class AssemblyAIEmulator(Emulator):
             word["start"], word["end"] = (round(word[k] + seconds * 1000) for k in ("start", "end"))
         return json.dumps(data)
 
-    def error_message(self, ctx: SessionContext) -> object:
+    def error_message(self, ctx: SessionContext[AssemblyAISession]) -> object:
         return {"type": "Error", "error_code": 3005, "error": "Session Cancelled: An error occurred"}
-
-    async def on_client_close(self, ctx: SessionContext) -> None:
-        st: _State | None = ctx.record.state.get("assemblyai")
-        if st is not None and st.rec is not None:
-            await st.rec.aclose()

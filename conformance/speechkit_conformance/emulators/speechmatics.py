@@ -42,14 +42,14 @@ import uuid
 from typing import Any, Literal
 
 import attrs
-import numpy as np
 from aiohttp import web
 
-from speechkit.codecs import WIRE_ENCODINGS, WavError, mulaw_decode, parse_wav_header
-from speechkit.events import Finished, SpeechEnded, Transcript, Word
+from speechkit.codecs import WIRE_ENCODINGS
+from speechkit.events import SpeechEnded, Transcript, Word
 
-from ..emulator import UNKNOWN_TYPE, Emulator, FaultPlan, SessionContext, SessionRecord
-from ..recognizers import LocalSession, OracleSession
+from ..emulator import UNKNOWN_TYPE, SessionContext, SessionRecord
+from ..recognizers import Flushed, RecognizerEvent, RecognizerKind
+from ..recognizing import RecognizingEmulator, WavError, WavReader
 
 RATES = frozenset({8000, 16000, 22050, 32000, 44100, 48000})
 """Raw sample rates accepted [I: the RT docs name none; the SDK defaults to 44100]."""
@@ -123,7 +123,7 @@ class SpeechmaticsConfig:
 
     api_key: str = "speechmatics-test-key"
     auth_failure: Literal["http", "frame"] = "http"
-    recognizer: Literal["oracle", "local"] = "oracle"
+    recognizer: RecognizerKind = "oracle"
     info: bool = True
     start_delay: float = 0.0
     close_after_eot: float | None = 0.2
@@ -144,57 +144,22 @@ def error_message(kind: str, reason: str, **extra: Any) -> dict[str, Any]:
     return {"message": "Error", "type": kind, "reason": reason, **extra}
 
 
-_LOUD = 655  # 0.02 * 32768 = 655.36: |sample| > that is |sample| > 655
-
-
-class _OracleRecognizer(OracleSession):
-    """Oracle words; the session's own silence tracking adds ``SpeechEnded`` after the trigger."""
-
-    stable = True  # interim words never change: they may be finalised by max_delay
-
-    def __init__(self, rate: int, trigger: float) -> None:
-        super().__init__(rate)
-        self._rate, self._trigger = rate, trigger
-        self._silence = 0.0  # seconds since the last loud sample
-        self._words = False  # words recognised since the last SpeechEnded
-
-    def push(self, pcm: bytes) -> None:
-        samples = np.frombuffer(pcm, dtype="<i2")
-        for ev in self._rec.feed(pcm):
-            self._words = True
-            self._queue.put_nowait(ev)
-        # |sample| > 0.02 full scale, on the int16 samples as they are (no widening, no abs)
-        loud = (samples > _LOUD) | (samples < -_LOUD)
-        self._silence = (
-            int(loud[::-1].argmax()) / self._rate if loud.any() else self._silence + len(samples) / self._rate
-        )
-        if self._trigger and self._words and self._silence >= self._trigger:
-            self.flush()
-
-    def flush(self) -> None:
-        super().flush()
-        self._queue.put_nowait(SpeechEnded(self._rec.position))
-        self._words = False
-
-    def end_input(self) -> None:
-        for ev in self._rec.finalize():
-            self._queue.put_nowait(ev)
-        self._queue.put_nowait(Finished())
-
-
-class _LocalRecognizer(LocalSession):
-    """The local Whisper engine at 16 kHz; its endpointer's ``SpeechEnded`` is the trigger's silence."""
-
-    stable = False  # LocalAgreement interims may still change: finals come at utterance ends
-
-    def __init__(self, rate: int, language: str, trigger: float) -> None:
-        super().__init__(rate, language, trigger or 0.5)
+_FORCED = "ForceEndOfUtterance"  # the flush marker of a ForceEndOfUtterance
 
 
 @attrs.define
-class _State:
-    """One session's protocol state."""
+class SpeechmaticsSession:
+    """One session's protocol state (``emulator.sessions[i].state``).
 
+    Attributes:
+        audio_format: ``StartRecognition``'s ``audio_format``, as sent.
+        transcription_config: Its ``transcription_config``, as sent.
+        last_seq_no: ``EndOfStream``'s ``last_seq_no``.
+    """
+
+    audio_format: dict[str, Any] | None = None
+    transcription_config: dict[str, Any] | None = None
+    last_seq_no: int | None = None
     started: bool = False  # StartRecognition accepted
     ready: bool = False  # RecognitionStarted queued
     eos: bool = False
@@ -213,15 +178,11 @@ class _State:
     pending: list[Word] = attrs.field(factory=list)  # words in the last partial, not final yet
     utterance: int = 0
     eou_due: bool = False  # words since the last EndOfUtterance
-    forced: bool = False  # a ForceEndOfUtterance awaits its EndOfUtterance
-    last_audio: float = attrs.field(factory=time.monotonic)
-    rec: _OracleRecognizer | _LocalRecognizer | None = None
-    has_rec: asyncio.Event = attrs.field(factory=asyncio.Event)
-    header: bytearray | None = None  # type=file: the WAV bytes until its data chunk
+    wav: WavReader | None = None  # type=file: until the WAV header has been read
     channels: int = 1
 
 
-class SpeechmaticsEmulator(Emulator):
+class SpeechmaticsEmulator(RecognizingEmulator[SpeechmaticsConfig, SpeechmaticsSession]):
     """Speechmatics RT v2 on 127.0.0.1 (see the module docs).
 
     Args:
@@ -231,23 +192,12 @@ class SpeechmaticsEmulator(Emulator):
     """
 
     paths = ("/v2", "/v2/{language}")
+    config_type = SpeechmaticsConfig
     error_close_code = 4013
 
-    def __init__(
-        self, config: SpeechmaticsConfig | None = None, *, faults: FaultPlan | None = None, port: int = 0
-    ):
-        super().__init__(faults=faults, port=port)
-        self.config = config or SpeechmaticsConfig()
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self.issued: set[str] = set()  # temporary keys handed out
-
-    @classmethod
-    def for_cli(cls, *, recognizer: str = "oracle", port: int = 0) -> SpeechmaticsEmulator:
-        return cls(SpeechmaticsConfig(recognizer="local" if recognizer == "local" else "oracle"), port=port)
-
-    @property
-    def api_key(self) -> str:
-        """The key the emulator accepts."""
-        return self.config.api_key
 
     @property
     def url(self) -> str:
@@ -285,15 +235,14 @@ class SpeechmaticsEmulator(Emulator):
         if key == self.config.api_key or key in self.issued:
             return None
         if self.config.auth_failure == "frame":
-            record.state["auth_failed"] = True
+            record.refusal = "Permission denied: invalid API key"
             return None
         return web.Response(status=401, text="Unauthorized")
 
-    async def open_session(self, ctx: SessionContext) -> bool:
-        ctx.record.state["sm"] = st = _State()
-        if ctx.record.state.get("auth_failed"):
-            self._fail(ctx, "not_authorised", "Permission denied: invalid API key")
-            return False
+    async def open_session(self, ctx: SessionContext[SpeechmaticsSession]) -> SpeechmaticsSession | None:
+        if ctx.record.refusal:
+            return self._fail(ctx, "not_authorised", ctx.record.refusal)
+        st = SpeechmaticsSession()
         if self.config.info:  # right after the handshake (§3.2)
             quota = self.faults.max_sessions or 20
             usage = {
@@ -307,29 +256,52 @@ class SpeechmaticsEmulator(Emulator):
                 "reason": "Concurrent session usage",
             }
             ctx.send(json.dumps(info | usage))
-        began, warned = time.monotonic(), set[tuple[str, float, float]]()
-        timers = ctx.deadline(lambda: self._timers(ctx, st, began, warned))
-        timers.wake(self._next_limit(st, began, warned))
-        return True
+        cfg = self.config  # the idle rule counts audio only (§3.6): every binary frame touches
+        self._limit(ctx, "idle_timeout", cfg.idle_timeout, cfg.idle_warnings, idle=True)
+        self._limit(ctx, "session_timeout", cfg.session_timeout, cfg.session_warnings, idle=False)
+        return st
 
-    def _fail(self, ctx: SessionContext, kind: str, reason: str) -> None:
+    def _limit(
+        self,
+        ctx: SessionContext[SpeechmaticsSession],
+        kind: str,
+        seconds: float,
+        warnings: tuple[float, ...],
+        *,
+        idle: bool,
+    ) -> None:
+        """A limit of §3.6: ``Warning`` s ahead, then ``Error`` and close 1008."""
+        name = kind.replace("_", " ")
+
+        def warn(before: float) -> None:
+            reason = f"Session will end in {before:g}s ({name})"
+            ctx.send(json.dumps({"message": "Warning", "type": kind, "reason": reason}))
+
+        ctx.limit(
+            seconds,
+            lambda: self._fail(ctx, kind, f"Session ended: {name}"),
+            idle=idle,
+            warnings=warnings,
+            on_warning=warn,
+        )
+
+    def _fail(self, ctx: SessionContext[SpeechmaticsSession], kind: str, reason: str) -> None:
         """Every Error ends the session; the server then closes (§3.7)."""
-        ctx.send(json.dumps(error_message(kind, reason)))
-        ctx.close(CLOSE_CODES.get(kind, 1011))
+        ctx.fail(error_message(kind, reason), CLOSE_CODES.get(kind, 1011))
 
-    def error_message(self, ctx: SessionContext) -> object:
+    def error_message(self, ctx: SessionContext[SpeechmaticsSession]) -> object:
         return error_message("job_error", "The job could not be run")
 
     # -- the server-message faults' shapes (FaultPlan) ------------------------------------
 
-    def unknown_message(self, ctx: SessionContext) -> object:
+    def unknown_message(self, ctx: SessionContext[SpeechmaticsSession]) -> object:
         return {"message": UNKNOWN_TYPE}
 
-    def final_message(self, ctx: SessionContext, words: list[Word]) -> object | None:
-        return self.transcript("AddTranscript", ctx.record.state["sm"], words, eos=True)
+    def final_message(self, ctx: SessionContext[SpeechmaticsSession], words: list[Word]) -> object | None:
+        return self.transcript("AddTranscript", ctx.state, words, eos=True)
 
-    def interim_message(self, ctx: SessionContext, words: list[Word]) -> object | None:
-        return self.transcript("AddPartialTranscript", ctx.record.state["sm"], words)
+    def interim_message(self, ctx: SessionContext[SpeechmaticsSession], words: list[Word]) -> object | None:
+        return self.transcript("AddPartialTranscript", ctx.state, words)
 
     def final_start(self, message: str) -> float | None:
         data = json.loads(message)
@@ -347,8 +319,8 @@ class SpeechmaticsEmulator(Emulator):
 
     # -- client messages ------------------------------------------------------------------
 
-    async def on_text(self, ctx: SessionContext, text: str) -> None:
-        st: _State = ctx.record.state["sm"]
+    async def on_text(self, ctx: SessionContext[SpeechmaticsSession], text: str) -> None:
+        st = ctx.state
         try:
             msg = json.loads(text)
             kind = msg.get("message")
@@ -361,19 +333,13 @@ class SpeechmaticsEmulator(Emulator):
         if not st.started:
             return self._fail(ctx, "protocol_error", f"{kind} before StartRecognition")
         if kind == "EndOfStream":
-            ctx.record.state["last_seq_no"] = msg.get("last_seq_no")
-            if not st.eos and st.rec is not None:
+            st.last_seq_no = msg.get("last_seq_no")
+            if not st.eos:  # every final, then EndOfTranscript (a file short of its header has none)
                 st.eos = True
-                st.rec.end_input()
-            elif not st.eos:  # a file that never got past its header
-                st.eos = True
-                self._recognizer(st)
-                assert st.rec is not None
-                st.rec.end_input()
+                self.end_input(ctx, then=lambda: self._end_of_transcript(ctx))
         elif kind == "ForceEndOfUtterance":
-            if st.rec is not None and not st.eos:
-                st.forced = True
-                st.rec.flush()
+            if ctx.recognizer is not None and not st.eos:
+                ctx.recognizer.flush(_FORCED)
         elif kind == "SetRecognitionConfig":
             cfg = msg.get("transcription_config") or {}
             if not isinstance(cfg, dict) or set(cfg) - _LIVE_KEYS:
@@ -405,7 +371,9 @@ class SpeechmaticsEmulator(Emulator):
             return "enable_partials must be a boolean"
         return None
 
-    def _start(self, ctx: SessionContext, st: _State, msg: dict[str, Any]) -> None:
+    def _start(
+        self, ctx: SessionContext[SpeechmaticsSession], st: SpeechmaticsSession, msg: dict[str, Any]
+    ) -> None:
         fmt, cfg = msg.get("audio_format"), msg.get("transcription_config")
         if not isinstance(fmt, dict) or not isinstance(cfg, dict):
             return self._fail(
@@ -431,41 +399,38 @@ class SpeechmaticsEmulator(Emulator):
         )
         st.trigger = float(conv.get("end_of_utterance_silence_trigger", 0.0))
         st.diarization, st.marks = cfg.get("diarization") == "speaker", punct.get("permitted_marks")
-        ctx.record.state.update(audio_format=fmt, transcription_config=cfg)
+        st.audio_format, st.transcription_config = fmt, cfg
         if fmt["type"] == "file":
-            st.header, st.encoding = bytearray(), "pcm_s16le"  # the format comes with the file
+            st.wav, st.encoding = WavReader(), "pcm_s16le"  # the format comes with the file
         else:
-            self._recognizer(st)
+            self._recognizer(ctx, st)
         ctx.spawn(self._started(ctx, st))
 
-    def _recognizer(self, st: _State) -> None:
-        if self.config.recognizer == "local":
-            st.rec = _LocalRecognizer(st.rate, st.language, st.trigger)
-        else:
-            st.rec = _OracleRecognizer(st.rate, st.trigger)
-        st.has_rec.set()
+    def _recognizer(self, ctx: SessionContext[SpeechmaticsSession], st: SpeechmaticsSession) -> None:
+        # the local engine's endpointer gives the trigger's silence; the oracle counts it
+        self.start_recognizer(ctx, st.rate, language=st.language, end_of_speech=st.trigger or None)
 
-    def _read_wav(self, st: _State) -> bytes | str | None:
+    def _read_wav(
+        self, ctx: SessionContext[SpeechmaticsSession], st: SpeechmaticsSession, data: bytes
+    ) -> bytes | str | None:
         """``type: file`` audio: a RIFF WAV header, then PCM s16le [I: the server also reads mp3, ogg,
         flac...; the emulator reads WAV only]. The PCM after the header; None: header incomplete;
         a str: why the file is refused."""
-        buf = st.header
-        assert buf is not None
+        assert st.wav is not None
         try:
-            header = parse_wav_header(buf)
+            pcm = st.wav.feed(data)
         except WavError:
             return "The emulator reads WAV files only"
-        if header is None:
+        if pcm is None:
             return None
-        if (fmt := header.format) is not None:
+        if (fmt := st.wav.format) is not None:
             st.channels, st.rate = fmt.channels, fmt.sample_rate
             tag, bits = fmt.format_tag, fmt.bits_per_sample
             st.encoding = "pcm_s16le" if (tag, bits) == (1, 16) else f"format {tag}, {bits} bits"
-        st.header = None
         if st.rate not in RATES or st.encoding != "pcm_s16le":
             return f"Unsupported WAV: {st.rate} Hz, {st.encoding}"
-        self._recognizer(st)
-        return bytes(buf[header.data_offset :])
+        self._recognizer(ctx, st)
+        return pcm
 
     def _check_config(self, cfg: dict[str, Any]) -> tuple[str, str] | None:
         """Validate ``transcription_config`` (§3.2); an (Error type, reason) or None."""
@@ -497,8 +462,8 @@ class SpeechmaticsEmulator(Emulator):
             return "invalid_config", "punctuation_overrides.permitted_marks must be a list of marks"
         return None
 
-    async def _started(self, ctx: SessionContext, st: _State) -> None:
-        """``Info`` then, after ``start_delay``, ``RecognitionStarted``; then the recognizer pump."""
+    async def _started(self, ctx: SessionContext[SpeechmaticsSession], st: SpeechmaticsSession) -> None:
+        """``Info`` then, after ``start_delay``, ``RecognitionStarted``."""
         if self.config.info:
             quality = "telephony" if st.rate <= 8000 else "broadcast"
             info = {"message": "Info", "type": "recognition_quality", "quality": quality}
@@ -508,22 +473,19 @@ class SpeechmaticsEmulator(Emulator):
         pack = {"adapted": False, "itn": True, "language_description": st.language, "word_delimiter": " "}
         started = {"message": "RecognitionStarted", "id": str(uuid.uuid4()), "language_pack_info": pack}
         ctx.send(json.dumps(started | {"orchestrator_version": "emulator"}))
-        await st.has_rec.wait()  # a file's format is known once its header arrived
-        await self._pump(ctx, st)
 
     # -- audio --------------------------------------------------------------------------
 
-    async def on_binary(self, ctx: SessionContext, data: bytes) -> float:
-        st: _State = ctx.record.state["sm"]
+    async def on_binary(self, ctx: SessionContext[SpeechmaticsSession], data: bytes) -> float:
+        st = ctx.state
         if not st.ready:
             self._fail(ctx, "protocol_error", "Audio received before RecognitionStarted")
             return 0.0
         if st.eos:
             ctx.send(json.dumps({"message": "Warning", "type": "add_audio_after_eos", "reason": "Ignored"}))
             return 0.0
-        if st.header is not None:
-            st.header += data
-            read = self._read_wav(st)
+        if st.wav is not None and not st.wav.done:
+            read = self._read_wav(ctx, st, data)
             if isinstance(read, str):
                 self._fail(ctx, "invalid_audio_type", read)
                 return 0.0
@@ -532,66 +494,82 @@ class SpeechmaticsEmulator(Emulator):
                 ctx.send(_audio_added(st.seq_no))
                 return 0.0
             data = read
-        assert st.rec is not None
         width = WIRE_ENCODINGS[st.encoding]
-        data = data[: len(data) // width * width]
-        if st.encoding == "mulaw":
-            pcm = mulaw_decode(data)
-        elif st.encoding == "pcm_f32le":
-            pcm = (np.clip(np.frombuffer(data, dtype="<f4"), -1.0, 1.0) * 32767).astype("<i2")
-        else:
-            pcm = np.frombuffer(data, dtype="<i2")
-        if st.channels > 1:
-            pcm = pcm[: len(pcm) // st.channels * st.channels].reshape(-1, st.channels).mean(axis=1)
         st.seq_no += 1
-        st.last_audio = time.monotonic()
-        st.position += len(pcm) / st.rate
         ctx.send(_audio_added(st.seq_no))
-        st.rec.push(pcm.astype("<i2").tobytes())
+        seconds = self.push_audio(
+            ctx, data[: len(data) // width * width], encoding=st.encoding, channels=st.channels
+        )
+        st.position += seconds
         self._finalise_due(ctx, st)
-        return len(pcm) / st.rate
+        return seconds
 
     # -- results ------------------------------------------------------------------------
 
-    async def _pump(self, ctx: SessionContext, st: _State) -> None:
-        assert st.rec is not None
-        async for ev in st.rec.events():
-            if isinstance(ev, Transcript) and not ev.is_final:
-                st.pending = [w for w in ev.words if w.start_time >= st.final_until - 1e-6]
-                st.eou_due = st.eou_due or bool(st.pending)
-                if st.partials and st.pending:  # a partial first, even for words final at once
-                    ctx.send(json.dumps(self.transcript("AddPartialTranscript", st, st.pending)))
-                self._finalise_due(ctx, st)
-            elif isinstance(ev, Transcript):
-                words = [w for w in ev.words if w.start_time >= st.final_until - 1e-6]
-                self._final(ctx, st, words, eos=ev.end_of_utterance)
-            elif isinstance(ev, SpeechEnded) and (st.forced or (st.eou_due and st.trigger)):
-                st.eou_due, st.forced, st.utterance = False, False, st.utterance + 1
-                t = round(ev.time if ev.time is not None else st.position, 3)
-                ctx.send(
-                    json.dumps({"message": "EndOfUtterance", "metadata": {"start_time": t, "end_time": t}})
-                )
-            elif isinstance(ev, Finished):
-                ctx.send(json.dumps({"message": "EndOfTranscript"}))
-                if self.config.close_after_eot is not None:
-                    await asyncio.sleep(self.config.close_after_eot)
-                    ctx.close(1000)
-                return
+    def on_event(self, ctx: SessionContext[SpeechmaticsSession], event: RecognizerEvent) -> None:
+        st = ctx.state
+        if isinstance(event, Transcript) and not event.is_final:
+            st.pending = [w for w in event.words if w.start_time >= st.final_until - 1e-6]
+            st.eou_due = st.eou_due or bool(st.pending)
+            if st.partials and st.pending:  # a partial first, even for words final at once
+                ctx.send(json.dumps(self.transcript("AddPartialTranscript", st, st.pending)))
+            self._finalise_due(ctx, st)
+        elif isinstance(event, Transcript):
+            words = [w for w in event.words if w.start_time >= st.final_until - 1e-6]
+            self._final(ctx, st, words, eos=event.end_of_utterance)
+        elif isinstance(event, SpeechEnded) and st.eou_due and st.trigger:
+            self._end_of_utterance(ctx, st, event.time if event.time is not None else st.position)
+        elif isinstance(event, Flushed) and event.marker == _FORCED and st.eou_due:
+            # [I] a force with no words since the last EndOfUtterance gets none: one per utterance
+            self._end_of_utterance(ctx, st, event.position)
 
-    def _final(self, ctx: SessionContext, st: _State, words: list[Word], *, eos: bool) -> None:
+    def _end_of_utterance(
+        self, ctx: SessionContext[SpeechmaticsSession], st: SpeechmaticsSession, t: float
+    ) -> None:
+        st.eou_due, st.utterance = False, st.utterance + 1
+        ctx.send(
+            json.dumps(
+                {
+                    "message": "EndOfUtterance",
+                    "metadata": {"start_time": round(t, 3), "end_time": round(t, 3)},
+                }
+            )
+        )
+
+    def _end_of_transcript(self, ctx: SessionContext[SpeechmaticsSession]) -> None:
+        """After the last final: ``EndOfTranscript``, then a close after ``close_after_eot`` (§3.5)."""
+        ctx.send(json.dumps({"message": "EndOfTranscript"}))
+        if (delay := self.config.close_after_eot) is not None:
+            ctx.spawn(self._close_later(ctx, delay))
+
+    @staticmethod
+    async def _close_later(ctx: SessionContext[SpeechmaticsSession], delay: float) -> None:
+        await asyncio.sleep(delay)
+        ctx.close(1000)
+
+    def _final(
+        self,
+        ctx: SessionContext[SpeechmaticsSession],
+        st: SpeechmaticsSession,
+        words: list[Word],
+        *,
+        eos: bool,
+    ) -> None:
         if words:
             st.eou_due = True
             st.final_until = words[-1].end_time
             st.pending = [w for w in st.pending if w.start_time >= st.final_until - 1e-6]
             ctx.send(json.dumps(self.transcript("AddTranscript", st, words, eos=eos)))
 
-    def _finalise_due(self, ctx: SessionContext, st: _State) -> None:
+    def _finalise_due(self, ctx: SessionContext[SpeechmaticsSession], st: SpeechmaticsSession) -> None:
         """Words a stable recognizer heard more than ``max_delay`` ago become final (§3.10.5)."""
-        if st.rec is not None and st.rec.stable:
+        if ctx.recognizer is not None and ctx.recognizer.stable:
             due = [w for w in st.pending if w.end_time <= st.position - st.max_delay]
             self._final(ctx, st, due, eos=False)
 
-    def transcript(self, kind: str, st: _State, words: list[Word], *, eos: bool = False) -> dict[str, Any]:
+    def transcript(
+        self, kind: str, st: SpeechmaticsSession, words: list[Word], *, eos: bool = False
+    ) -> dict[str, Any]:
         """An ``AddTranscript``/``AddPartialTranscript`` (§3.2): word results, punctuation split off
         the words' edges (``attaches_to``), and a closing ``.`` (``is_eos``) at an utterance end."""
         final = kind == "AddTranscript"
@@ -628,47 +606,3 @@ class SpeechmaticsEmulator(Emulator):
             "transcript": text,
         }
         return {"message": kind, "format": "2.9", "metadata": meta, "results": results}
-
-    # -- limits -------------------------------------------------------------------------
-
-    def _limits(
-        self, st: _State, began: float
-    ) -> tuple[tuple[str, float, float, tuple[float, ...]], tuple[str, float, float, tuple[float, ...]]]:
-        """(type, since, limit, warnings) of the idle and the session limit."""
-        cfg = self.config
-        return (
-            ("idle_timeout", st.last_audio, cfg.idle_timeout, cfg.idle_warnings),
-            ("session_timeout", began, cfg.session_timeout, cfg.session_warnings),
-        )
-
-    def _next_limit(self, st: _State, began: float, warned: set[tuple[str, float, float]]) -> float:
-        """When the next Warning or Error of the limits is due."""
-        return min(
-            since + limit - before
-            for kind, since, limit, warnings in self._limits(st, began)
-            for before in (0.0, *(b for b in warnings if (kind, b, since) not in warned))
-        )
-
-    def _timers(
-        self, ctx: SessionContext, st: _State, began: float, warned: set[tuple[str, float, float]]
-    ) -> float | None:
-        """Idle and session limits: Warnings before, then Error and close 1008 (§3.6). A
-        :class:`Deadline` tick; ``warned`` holds the (type, seconds before, since) already sent."""
-        if ctx.ended.is_set():
-            return None
-        now = time.monotonic()
-        for kind, since, limit, warnings in self._limits(st, began):
-            if now >= since + limit:
-                self._fail(ctx, kind, f"Session ended: {kind.replace('_', ' ')}")
-                return None
-            for before in warnings:
-                if now >= since + limit - before and (kind, before, since) not in warned:
-                    warned.add((kind, before, since))
-                    reason = f"Session will end in {before:g}s ({kind.replace('_', ' ')})"
-                    ctx.send(json.dumps({"message": "Warning", "type": kind, "reason": reason}))
-        return self._next_limit(st, began, warned)
-
-    async def on_client_close(self, ctx: SessionContext) -> None:
-        st: _State | None = ctx.record.state.get("sm")
-        if st is not None and st.rec is not None:
-            await st.rec.aclose()

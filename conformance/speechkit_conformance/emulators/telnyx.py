@@ -34,21 +34,18 @@ local provider's Whisper engine.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from typing import Any, Literal
 
 import attrs
-import numpy as np
 from aiohttp import web
 
-from speechkit.codecs import WavError, mulaw_decode, parse_wav_header
-from speechkit.events import Finished, Transcript, Word
+from speechkit.events import Transcript, Word
 
-from ..emulator import Deadline, Emulator, FaultPlan, SessionContext, SessionRecord
-from ..recognizers import LocalSession as _LocalSession
-from ..recognizers import OracleSession as _OracleSession
+from ..emulator import Deadline, SessionContext, SessionRecord
+from ..recognizers import RecognizerEvent, RecognizerKind
+from ..recognizing import RecognizingEmulator, WavError, WavReader
 
 ENGINES = ("Deepgram", "Telnyx", "Google", "Azure", "xAI", "AssemblyAI", "Speechmatics", "Soniox")
 """Engines as the docs spell them (§4.2)."""
@@ -99,7 +96,7 @@ class TelnyxConfig:
     end_of_stream: EndOfStream = "close_stream"
     final_after: float = 0.3
     error_close_code: int = 1008
-    recognizer: Literal["oracle", "local"] = "oracle"
+    recognizer: RecognizerKind = "oracle"
     telnyx_confidence: float | None = None
     suppress_output_with_interims: bool = False
     utterance_end: bool = True
@@ -117,25 +114,34 @@ def error_frame(code: str, title: str, detail: str, parameter: str | None = None
 
 
 @attrs.define
-class _State:
+class TelnyxSession:
+    """One session's state (``emulator.sessions[i].state``).
+
+    Attributes:
+        engine: ``transcription_engine`` as the docs spell it.
+        input_format: ``input_format``.
+        interim_results: ``interim_results=true`` was asked for.
+        language: ``language``.
+        sample_rate: From the query (raw formats) or the WAV header; None until known.
+        channels: Channels of the audio (query, or the WAV header).
+        bits: Bits per sample (the WAV header; 16 for raw formats).
+    """
+
     engine: str
     input_format: str
-    interim: bool
+    interim_results: bool
     language: str
-    rate: int | None = None
+    sample_rate: int | None = None
     channels: int = 1
     bits: int = 16
-    header: bytearray | None = None  # WAV bytes until the data chunk starts
-    rec: _OracleSession | _LocalSession | None = None
-    pump: asyncio.Task[None] | None = None
+    wav: WavReader | None = None  # until the WAV header has been read
     last_audio: float | None = None
-    last_activity: float = attrs.field(factory=time.monotonic)
     pending: bool = False  # audio since the last finalisation
     finishing: bool = False
-    timer: Deadline | None = None  # the idle timeout and the final after final_after
+    timer: Deadline | None = None  # the final after final_after
 
 
-class TelnyxEmulator(Emulator):
+class TelnyxEmulator(RecognizingEmulator[TelnyxConfig, TelnyxSession]):
     """The Telnyx STT WebSocket on 127.0.0.1 (see the module docs).
 
     Args:
@@ -145,41 +151,27 @@ class TelnyxEmulator(Emulator):
     """
 
     paths = ("/v2/speech-to-text/transcription", "/public/speech-to-text/transcription")
-
-    def __init__(self, config: TelnyxConfig | None = None, *, faults: FaultPlan | None = None, port: int = 0):
-        super().__init__(faults=faults, port=port)
-        self.config = config or TelnyxConfig()
+    config_type = TelnyxConfig
 
     @property  # type: ignore[override]
     def error_close_code(self) -> int:
         """Close code after an ``errors`` frame (from the config, which ``--set`` may change)."""
         return self.config.error_close_code
 
-    @property
-    def api_key(self) -> str:
-        """The key the emulator accepts."""
-        return self.config.api_key
-
-    @classmethod
-    def for_cli(cls, *, recognizer: str = "oracle", port: int = 0) -> TelnyxEmulator:
-        # documented behaviour: flush finals and close after CloseStream (§4.7, §4.11.6c)
-        rec: Literal["oracle", "local"] = "local" if recognizer == "local" else "oracle"
-        return cls(TelnyxConfig(recognizer=rec), port=port)
-
     def handshake(self, request: web.Request, record: SessionRecord) -> web.StreamResponse | None:
         if self.config.reject_origin and "Origin" in request.headers:
             return web.Response(status=403, text="Origin not allowed")
         if request.headers.get("Authorization") != f"Bearer {self.config.api_key}":
             if self.config.auth_failure == "frame":
-                record.state["auth_failed"] = True
+                record.refusal = "Missing or invalid API key"
                 return None
             body = error_frame("10009", "Authentication failed", "Missing or invalid API key")
             return web.json_response(body, status=401)
         return None
 
-    async def open_session(self, ctx: SessionContext) -> bool:
+    async def open_session(self, ctx: SessionContext[TelnyxSession]) -> TelnyxSession | None:
         q, cfg = ctx.record.query, self.config
-        if ctx.record.state.get("auth_failed"):
+        if ctx.record.refusal:
             return self._refuse(
                 ctx, error_frame("10009", "Authentication failed", "Missing or invalid API key")
             )
@@ -187,7 +179,7 @@ class TelnyxEmulator(Emulator):
         canonical = next((e for e in ENGINES if e.lower() == engine.lower()), None)
         if canonical is None or (cfg.case_sensitive_engine and canonical != engine):
             ctx.close(cfg.error_close_code)  # SC75: the socket just closes
-            return False
+            return None
         fmt = q.get("input_format", "mp3")
         if fmt not in FORMATS:
             return self._refuse(
@@ -209,156 +201,110 @@ class TelnyxEmulator(Emulator):
                 detail = f"Sample rate {raw} is not supported for '{fmt}'"
                 return self._refuse(ctx, error_frame("40005", "Invalid sample rate", detail, "sample_rate"))
             rate = int(raw)
-        st = _State(
+        st = TelnyxSession(
             engine=canonical,
             input_format=fmt,
-            interim=q.get("interim_results", "false") == "true",
+            interim_results=q.get("interim_results", "false") == "true",
             language=q.get("language", "en-US"),
-            rate=rate,
+            sample_rate=rate,
             channels=int(q["channels"]) if q.get("channels", "").isdigit() else 1,
-            header=bytearray() if fmt == "wav" else None,
+            wav=WavReader() if fmt == "wav" else None,
         )
-        ctx.record.state.update(engine=canonical, input_format=fmt, interim_results=st.interim, telnyx=st)
         if rate is not None and fmt in ("linear16", "mulaw"):
-            self._start_recognizer(ctx, st)
-        st.timer = ctx.deadline(lambda: self._tick(ctx, st))
-        if cfg.idle_timeout is not None:
-            st.timer.wake(st.last_activity + cfg.idle_timeout)
-        return True
+            self._start(ctx, st)
+        st.timer = ctx.deadline(lambda: self._final_due(ctx, st))
+        ctx.limit(cfg.idle_timeout, lambda: ctx.close(cfg.idle_close_code), idle=True)
+        return st
 
-    def _refuse(self, ctx: SessionContext, frame: dict[str, Any]) -> bool:
-        ctx.send(json.dumps(frame))
-        ctx.close(self.config.error_close_code)
-        return False
+    def _refuse(self, ctx: SessionContext[TelnyxSession], frame: dict[str, Any]) -> None:
+        ctx.fail(frame, self.config.error_close_code)
 
-    def _start_recognizer(self, ctx: SessionContext, st: _State) -> None:
-        assert st.rate is not None
-        ctx.record.state["sample_rate"], ctx.record.state["channels"] = st.rate, st.channels
-        if self.config.recognizer == "local":
-            st.rec = _LocalSession(st.rate, st.language, self.config.final_after)
-        else:
-            st.rec = _OracleSession(st.rate)
-        st.pump = ctx.spawn(self._pump(ctx, st))
+    def _start(self, ctx: SessionContext[TelnyxSession], st: TelnyxSession) -> None:
+        assert st.sample_rate is not None
+        self.start_recognizer(ctx, st.sample_rate, language=st.language, final_after=self.config.final_after)
 
     # -- audio ------------------------------------------------------------------------
 
-    async def on_binary(self, ctx: SessionContext, data: bytes) -> float:
-        st: _State = ctx.record.state["telnyx"]
-        st.last_audio = st.last_activity = time.monotonic()
+    async def on_binary(self, ctx: SessionContext[TelnyxSession], data: bytes) -> float:
+        st = ctx.state
+        st.last_audio = time.monotonic()
         seconds = self._audio(ctx, st, data)
         if st.pending and st.timer is not None:  # the final is due final_after from now
             st.timer.wake(st.last_audio + self.config.final_after)
         return seconds
 
-    def _audio(self, ctx: SessionContext, st: _State, data: bytes) -> float:
-        if st.header is not None:  # still inside the WAV header
-            st.header += data
-            data = self._parse_wav(ctx, st)
-            if st.header is not None or st.rec is None:
+    def _audio(self, ctx: SessionContext[TelnyxSession], st: TelnyxSession, data: bytes) -> float:
+        if st.wav is not None and not st.wav.done:  # still inside the WAV header (§4.3)
+            try:
+                pcm = st.wav.feed(data)
+            except WavError:
+                st.wav = None
+                self._refuse(
+                    ctx, error_frame("40001", "Invalid input format", "Not a WAV stream", "input_format")
+                )
                 return 0.0
-        if st.rec is None or st.rate is None or st.finishing:
+            if pcm is None:
+                return 0.0
+            if (fmt := st.wav.format) is not None:
+                st.channels, st.sample_rate, st.bits = fmt.channels, fmt.sample_rate, fmt.bits_per_sample
+            if st.sample_rate is None or st.sample_rate not in RATES:
+                detail = f"Sample rate {st.sample_rate} is not supported"
+                self._refuse(ctx, error_frame("40005", "Invalid sample rate", detail, "sample_rate"))
+                return 0.0
+            self._start(ctx, st)
+            data = pcm
+        if st.finishing or (st.bits != 16 and st.input_format != "mulaw"):
             return 0.0
-        if st.input_format == "mulaw":
-            samples = mulaw_decode(data)
-        else:
-            samples = np.frombuffer(data[: len(data) & ~1], dtype="<i2")
-            if st.bits != 16:
-                return 0.0
-        if st.channels > 1:
-            samples = samples[: len(samples) // st.channels * st.channels].reshape(-1, st.channels)
-            samples = samples.mean(axis=1).astype(np.int16)
-        st.rec.push(samples.astype("<i2").tobytes())
-        st.pending = True
-        return len(samples) / st.rate
-
-    def _parse_wav(self, ctx: SessionContext, st: _State) -> bytes:
-        """Consume RIFF chunks up to ``data``; returns the PCM after the header (§4.3)."""
-        buf = st.header
-        assert buf is not None
-        try:
-            header = parse_wav_header(buf)
-        except WavError:
-            st.header = None
-            self._refuse(
-                ctx, error_frame("40001", "Invalid input format", "Not a WAV stream", "input_format")
-            )
-            return b""
-        if header is None:
-            return b""
-        if (fmt := header.format) is not None:
-            st.channels, st.rate, st.bits = fmt.channels, fmt.sample_rate, fmt.bits_per_sample
-        st.header = None
-        if st.rate is None or st.rate not in RATES:
-            detail = f"Sample rate {st.rate} is not supported"
-            self._refuse(ctx, error_frame("40005", "Invalid sample rate", detail, "sample_rate"))
-            return b""
-        self._start_recognizer(ctx, st)
-        return bytes(buf[header.data_offset :])  # the data size is 0x7FFFFFFF when streaming: to the end
+        encoding = "mulaw" if st.input_format == "mulaw" else "pcm_s16le"
+        seconds = self.push_audio(ctx, data, encoding=encoding, channels=st.channels)
+        st.pending = st.pending or seconds > 0
+        return seconds
 
     # -- control ----------------------------------------------------------------------
 
-    async def on_text(self, ctx: SessionContext, text: str) -> None:
-        st: _State = ctx.record.state["telnyx"]
+    async def on_text(self, ctx: SessionContext[TelnyxSession], text: str) -> None:
+        st = ctx.state
         try:
             kind = json.loads(text).get("type")
         except (ValueError, AttributeError):
             return  # §4.4: unknown text frames are ignored
-        st.last_activity = time.monotonic()
-        if kind == "Finalize" and st.engine == "Deepgram" and st.rec is not None:
-            st.rec.flush()
+        ctx.touch()
+        if kind == "Finalize" and st.engine == "Deepgram" and ctx.recognizer is not None:
+            ctx.recognizer.flush()
             st.pending = False
         elif kind == "CloseStream":  # every mode: the documented graceful shutdown (§4.7)
             self._finish(ctx, st)
 
-    def _tick(self, ctx: SessionContext, st: _State) -> float | None:
-        """The session's timers (its :class:`Deadline`): the idle close, then the final once audio
-        stopped for ``final_after``; returns when the next one is due."""
-        cfg, now = self.config, time.monotonic()
-        idle_due = st.last_activity + cfg.idle_timeout if cfg.idle_timeout is not None else None
-        if idle_due is not None and now >= idle_due:
-            assert st.timer is not None
-            st.timer.cancel()
-            ctx.close(cfg.idle_close_code)
-            return None
-        if st.pending and st.last_audio is not None and now >= st.last_audio + cfg.final_after:
+    def _final_due(self, ctx: SessionContext[TelnyxSession], st: TelnyxSession) -> float | None:
+        """The final once audio stopped for ``final_after`` (a :class:`Deadline` tick); returns
+        when it is due next."""
+        now, after = time.monotonic(), self.config.final_after
+        if st.pending and st.last_audio is not None and now >= st.last_audio + after:
             st.pending = False
-            if cfg.end_of_stream == "close_after_final":
+            if self.config.end_of_stream == "close_after_final":
                 self._finish(ctx, st)
                 return None
-            if st.rec is not None:
-                st.rec.flush()
-        final_due = st.last_audio + cfg.final_after if st.pending and st.last_audio is not None else None
-        return min((t for t in (idle_due, final_due) if t is not None), default=None)
+            if ctx.recognizer is not None:
+                ctx.recognizer.flush()
+        return st.last_audio + after if st.pending and st.last_audio is not None else None
 
-    def _finish(self, ctx: SessionContext, st: _State) -> None:
-        """Stop the timers, flush every final, then close 1000."""
+    def _finish(self, ctx: SessionContext[TelnyxSession], st: TelnyxSession) -> None:
+        """Flush every final, then close 1000."""
         if st.finishing:
             return
         st.finishing = True
         if st.timer is not None:
             st.timer.cancel()
-        if st.rec is not None and st.pump is not None:
-            st.rec.end_input()
-            ctx.spawn(self._close_after(ctx, st.pump))
-        else:
-            ctx.close(1000)
+        self.end_input(ctx, then=lambda: ctx.close(1000))
 
-    @staticmethod
-    async def _close_after(ctx: SessionContext, pump: asyncio.Task[None]) -> None:
-        await asyncio.shield(pump)  # the finals go out first
-        ctx.close(1000)
-
-    async def _pump(self, ctx: SessionContext, st: _State) -> None:
-        assert st.rec is not None
-        async for ev in st.rec.events():
-            if isinstance(ev, Finished):
-                return
-            if isinstance(ev, Transcript):
-                for frame in self.frames_for(ev, st.engine, st.interim):
-                    if self.config.timestamps and frame["transcript"] and ev.start_time is not None:
-                        end = ev.end_time if ev.end_time is not None else ev.start_time
-                        frame.update(start=round(ev.start_time, 3), duration=round(end - ev.start_time, 3))
-                    ctx.send(json.dumps(frame))
+    def on_event(self, ctx: SessionContext[TelnyxSession], event: RecognizerEvent) -> None:
+        if not isinstance(event, Transcript):
+            return
+        for frame in self.frames_for(event, ctx.state.engine, ctx.state.interim_results):
+            if self.config.timestamps and frame["transcript"] and event.start_time is not None:
+                end = event.end_time if event.end_time is not None else event.start_time
+                frame.update(start=round(event.start_time, 3), duration=round(end - event.start_time, 3))
+            ctx.send(json.dumps(frame))
 
     def frames_for(self, ev: Transcript, engine: str, interim_results: bool) -> list[dict[str, Any]]:
         """Telnyx frames for one recognizer transcript under an engine profile (§4.5, §4.6)."""
@@ -390,13 +336,12 @@ class TelnyxEmulator(Emulator):
 
     # -- the server-message faults' shapes (FaultPlan) --------------------------------
 
-    def final_message(self, ctx: SessionContext, words: list[Word]) -> object | None:
-        st: _State | None = ctx.record.state.get("telnyx")
+    def final_message(self, ctx: SessionContext[TelnyxSession], words: list[Word]) -> object | None:
         ev = Transcript(" ".join(w.text for w in words), True, end_of_utterance=True)
-        frames = self.frames_for(ev, st.engine if st else "Telnyx", True)
+        frames = self.frames_for(ev, ctx.state.engine, True)
         return frames[0] if frames else None
 
-    def interim_message(self, ctx: SessionContext, words: list[Word]) -> object | None:
+    def interim_message(self, ctx: SessionContext[TelnyxSession], words: list[Word]) -> object | None:
         return {"transcript": " ".join(w.text for w in words), "is_final": False, "confidence": 0.0}
 
     def final_start(self, message: str) -> float | None:
@@ -409,11 +354,6 @@ class TelnyxEmulator(Emulator):
         data["start"] = round(data["start"] + seconds, 3)
         return json.dumps(data)
 
-    def error_message(self, ctx: SessionContext) -> object:
+    def error_message(self, ctx: SessionContext[TelnyxSession]) -> object:
         # [?] the STT error catalogue has codes we did not retrieve (§4.5): a 5xxxx stands for them
         return error_frame("50001", "Internal error", "The transcription engine failed")
-
-    async def on_client_close(self, ctx: SessionContext) -> None:
-        st: _State | None = ctx.record.state.get("telnyx")
-        if st is not None and st.rec is not None:
-            await st.rec.aclose()

@@ -89,6 +89,7 @@ class StreamingRecognizer:
         self._pushed = 0
         self._arrivals: collections.deque[tuple[float, int]] = collections.deque()
         self._input_ended = False
+        self._markers: collections.deque[object] = collections.deque()  # one per queued flush
         self._closed = False
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
@@ -125,10 +126,16 @@ class StreamingRecognizer:
             self._arrivals.popleft()
         self._poke()
 
-    def flush(self) -> None:
-        """Finalize the current utterance at the current input position."""
+    def flush(self, marker: object = None) -> None:
+        """Finalize the current utterance at the current input position.
+
+        Args:
+            marker: When not None, yielded by :meth:`events` right after the flush's final (the
+                emulators match a vendor's flush request to its answer with it).
+        """
         if not (self._closed or self._input_ended):
             self._inbox.append(_Marker.FLUSH)
+            self._markers.append(marker)
             self._poke()
 
     def end_input(self) -> None:
@@ -154,8 +161,7 @@ class StreamingRecognizer:
                 return
             if isinstance(item, BaseException):
                 raise item
-            assert isinstance(item, (Transcript, SpeechStarted, SpeechEnded, Finished))
-            yield item
+            yield item  # type: ignore[misc]  # a provider event, or a flush marker
             if isinstance(item, Finished):
                 return
 
@@ -233,6 +239,8 @@ class StreamingRecognizer:
                 await transcriber.run_vad()
                 if item is _Marker.FLUSH:
                     await transcriber.flush()
+                    if (marker := self._markers.popleft()) is not None:
+                        self._emit(marker)
                     continue
                 await transcriber.flush()
                 self._emit(Finished())
