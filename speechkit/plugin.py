@@ -21,6 +21,7 @@ from livekit.agents.utils import AudioBuffer, is_given
 
 from .provider import Provider
 from .stream import SpeechStream
+from .transport import handshake_trace
 
 
 class STT(stt.STT[None]):
@@ -106,7 +107,10 @@ class STT(stt.STT[None]):
             # no connection cap: each stream holds one WebSocket for its whole life, and
             # aiohttp's default (100 per session) made the 101st concurrent stream wait
             # for a free slot until its connect timed out
-            self._http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+            # the trace keeps a refused handshake's body: the vendor's reason for the error
+            self._http = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=0), trace_configs=[handshake_trace()]
+            )
         return self._http
 
     def stream(

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import logging
 from collections.abc import Callable, Iterable, Mapping
+from types import SimpleNamespace
 
 import aiohttp
 
@@ -18,6 +21,43 @@ CloseClassifier = Callable[[int, str, Session], APIError | None]
 logger = logging.getLogger("speechkit")
 
 _CLOSE_TIMEOUT = 0.5  # seconds to wait for the server's close frame; aclose must stay prompt
+REFUSAL_BODY_LIMIT = 4096
+"""Bytes of a refused handshake's body kept for the error (a vendor's reason is short)."""
+_REASON_CHARS = 300  # of the body and the error headers, in the message
+_refusal: contextvars.ContextVar[list[bytes] | None] = contextvars.ContextVar("_refusal", default=None)
+
+
+async def _keep_refusal_body(
+    session: aiohttp.ClientSession, context: SimpleNamespace, params: aiohttp.TraceRequestEndParams
+) -> None:
+    """Read the body of an upgrade the server refused, before aiohttp drops it: aiohttp's
+    ``WSServerHandshakeError`` says only "Invalid response status"; the vendor's reason is in
+    the body (or a header)."""
+    held = _refusal.get()
+    if held is None or params.response.status == 101:
+        return
+    # no body: the status and headers still say something
+    with contextlib.suppress(TimeoutError, aiohttp.ClientError, OSError):
+        held.append(await params.response.content.read(REFUSAL_BODY_LIMIT))
+
+
+def handshake_trace() -> aiohttp.TraceConfig:
+    """The trace config an aiohttp session needs for a refused WebSocket handshake to keep the
+    vendor's reason (the response body; see :meth:`WebSocketConnection.connect`). Only upgrade
+    requests made by :meth:`WebSocketConnection.connect` are read; other requests pass."""
+    trace = aiohttp.TraceConfig()
+    trace.on_request_end.append(_keep_refusal_body)
+    return trace
+
+
+def refusal_reason(headers: Mapping[str, str], body: bytes) -> str:
+    """What a refused handshake said: the headers naming an error (``dg-error``,
+    ``x-error-message``…) and the body, whitespace collapsed, each cut to 300 characters."""
+    parts = [f"{k}: {v}" for k, v in headers.items() if "error" in k.lower() and v.strip()]
+    text = " ".join(body.decode("utf-8", "replace").split())
+    if text:
+        parts.append(text)
+    return "; ".join(p if len(p) <= _REASON_CHARS else p[: _REASON_CHARS - 1] + "…" for p in parts)
 
 
 class WebSocketConnection:
@@ -88,6 +128,8 @@ class WebSocketConnection:
         check_transport(
             url, credentialed=bool(hidden), insecure_transport=insecure_transport, provider=provider
         )
+        held: list[bytes] = []
+        token = _refusal.set(held)
         try:
             ws = await session.http.ws_connect(
                 url,
@@ -98,10 +140,11 @@ class WebSocketConnection:
             )
         except aiohttp.WSServerHandshakeError as e:
             answer: Mapping[str, str] = e.headers or {}
+            said = refusal_reason(answer, held[0] if held else b"")
             failure: APIError = error_for_status(
                 e.status,
                 provider=provider,
-                detail=redact(e.message, hidden),
+                detail=redact(f"{e.message}; the server said: {said}" if said else e.message, hidden),
                 credential_env=credential_env,
                 retry_after=parse_retry_after(answer.get("Retry-After")),
             )
@@ -120,6 +163,8 @@ class WebSocketConnection:
             cause = scrubbed(e, hidden)
         else:
             return cls(ws, session, provider=provider, classify_close=classify_close)
+        finally:
+            _refusal.reset(token)
         # raised out of the except blocks: aiohttp's exception is not kept as the __context__
         raise failure from cause
 

@@ -20,7 +20,7 @@ from .test_framing import TestFraming
 from .test_grammar import TestEventGrammar
 from .test_lifecycle import TestLifecycle
 from .test_logs import TestLogHygiene
-from .test_reconnect import TestReconnect, TestSilentFailure
+from .test_reconnect import TestHalfOpen, TestReconnect, TestSilentFailure, TestStreamClock
 from .test_server_messages import TestServerMessages
 from .test_update import TestUpdateOptions
 
@@ -29,10 +29,12 @@ __all__ = [
     "TestErrors",
     "TestEventGrammar",
     "TestFraming",
+    "TestHalfOpen",
     "TestLifecycle",
     "TestLogHygiene",
     "TestReconnect",
     "TestServerMessages",
     "TestSilentFailure",
+    "TestStreamClock",
     "TestUpdateOptions",
 ]

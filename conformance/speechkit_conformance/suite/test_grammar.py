@@ -25,6 +25,20 @@ class TestEventGrammar:
         run = await transcribe(speechkit_stt, speechkit_target.audio.frames())
         check_grammar(run.types, require_final=speechkit_target.audio.exact)
 
+    @requires("end_of_utterance", "exact_words")
+    async def test_each_utterance_gets_its_own_start_and_end_when_pushed_at_once(
+        self, speechkit_target: Target, speechkit_stt: speechkit.STT
+    ) -> None:
+        # burst mode: the whole recording before the first answer; an emulator that answers the
+        # end of speech by audio position alone merges utterances here (one START/END for two)
+        audio = speechkit_target.audio
+        run = await transcribe(speechkit_stt, audio.frames())
+        utterances = len(getattr(audio, "utterances", ()))
+        starts, ends = run.types.count(E.START_OF_SPEECH), run.types.count(E.END_OF_SPEECH)
+        assert utterances >= 2 and starts == ends == utterances, (
+            f"{utterances} utterances gave {starts} START_OF_SPEECH and {ends} END_OF_SPEECH: {run.types}"
+        )
+
     async def test_usage_reports_the_seconds_pushed_within_one_chunk(
         self, speechkit_target: Target, speechkit_stt: speechkit.STT
     ) -> None:
