@@ -56,6 +56,9 @@ class Session:
             latency matters less than accuracy, so a provider may decode with more context
             (``local`` decodes the whole recording as faster-whisper's ``transcribe()``
             does, emitting finals after a flush or the end of input).
+        input_ended: True once the stream's input has ended on this connection: set by the core
+            just before it calls :meth:`Provider.end_of_input_message`, so that hook and the
+            parser after it can tell the end of the stream from a flush.
     """
 
     language: str
@@ -69,3 +72,4 @@ class Session:
     audio_seconds: float = 0.0
     deadline: float | None = None
     realtime: bool = True
+    input_ended: bool = False

@@ -6,6 +6,20 @@ the field's type (:func:`convert_value`) before the class's own validators run
 (:func:`build_options`), so a bad value fails with the same message however it arrived;
 :func:`changed_options` tells which options differ between two instances, for a provider
 deciding whether a change applies on the live connection.
+
+Shared option names mean the same in every provider, whatever the vendor's wire says; a
+provider converts to its wire in its hooks:
+
+* durations are **seconds** (float), as livekit-agents' are (``min_endpointing_delay``):
+  ``endpointing`` is the silence that ends an utterance, ``max_endpointing`` the silence that
+  always ends it, ``inactivity_timeout`` the idle limit. A vendor that takes milliseconds gets
+  :func:`milliseconds` of the value (AssemblyAI's ``min_turn_silence``, Deepgram's
+  ``endpointing``);
+* ``keyterms`` are words or phrases to boost, a tuple in code and ``|``-separated in a config
+  string (``keyterms=LiveKit|speechkit``; a ``,`` there separates fallback members, so ``,``
+  inside a value must be written ``%2C``); :func:`keyterms` converts either;
+* ``sample_rate`` is Hz; ``language`` is BCP-47 (``en-US``); ``interim_results`` asks for
+  interim transcripts; ``diarization`` labels speakers.
 """
 
 from __future__ import annotations
@@ -33,6 +47,19 @@ def _positive_rate(_: object, attribute: attrs.Attribute[int], value: int) -> No
 def _positive(_: object, attribute: attrs.Attribute[float], value: float) -> None:
     if not 0 < value < math.inf:  # NaN too
         raise ValueError(f"{attribute.name} must be a positive number of seconds, got {value}")
+
+
+def keyterms(value: str | Iterable[object]) -> tuple[str, ...]:
+    """The ``keyterms`` converter every provider uses: a tuple of stripped, non-empty terms from
+    a config-string value separated by ``|`` (or ``,``, written ``%2C`` in a config string) or
+    from any iterable."""
+    items = value.replace("|", ",").split(",") if isinstance(value, str) else value
+    return tuple(str(t).strip() for t in items if str(t).strip())
+
+
+def milliseconds(seconds: float) -> int:
+    """A duration option (seconds, see the module docs) as a wire's whole milliseconds."""
+    return round(seconds * 1000)
 
 
 @attrs.frozen(kw_only=True)

@@ -269,11 +269,16 @@ class Provider(Generic[OptionsT]):
         return pcm
 
     def flush_message(self, session: Session) -> Message | None:
-        """What a flush sends after the buffered audio, or None."""
+        """What a flush sends after the buffered audio, or None.
+
+        livekit-agents' ``end_input()`` flushes before it ends the input, so the end of a stream
+        sends this message too, right before :meth:`end_of_input_message`
+        (``session.input_ended`` is still False here, then True)."""
         return None
 
     def end_of_input_message(self, session: Session) -> Message | None:
-        """What end of input sends after the last audio, or None."""
+        """What end of input sends after the last audio (and after :meth:`flush_message`, see
+        there), or None. ``session.input_ended`` is True from here on."""
         return None
 
     def keepalive_message(self, session: Session) -> Message | None:

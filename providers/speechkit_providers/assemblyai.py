@@ -22,6 +22,7 @@ from speechkit import Capabilities, Provider, ProviderOptions, Session
 from speechkit.codecs import encode_pcm
 from speechkit.errors import APIError, ErrorKind
 from speechkit.events import Finished, ProviderEvent, Ready, SpeechStarted, Transcript, Word
+from speechkit.options import keyterms, milliseconds
 
 logger = logging.getLogger("speechkit")
 
@@ -38,7 +39,7 @@ FORMAT_WAIT = 1.5
 """Seconds an unformatted end of turn waits for its formatted twin before it is the final (§2.11.2)."""
 _LIVE = {  # option -> wire name, of the options UpdateConfiguration changes live (§2.4, AAI-SDK)
     **{"format_turns": "format_turns", "endpointing_confidence": "end_of_turn_confidence_threshold"},
-    **{"min_endpointing_silence": "min_turn_silence", "max_endpointing_silence": "max_turn_silence"},
+    **{"endpointing": "min_turn_silence", "max_endpointing": "max_turn_silence"},
     "keyterms": "keyterms_prompt",
 }
 _AUTH, _INVALID = {1008, 4001, 4002, 4003}, {3006, 3007, 4000, 4029, 4032, 4033, 4034, 4100, 4101}
@@ -46,10 +47,14 @@ _UNUSED = frozenset({"Warning", "Heartbeat", "Silence", "SpeakerRevision", "LLMG
 """Messages of the protocol with nothing for the core (§2.5)."""
 
 
-def _keyterms(value: object) -> tuple[str, ...]:
-    """A list, or a string separated by ``|`` or ``,`` (``,`` also splits a fallback chain)."""
-    items = value.replace("|", ",").split(",") if isinstance(value, str) else value
-    return tuple(str(t).strip() for t in items if str(t).strip())  # type: ignore[union-attr]
+_MS = frozenset({"endpointing", "max_endpointing"})
+"""Options in seconds that the wire takes in milliseconds (§2.2)."""
+
+
+def _live_value(options: AssemblyAIOptions, name: str) -> Any:
+    """A live option's value in the wire's unit."""
+    value = getattr(options, name)
+    return milliseconds(value) if name in _MS and value is not None else value
 
 
 def _range(low: float, high: float) -> Any:  # an optional number within [low, high]
@@ -74,8 +79,10 @@ class AssemblyAIOptions(ProviderOptions):
         encoding: [``encoding``] ``pcm_s16le``, or ``pcm_mulaw`` (8-bit G.711, telephony).
         format_turns: [``format_turns``] finals punctuated and cased (a second end-of-turn message).
         endpointing_confidence: [``end_of_turn_confidence_threshold``] 0-1.
-        min_endpointing_silence: [``min_turn_silence``] ms of silence before a confident end of turn.
-        max_endpointing_silence: [``max_turn_silence``] ms of silence that always ends the turn.
+        endpointing: [``min_turn_silence``, ms on the wire] seconds of silence before a confident
+            end of turn.
+        max_endpointing: [``max_turn_silence``, ms on the wire] seconds of silence that always ends
+            the turn.
         keyterms: [``keyterms_prompt``] words to boost; ``keyterms=Acme|LiveKit`` in config strings.
         language_detection: [``language_detection``] report each turn's language; None: not sent.
         inactivity_timeout: [``inactivity_timeout``] s without audio before the server closes
@@ -92,9 +99,9 @@ class AssemblyAIOptions(ProviderOptions):
     encoding: Literal["pcm_s16le", "pcm_mulaw"] = "pcm_s16le"
     format_turns: bool = False
     endpointing_confidence: float | None = attrs.field(default=None, validator=_range(0, 1))
-    min_endpointing_silence: int | None = attrs.field(default=None, validator=_range(0, 60000))
-    max_endpointing_silence: int | None = attrs.field(default=None, validator=_range(0, 60000))
-    keyterms: tuple[str, ...] = attrs.field(default=(), converter=_keyterms)
+    endpointing: float | None = attrs.field(default=None, validator=_range(0, 60))
+    max_endpointing: float | None = attrs.field(default=None, validator=_range(0, 60))
+    keyterms: tuple[str, ...] = attrs.field(default=(), converter=keyterms)
     language_detection: bool | None = None
     inactivity_timeout: int | None = attrs.field(default=None, validator=_range(10, 3600))
     diarization: bool = False
@@ -140,7 +147,7 @@ class AssemblyAIProvider(Provider[AssemblyAIOptions]):
         query: dict[str, Any] = {
             "speech_model": o.model, "sample_rate": session.sample_rate, "encoding": o.encoding,
             "language_codes": None if english or lang == "multi" else [lang],
-            **{wire: getattr(o, name) or None for name, wire in _LIVE.items()},
+            **{wire: _live_value(o, name) or None for name, wire in _LIVE.items()},
             "format_turns": o.format_turns, "language_detection": o.language_detection, "token": o.token,
             "inactivity_timeout": o.inactivity_timeout, "speaker_labels": o.diarization or None,
         }  # fmt: skip
@@ -173,7 +180,7 @@ class AssemblyAIProvider(Provider[AssemblyAIOptions]):
         changed = self.live_changes(previous)
         if not changed:
             return None
-        values = {_LIVE[n]: _wire_value(getattr(self.options, n), text=False) for n in sorted(changed)}
+        values = {_LIVE[n]: _wire_value(_live_value(self.options, n), text=False) for n in sorted(changed)}
         return json.dumps({"type": "UpdateConfiguration", **values})
 
     def parse(self, message: object, session: Session) -> Iterable[ProviderEvent]:

@@ -248,6 +248,7 @@ class ConnectionRunner:
                 if (flush := self._provider.flush_message(session)) is not None:
                     await self._conn.send(flush)
         await self._send_chunks(self._chunker.flush())  # so does the end of the input
+        session.input_ended = True
         if (eoi := self._provider.end_of_input_message(session)) is not None:
             await self._conn.send(eoi)
         self._input_sent.set()

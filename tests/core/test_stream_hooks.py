@@ -137,3 +137,27 @@ async def test_a_session_is_rotated_before_its_announced_expiry_without_losing_w
     events = await _run(provider, frames(speech(utterances)), pace=0.02)  # about 3 s, real time
     assert provider.connects >= 2
     assert [w for f in _finals(events) for w in f.text.split()] == [f"w{k}" for u in utterances for k in u]
+
+
+class Recording(FakeProvider):
+    """Records, per control message, whether the session's input had ended."""
+
+    seen: ClassVar[list[tuple[str, bool]]] = []
+
+    def flush_message(self, session: Session) -> object:
+        self.seen.append(("flush", session.input_ended))
+        return super().flush_message(session)
+
+    def end_of_input_message(self, session: Session) -> object:
+        self.seen.append(("end", session.input_ended))
+        return super().end_of_input_message(session)
+
+
+async def test_a_session_says_when_its_input_ended_and_end_input_flushes_first() -> None:
+    Recording.seen = []
+    events = await _run(Recording(FakeOptions()), frames(speech(UTTERANCES)), flush_at=40)
+    assert [e.text for e in _finals(events)] and Recording.seen == [
+        ("flush", False),  # the flush asked for mid-stream
+        ("flush", False),  # livekit's end_input() flushes before it ends the input
+        ("end", True),
+    ]

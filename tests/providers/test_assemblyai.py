@@ -279,7 +279,7 @@ async def _update_mid_stream(emu: AssemblyAIEmulator, **changes: Any) -> Run:
 
 async def test_updating_endpointing_and_keyterms_sends_update_configuration_without_reconnecting() -> None:
     async with AssemblyAIEmulator() as emu:
-        run_ = await _update_mid_stream(emu, max_endpointing_silence=800, keyterms=("Acme",))
+        run_ = await _update_mid_stream(emu, max_endpointing=0.8, keyterms=("Acme",))
     assert len(emu.sessions) == 1 and run_.final_words == WORDS
     assert emu.sessions[0].state.updates == [{"max_turn_silence": 800, "keyterms_prompt": ["Acme"]}]
 

@@ -5,7 +5,6 @@ Both Speechmatics protocols read them: the classic RT v2 model now, Agent STT (Â
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any, Literal
 
 import attrs
@@ -13,6 +12,7 @@ from attrs import validators as v
 
 from speechkit import ProviderOptions
 from speechkit.codecs import WIRE_ENCODINGS
+from speechkit.options import keyterms
 
 
 def _within(low: float, high: float) -> list[Any]:
@@ -25,11 +25,6 @@ def _one_of(*choices: str) -> Any:
             raise ValueError(f"{attribute.name} must be one of {', '.join(choices)}; got {value!r}")
 
     return check
-
-
-def _terms(value: str | Iterable[str]) -> tuple[str, ...]:
-    """Comma-separated in a config string (``%2C`` there), any iterable of strings in code."""
-    return tuple(t.strip() for t in (value.split(",") if isinstance(value, str) else value) if t.strip())
 
 
 @attrs.frozen(kw_only=True)
@@ -65,7 +60,7 @@ class SpeechmaticsOptions(ProviderOptions):
     endpointing: float = attrs.field(default=0.5, validator=_within(0.0, 2.0))
     diarization: bool = False
     max_speakers: int | None = attrs.field(default=None, validator=v.optional(_within(2, 100)))
-    keyterms: tuple[str, ...] = attrs.field(default=(), converter=_terms)
+    keyterms: tuple[str, ...] = attrs.field(default=(), converter=keyterms)
     output_locale: str | None = None
     punctuation_marks: str | None = None
     punctuation_sensitivity: float | None = attrs.field(default=None, validator=v.optional(_within(0, 1)))
