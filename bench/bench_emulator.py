@@ -224,7 +224,9 @@ async def run_client(spec: dict[str, Any]) -> dict[str, Any]:
                 if not s.ready and msg.type == aiohttp.WSMsgType.TEXT and "RecognitionStarted" in msg.data:
                     s.ready = True
                 elif provider == "speechmatics" and s.ended_at and "EndOfTranscript" in msg.data:
-                    await s.ws.close()  # the client closes after EndOfTranscript (§3.5) unless the server did
+                    # the client closes after EndOfTranscript unless the server did
+                    # (docs/protocols/speechmatics.md §3.5)
+                    await s.ws.close()
             s.code = s.ws.close_code
         except Exception as e:
             s.failed = f"{type(e).__name__}: {e}"

@@ -124,9 +124,10 @@ def make_emulator(provider: str) -> Any:
         from speechkit_conformance.emulators.telnyx import TelnyxConfig, TelnyxEmulator
 
         # closes after the last final: LiveKit's plugin sends no CloseStream and waits for the close;
-        # only after IDLE_S without audio: the service's idle rule is undocumented (protocols.md
-        # 4.8, Deepgram's 10 s the nearest analogy) and a 1 s rule closed sessions of clients
-        # that fell behind under load, which the real service is not known to do
+        # only after IDLE_S without audio: the service's idle rule is undocumented
+        # (docs/protocols/telnyx.md §4.8, Deepgram's 10 s the nearest analogy) and a 1 s rule
+        # closed sessions of clients that fell behind under load, which the real service is not
+        # known to do
         config = TelnyxConfig(end_of_stream="close_after_final", final_after=IDLE_S)
         return TelnyxEmulator(config).log_sends()
     if provider == "speechmatics":

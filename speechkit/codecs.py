@@ -4,7 +4,10 @@ Providers frame audio with these (:func:`encode_pcm`, :func:`wav_header`); the c
 emulators read it back with them (:func:`mulaw_decode`, :func:`parse_wav_header`), so a
 provider and its emulator cannot disagree on a codec. The μ-law pair is bit-exact with
 ``audioop.lin2ulaw`` / ``audioop.ulaw2lin`` (ITU-T G.711; ``audioop`` left the standard
-library in Python 3.13).
+library in Python 3.13). The streaming WAV header is the one LiveKit's Telnyx plugin sends to
+Telnyx's ``wav`` input format
+(https://developers.telnyx.com/docs/voice/stt/websocket-streaming/parameters/audio-formats); its
+layout and sources are in ``docs/protocols/telnyx.md`` §4.3.
 """
 
 from __future__ import annotations
@@ -91,7 +94,7 @@ def encode_pcm(pcm: bytes, encoding: str) -> bytes:
 
 STREAMING_DATA_SIZE = 0x7FFFFFFF
 """The ``data`` chunk size of a WAV whose length is not known: a stream (as LiveKit's Telnyx
-plugin sends it, ``shared/protocols.md`` §4.3); readers take the data to the end."""
+plugin sends it, ``docs/protocols/telnyx.md`` §4.3); readers take the data to the end."""
 
 
 class WavError(ValueError):

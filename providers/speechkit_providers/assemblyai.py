@@ -1,8 +1,14 @@
-"""The AssemblyAI provider: Universal Streaming v3 over WebSocket (``shared/protocols.md`` §2).
+"""The AssemblyAI provider: Universal Streaming v3 over WebSocket.
+
+It follows AssemblyAI's streaming docs (https://www.assemblyai.com/docs/streaming/message-sequence and
+https://www.assemblyai.com/docs/api-reference/streaming-api/universal-streaming); the fact-by-fact
+sources are in ``docs/protocols/assemblyai.md`` (§2; a bare §N.M below is in that file, source keys
+such as AAI-SDK in ``docs/protocols/sources.md``).
 
 Config strings: ``assemblyai/universal-streaming-english:en``, ``assemblyai:en?format_turns=true``,
 ``assemblyai/u3-rt-pro:es?region=eu``. The key comes from ``ASSEMBLYAI_API_KEY`` or ``api_key``
-(sent raw in ``Authorization``, §2.1), or a temporary ``token`` (sent as ``?token=``, §2.1).
+(sent raw in ``Authorization``, docs/protocols/assemblyai.md §2.1), or a temporary ``token`` (sent
+as ``?token=``, §2.1).
 Audio goes as raw binary PCM of 50 ms (50-1000 ms allowed, §2.3); the core pads a shorter
 flush or end-of-input tail with silence, which the stream clock skips.
 """

@@ -1,10 +1,15 @@
-"""The Telnyx provider: Speech-to-Text over WebSocket (``shared/protocols.md`` §4).
+"""The Telnyx provider: Speech-to-Text over WebSocket.
+
+It follows Telnyx's STT WebSocket docs (https://developers.telnyx.com/docs/voice/stt/websocket-streaming,
+with its parameters, responses and errors pages); the fact-by-fact sources are in
+``docs/protocols/telnyx.md`` (§4; a bare §N.M below is in that file, source keys such as SC75 in
+``docs/protocols/sources.md``).
 
 Config strings: ``telnyx:en``, ``telnyx?engine=Deepgram&interim_results=true``. The key
 comes from ``TELNYX_API_KEY`` or ``api_key``. Audio goes as a streaming WAV (a 44-byte
 RIFF header on every connection, then raw s16le mono), like the LiveKit plugin, so the
-server reads the rate from the header (§4.3). Documented transcripts carry no timestamps
-(§4.5); ``start``/``duration`` are read when present (the Telnyx SDKs read them).
+server reads the rate from the header (docs/protocols/telnyx.md §4.3). Documented transcripts
+carry no timestamps (§4.5); ``start``/``duration`` are read when present (the Telnyx SDKs read them).
 """
 
 from __future__ import annotations
@@ -29,7 +34,8 @@ _MIN_CHUNK, _MAX_CHUNK = 2048, 8192  # recommended binary frame sizes, bytes (§
 
 
 def _engine(value: str) -> str:
-    """Accept any case, send the docs' spelling: SC75 saw lowercase ``telnyx`` close the socket."""
+    """Accept any case, send the docs' spelling: [SC75: streamcore-server issue #75] saw lowercase
+    ``telnyx`` close the socket."""
     for engine in ENGINES:
         if engine.lower() == str(value).lower():
             return engine

@@ -40,7 +40,7 @@ async def _events(emu: AssemblyAIEmulator, frames: list, **options: object) -> l
 
 def _whole_chunks(audio: OracleAudio) -> list:
     """The oracle audio padded with silence to whole 50 ms chunks: the plugin sends the remainder
-    of its last chunk as is (protocols.md §2.11.1), which a strict server refuses."""
+    of its last chunk as is (docs/protocols/assemblyai.md §2.11.1), which a strict server refuses."""
     pcm = audio.pcm()
     return frames_of(np.pad(pcm, (0, -len(pcm) % (RATE // 20))), RATE)
 

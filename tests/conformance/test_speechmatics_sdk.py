@@ -81,7 +81,8 @@ async def test_the_sdk_at_its_default_44_1_khz_pushed_at_once_gets_every_final()
         seen = await _session(emu, io.BytesIO(pcm), audio_format=fmt)
     assert emu.sessions[0].state.audio_format["sample_rate"] == 44100
     assert _words(seen["AddTranscript"]) == WORDS and len(seen["EndOfTranscript"]) == 1
-    assert "AddPartialTranscript" not in seen  # enable_partials defaults to false (§3.2)
+    # enable_partials defaults to false (docs/protocols/speechmatics.md §3.2)
+    assert "AddPartialTranscript" not in seen
 
 
 async def test_the_sdk_gets_a_temporary_key_from_the_mock_and_connects_with_it() -> None:

@@ -2,8 +2,9 @@
 emulator, with ``base_url`` pointed at it: a client nobody here wrote must get its transcripts.
 
 The plugin streams a WAV header then PCM, sends no ``CloseStream`` and waits for the server to
-close (protocols.md §4.7, §4.10.6): it finishes against the emulator's ``close_after_final``
-end-of-stream mode (SC75's observation) and waits forever in the documented ``close_stream`` one.
+close (docs/protocols/telnyx.md §4.7, §4.10.6): it finishes against the emulator's
+``close_after_final`` end-of-stream mode (SC75's observation, streamcore-server issue #75) and
+waits forever in the documented ``close_stream`` one.
 """
 
 from __future__ import annotations

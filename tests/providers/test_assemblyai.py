@@ -63,7 +63,8 @@ async def test_the_query_has_the_model_json_keyterms_and_lowercase_booleans_with
         await run(emu, keyterms=("LiveKit", "Speechmatics"), format_turns=True, language_detection=False)
     raw, query = emu.sessions[0].raw_query, emu.sessions[0].query
     assert query["speech_model"] == "universal-streaming-english" and query["sample_rate"] == "16000"
-    assert query["keyterms_prompt"] == '["LiveKit", "Speechmatics"]'  # JSON, case kept (protocols.md §2.2)
+    # JSON, case kept (docs/protocols/assemblyai.md §2.2)
+    assert query["keyterms_prompt"] == '["LiveKit", "Speechmatics"]'
     assert "format_turns=true" in raw and "language_detection=false" in raw
 
 

@@ -30,7 +30,7 @@ WORDS = [w for u in UTTERANCES for w in u]
 HEADER_16K = bytes.fromhex(
     "52 49 46 46 23 00 00 80 57 41 56 45 66 6d 74 20 10 00 00 00 01 00 01 00"
     " 80 3e 00 00 00 7d 00 00 02 00 10 00 64 61 74 61 ff ff ff 7f"
-)  # protocols.md §4.3
+)  # LiveKit's streaming WAV header (docs/protocols/telnyx.md §4.3)
 
 
 def frames(pcm: np.ndarray, rate: int = RATE, ms: int = 20) -> list[rtc.AudioFrame]:
@@ -172,7 +172,7 @@ async def test_a_503_on_the_first_connect_is_retried() -> None:
     assert final_words(events) == WORDS
 
 
-# -- end of stream (protocols.md §4.7) ----------------------------------------------------------
+# -- end of stream (docs/protocols/telnyx.md §4.7) ----------------------------------------------
 
 
 @pytest.mark.parametrize("mode", ["close_after_final", "stay_open", "close_stream"])

@@ -1,4 +1,10 @@
-"""The Speechmatics provider: the classic Real-Time API v2 (``shared/protocols.md`` §3.1–3.2, §3.4–3.7).
+"""The Speechmatics provider: the classic Real-Time API v2.
+
+It follows Speechmatics' Realtime API reference
+(https://docs.speechmatics.com/api-ref/realtime-transcription-websocket) and WebSocket protocol guide
+(https://docs.speechmatics.com/speech-to-text/realtime/guides/websocket-protocol); the fact-by-fact
+sources are in ``docs/protocols/speechmatics.md`` §3.1–3.2 and §3.4–3.7 (a bare §N.M below is in that
+file, source keys such as SM-RT in ``docs/protocols/sources.md``).
 
 Config strings: ``speechmatics/enhanced:en``, ``speechmatics:de?diarization=true&max_delay=1.5``
 (options: :mod:`.options`). The key (``SPEECHMATICS_API_KEY`` or ``api_key``) goes as ``Authorization:

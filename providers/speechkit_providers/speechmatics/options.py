@@ -1,6 +1,9 @@
-"""Options of the Speechmatics provider: what a config string's ``?key=value`` map onto (§3.2).
+"""Options of the Speechmatics provider: what a config string's ``?key=value`` map onto.
 
-Both Speechmatics protocols read them: the classic RT v2 model now, Agent STT (§3.3) later.
+They are the ``transcription_config`` of Speechmatics' Realtime API
+(https://docs.speechmatics.com/api-ref/realtime-transcription-websocket), as
+``docs/protocols/speechmatics.md`` §3.2 sources them. Both Speechmatics protocols read them: the classic
+RT v2 model now, Agent STT (§3.3) later.
 """
 
 from __future__ import annotations
