@@ -450,7 +450,7 @@ class SessionContext(Generic[StateT]):
         return emulator.shift_final(message, shift) if shift else message
 
     def close(self, code: int = 1000, reason: str = "") -> None:
-        """Queue a close with ``code`` and ``reason`` (at most 123 bytes of UTF-8, RFC 6455 §5.5)
+        """Queue a close with ``code`` and ``reason`` (at most 123 bytes of UTF-8, RFC 6455 section 5.5)
         after everything already queued."""
         item: _Item = ("close", (code, reason))
         self._outbox.put_nowait((time.monotonic() + self.emulator.faults.delay, item))

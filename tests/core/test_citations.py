@@ -30,15 +30,6 @@ SCANNED = ("speechkit", "providers", "conformance", "bench", "tests")
 SELF = "tests/core/test_citations.py"  # holds the broken citations its checker is tested on
 NON_VENDOR = {"README.md", "sources.md", "common.md"}
 
-# The built-in emulators still cite ``shared/protocols.md`` and bare sections: the lead engineer is
-# rewriting them (issue 20, item 1) and converts their citations after. Each is expected to fail
-# (strict: once one passes, take it off this list); a file not on it may not regress.
-PENDING = {
-    "conformance/speechkit_conformance/emulators/assemblyai.py",
-    "conformance/speechkit_conformance/emulators/speechmatics.py",
-    "conformance/speechkit_conformance/emulators/telnyx.py",
-}
-
 STALE = re.compile(r"shared/protocols\.md|\.\./shared\b|(?<![\w/-])protocols\.md")
 DOC = re.compile(r"docs/protocols/([\w-]+\.md)")
 QUALIFIED = re.compile(r"docs/protocols/([\w-]+\.md)[`\s(]*§")  # a file named with a section
@@ -145,24 +136,10 @@ def scanned() -> list[str]:
     return [rel for rel in rels if rel != SELF]
 
 
-def _params() -> list[object]:
-    return [
-        pytest.param(rel, marks=pytest.mark.xfail(strict=True, reason="emulator not converted yet"))
-        if rel in PENDING
-        else rel
-        for rel in scanned()
-    ]
-
-
-@pytest.mark.parametrize("rel", _params())
+@pytest.mark.parametrize("rel", scanned())
 def test_citations_resolve(rel: str) -> None:
     found = problems(rel, (ROOT / rel).read_text(), source_keys())
     assert not found, f"{rel}:\n  " + "\n  ".join(found)
-
-
-def test_pending_files_exist() -> None:
-    """A stale PENDING entry would excuse nothing and hide a rename."""
-    assert set(scanned()) >= PENDING
 
 
 def test_notes_tags_are_defined() -> None:

@@ -1,4 +1,7 @@
-"""An emulator of AssemblyAI's Universal Streaming v3 WebSocket, as ``shared/protocols.md`` §2 documents it.
+"""An emulator of AssemblyAI's Universal Streaming v3 WebSocket, as AssemblyAI's streaming docs
+describe it (https://www.assemblyai.com/docs/api-reference/streaming-api/universal-streaming); the
+fact-by-fact sources are in ``docs/protocols/assemblyai.md`` (§2; a bare §N.M below is in that
+file, source keys such as AAI-SDK in ``docs/protocols/sources.md``).
 
 What it enforces and does (§2.12):
 

@@ -1,4 +1,7 @@
-"""An emulator of Speechmatics' classic Real-Time API v2, as ``shared/protocols.md`` §3 documents it.
+"""An emulator of Speechmatics' classic Real-Time API v2, as its API reference describes it
+(https://docs.speechmatics.com/api-ref/realtime-transcription-websocket); the fact-by-fact sources
+are in ``docs/protocols/speechmatics.md`` (§3; a bare §N.M below is in that file, source keys such
+as SM-RT in ``docs/protocols/sources.md``).
 
 What it enforces and does (§3.10):
 

@@ -1,4 +1,7 @@
-"""An emulator of the Telnyx Speech-to-Text WebSocket, as ``shared/protocols.md`` §4 documents it.
+"""An emulator of the Telnyx Speech-to-Text WebSocket, as Telnyx's STT WebSocket docs describe it
+(https://developers.telnyx.com/docs/voice/stt/websocket-streaming); the fact-by-fact sources are
+in ``docs/protocols/telnyx.md`` (§4; a bare §N.M below is in that file, source keys such as SC75
+in ``docs/protocols/sources.md``).
 
 What it enforces and does (§4.11):
 
@@ -24,7 +27,7 @@ What it enforces and does (§4.11):
   ``final_after`` s, SC75), ``stay_open`` (b: final, then the socket stays open until the
   client closes, SC78), ``close_stream`` (c: finals after each pause, close 1000 only after
   ``CloseStream``, TX-DOCS). ``CloseStream`` ends the session in all three; whether the
-  Telnyx engine honours it is an open question (§6.3) that the emulator answers with the docs.
+  Telnyx engine honours it is an open question (docs/protocols/common.md §6.3) that the emulator answers with the docs.
 
 Transcript frames carry ``transcript``, ``is_final``, ``confidence`` and (Deepgram)
 ``speech_final``: no timestamps, as documented (§4.5). Behind the engine sits the
