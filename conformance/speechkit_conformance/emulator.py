@@ -603,6 +603,10 @@ class Emulator(Generic[ConfigT, StateT]):
         config_type: The vendor's config, an attrs class with at least ``api_key: str`` (the
             credential the emulator accepts); ``speechkit emulate --set`` sets its fields.
         error_close_code: Close code after the vendor's error message.
+        invalid_options: Provider options (as config strings name them) that parse but that
+            this vendor's server refuses after the handshake (a model it does not serve): the
+            suite's ``TestErrors`` connects with them and expects a final error, so a
+            ``speechkit conformance`` run exercises the server's refusal path. Empty: none.
         config: The config in use.
         sessions: One :class:`SessionRecord` per connect, refused ones included.
         accepted: Sessions upgraded so far.
@@ -617,6 +621,7 @@ class Emulator(Generic[ConfigT, StateT]):
     paths: ClassVar[tuple[str, ...]] = ()
     config_type: ClassVar[type[Any]]
     error_close_code: int = 1008
+    invalid_options: ClassVar[dict[str, Any]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -27,7 +27,8 @@ What it enforces and does (§4.11):
   ``final_after`` s, SC75), ``stay_open`` (b: final, then the socket stays open until the
   client closes, SC78), ``close_stream`` (c: finals after each pause, close 1000 only after
   ``CloseStream``, TX-DOCS). ``CloseStream`` ends the session in all three; whether the
-  Telnyx engine honours it is an open question (docs/protocols/common.md §6.3) that the emulator answers with the docs.
+  Telnyx engine honours it is an open question (docs/protocols/common.md §6.3) that the
+  emulator answers with the docs.
 
 Transcript frames carry ``transcript``, ``is_final``, ``confidence`` and (Deepgram)
 ``speech_final``: no timestamps, as documented (§4.5). Behind the engine sits the

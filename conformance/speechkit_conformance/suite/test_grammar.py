@@ -6,13 +6,27 @@ import pytest
 from livekit.agents import stt
 
 import speechkit
+from speechkit.text import normalise
 
-from ..harness import Target, carries_language, check_grammar, transcribe
+from ..harness import OracleAudio, Target, carries_language, check_grammar, transcribe
 from ..requirements import requires
 
 E = stt.SpeechEventType
+UTTERANCES_3 = (("alpha", "bravo"), ("charlie", "delta", "echo"), ("foxtrot", "golf"))
+"""Three utterances: merging two of them still fails the per-utterance test."""
 OTHER_LANGUAGE = "de-DE"
 """A language no provider defaults to, sent to check that ``stream(language=...)`` reaches the server."""
+
+
+def utterances_of(events: list[stt.SpeechEvent]) -> list[list[str]]:
+    """The final words between each START_OF_SPEECH and the next one."""
+    out: list[list[str]] = []
+    for ev in events:
+        if ev.type == E.START_OF_SPEECH:
+            out.append([])
+        elif ev.type == E.FINAL_TRANSCRIPT and out and ev.alternatives:
+            out[-1] += normalise(ev.alternatives[0].text).split()
+    return out
 
 
 @pytest.mark.asyncio
@@ -26,18 +40,17 @@ class TestEventGrammar:
         check_grammar(run.types, require_final=speechkit_target.audio.exact)
 
     @requires("end_of_utterance", "exact_words")
-    async def test_each_utterance_gets_its_own_start_and_end_when_pushed_at_once(
-        self, speechkit_target: Target, speechkit_stt: speechkit.STT
+    @pytest.mark.parametrize("speed", [None, 1.0], ids=["burst", "paced"])
+    async def test_each_utterance_gets_its_own_start_and_end(
+        self, speechkit_target: Target, speechkit_stt: speechkit.STT, speed: float | None
     ) -> None:
-        # burst mode: the whole recording before the first answer; an emulator that answers the
-        # end of speech by audio position alone merges utterances here (one START/END for two)
-        audio = speechkit_target.audio
-        run = await transcribe(speechkit_stt, audio.frames())
-        utterances = len(getattr(audio, "utterances", ()))
+        # burst: the whole recording before the first answer; an emulator that ends an utterance
+        # by wall time instead of audio position merges them there (one START/END for three)
+        audio = OracleAudio(utterances=UTTERANCES_3)
+        run = await transcribe(speechkit_stt, audio.frames(), speed=speed)
         starts, ends = run.types.count(E.START_OF_SPEECH), run.types.count(E.END_OF_SPEECH)
-        assert utterances >= 2 and starts == ends == utterances, (
-            f"{utterances} utterances gave {starts} START_OF_SPEECH and {ends} END_OF_SPEECH: {run.types}"
-        )
+        assert starts == ends == len(UTTERANCES_3), run.types
+        assert utterances_of(run.events) == [list(u) for u in UTTERANCES_3]
 
     async def test_usage_reports_the_seconds_pushed_within_one_chunk(
         self, speechkit_target: Target, speechkit_stt: speechkit.STT
