@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Iterable
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, cast
 from urllib.parse import urlencode, urlsplit
 
 import attrs
@@ -38,8 +38,8 @@ _UNUSED = frozenset({"ConfigureSuccess", "ConfigureFailure"})
 
 def _keyterms(value: object) -> tuple[str, ...]:
     """A list, or a string separated by ``|`` (``,`` also splits a fallback chain)."""
-    items = value.replace("|", ",").split(",") if isinstance(value, str) else value
-    return tuple(str(t).strip() for t in items if str(t).strip())  # type: ignore[union-attr]
+    items = value.replace("|", ",").split(",") if isinstance(value, str) else cast("Iterable[object]", value)
+    return tuple(str(t).strip() for t in items if str(t).strip())
 
 
 def _seconds(low: float, high: float) -> Any:  # an optional number of seconds within [low, high]
@@ -204,7 +204,8 @@ class DeepgramProvider(Provider[DeepgramOptions]):
             Transcript(
                 str(alt.get("transcript") or ""),
                 final,
-                *span,
+                start_time=span[0],
+                end_time=span[1],
                 confidence=alt.get("confidence") if final else None,
                 words=words if final else (),
                 language=str(languages[0]) if languages else None,

@@ -148,9 +148,9 @@ def results(
     from_finalize: bool = False,
 ) -> dict[str, Any]:  # fmt: skip
     """A ``Results`` over ``[start, end]`` seconds of audio holding ``words`` (§5)."""
-    items = []
+    items: list[dict[str, Any]] = []
     for w in words:
-        item = {"word": w.text.lower().strip(".,?!"), "start": round(w.start_time, 3)}
+        item: dict[str, Any] = {"word": w.text.lower().strip(".,?!"), "start": round(w.start_time, 3)}
         item |= {"end": round(w.end_time, 3), "confidence": round(w.confidence or 0.9, 4)}
         if st.punctuate:
             item["punctuated_word"] = w.text
@@ -158,7 +158,7 @@ def results(
             item["speaker"] = 0
         items.append(item)
     transcript = " ".join(str(i.get("punctuated_word", i["word"])) for i in items)
-    confidence = round(sum(i["confidence"] for i in items) / len(items), 4) if items else 0.0
+    confidence = round(sum(w.confidence or 0.9 for w in words) / len(words), 4) if words else 0.0
     message: dict[str, Any] = {
         "type": "Results", "channel_index": [0, 1], "duration": round(max(0.0, end - start), 3),
         "start": round(start, 3), "is_final": final, "speech_final": speech_final,
