@@ -8,6 +8,7 @@ as the LiveKit plugin sends it (§3). Times are seconds of the connection's audi
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import Counter
 from collections.abc import Iterable
@@ -32,7 +33,7 @@ _CLOSES = {  # close reasons of the API (§7) -> what they mean, for the error m
     "NET-0000": "Deepgram sent no result within its timeout",
     "NET-0001": "no audio or KeepAlive reached Deepgram for 10 s",
 }
-_UNUSED = frozenset({"ConfigureSuccess", "ConfigureFailure"})
+_UNUSED = frozenset({"ConfigureSuccess"})
 """Messages of the protocol with nothing for the core (§5)."""
 
 
@@ -99,6 +100,7 @@ class DeepgramProvider(Provider[DeepgramOptions]):
         encodings=("pcm_s16le", "pcm_mulaw"),
     )  # fmt: skip
     credential_env = "DEEPGRAM_API_KEY"
+    live_options = frozenset({"keyterms"})  # Configure replaces them live, on Nova-3 (§4, DG-SDK)
     emulator = "speechkit_conformance.emulators.deepgram:DeepgramEmulator"
     chunk_duration = 0.05  # as the LiveKit plugin sends (§3)
     keepalive_interval = 4.0  # the docs: every 3-5 s, within the 10 s idle window (§6)
@@ -150,6 +152,12 @@ class DeepgramProvider(Provider[DeepgramOptions]):
         """``KeepAlive`` resets the 10 s idle timer; the server does not answer it (§6)."""
         return '{"type": "KeepAlive"}'
 
+    def update_message(self, previous: Provider[DeepgramOptions], session: Session) -> str | None:
+        """``Configure`` with the new keyterms on Nova-3 (§4); None (reconnect) for another change."""
+        if not self.live_changes(previous) or not self.options.model.startswith("nova-3"):
+            return None
+        return json.dumps({"type": "Configure", "keyterms": list(self.options.keyterms)})
+
     def parse(self, message: object, session: Session) -> Iterable[ProviderEvent]:
         """One JSON message (§5) to events.
 
@@ -174,6 +182,9 @@ class DeepgramProvider(Provider[DeepgramOptions]):
             variant, said = str(data.get("variant", "")), str(data.get("description", ""))
             text = f"{self.name} error {variant or '?'}{': ' + said if said else ''}"
             raise self.vendor_error("invalid" if variant == "SchemaError" else "server", text)
+        if kind == "ConfigureFailure":  # the stream goes on with the keyterms it had (§5.5)
+            logger.warning("deepgram kept its keyterms: %s", data.get("code"), extra={"provider": self.name})
+            return ()
         if kind in _UNUSED:
             return ()
         return self.skip_unknown(kind)

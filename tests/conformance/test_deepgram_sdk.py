@@ -15,7 +15,14 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 from deepgram.core.api_error import ApiError  # noqa: E402
 from deepgram.environment import DeepgramClientEnvironment  # noqa: E402
-from deepgram.listen.v1.types import ListenV1Metadata, ListenV1Results, ListenV1UtteranceEnd  # noqa: E402
+from deepgram.listen.v1.types import (  # noqa: E402
+    ListenV1Configure,
+    ListenV1ConfigureFailure,
+    ListenV1ConfigureSuccess,
+    ListenV1Metadata,
+    ListenV1Results,
+    ListenV1UtteranceEnd,
+)
 from speechkit_conformance.emulators.deepgram import DeepgramEmulator  # noqa: E402
 from speechkit_conformance.oracle import synthesize  # noqa: E402
 
@@ -107,3 +114,14 @@ async def test_a_wrong_key_is_the_sdks_api_error_401() -> None:
             async with client(emu, key="wrong").listen.v1.connect(model="nova-3"):
                 pass
     assert caught.value.status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("model", "answer"), [("nova-3", ListenV1ConfigureSuccess), ("nova-2", ListenV1ConfigureFailure)]
+)
+async def test_the_sdks_configure_is_answered_as_its_types_say(model: str, answer: type) -> None:
+    async with DeepgramEmulator() as emu, client(emu).listen.v1.connect(model=model) as socket:
+        await socket.send_configure(ListenV1Configure(keyterms=["Acme"]))
+        reply = await asyncio.wait_for(socket.recv(), 5)
+    assert isinstance(reply, answer)
+    assert getattr(reply, "keyterms", ["Acme"]) == ["Acme"]

@@ -248,3 +248,34 @@ def test_close_reasons_are_explained_and_classified() -> None:
     assert isinstance(idle, ServerError) and idle.retryable and "no audio or KeepAlive" in str(idle)
     assert isinstance(provider().classify_close(1008, "DATA-0000", hook_session()), InvalidRequestError)
     assert provider().classify_close(1000, "", hook_session()) is None
+
+
+# -- live updates -----------------------------------------------------------------------------------
+
+
+async def _update_mid_stream(emu: DeepgramEmulator, model: str = "nova-3", **changes: Any) -> Run:
+    engine = speechkit.STT(provider(emu, model=model))
+    stream = engine.stream(conn_options=FAST)
+    frames = oracle()
+    await push(stream, frames[: len(frames) // 2], speed=4.0, end_input=False)
+    stream.update_options(**changes)
+    await push(stream, frames[len(frames) // 2 :], speed=4.0)
+    result = Run([ev async for ev in stream], 0)
+    await stream.aclose()
+    await engine.aclose()
+    return result
+
+
+async def test_new_keyterms_on_nova_3_go_as_configure_without_reconnecting() -> None:
+    async with DeepgramEmulator() as emu:
+        result = await _update_mid_stream(emu, keyterms=("Acme", "LiveKit"))
+    session = emu.sessions[0]
+    assert len(emu.sessions) == 1 and result.final_words == WORDS
+    assert '{"type": "Configure", "keyterms": ["Acme", "LiveKit"]}' in session.texts
+    assert any('"ConfigureSuccess"' in m for m in session.sent)
+
+
+async def test_new_keyterms_on_an_older_model_reconnect_with_them_as_keywords() -> None:
+    async with DeepgramEmulator() as emu:
+        result = await _update_mid_stream(emu, model="nova-2", keyterms=("Acme",))
+    assert [s.query.get("keywords") for s in emu.sessions] == [None, "Acme"] and result.final_words == WORDS

@@ -15,7 +15,8 @@ What it enforces and does (§8):
   empty binary frame is taken as ``CloseStream`` (the older protocol's end marker, §3);
 * text messages (§4): ``KeepAlive`` resets the idle timer, ``Finalize`` finalises now (the
   final carries ``from_finalize``), ``CloseStream`` sends the last results, a ``Metadata``
-  summary and closes 1000; anything else is an ``Error`` with variant ``SchemaError`` (§5);
+  summary and closes 1000, ``Configure`` replaces the keyterms (Nova-3; ``ConfigureSuccess``,
+  else ``ConfigureFailure``); anything else is an ``Error`` with variant ``SchemaError`` (§5);
 * ``Results`` (§5): interims (``is_final: false``) only with ``interim_results``; finals with
   ``speech_final: true`` when the recognizer ended the utterance on silence in the audio
   (endpointing, unless ``endpointing=false``); ``start``/``duration`` tile the audio;
@@ -303,7 +304,7 @@ class DeepgramEmulator(Emulator):
         except ValueError:
             msg = None
         kind = msg.get("type") if isinstance(msg, dict) else None
-        if kind not in ("KeepAlive", "Finalize", "CloseStream"):
+        if kind not in ("KeepAlive", "Finalize", "CloseStream", "Configure"):
             error = {"type": "Error", "variant": "SchemaError", "message": text[:200]}
             ctx.send(json.dumps(error | {"description": "Could not parse the client message."}))
             return
@@ -313,6 +314,24 @@ class DeepgramEmulator(Emulator):
             st.rec.flush()
         elif kind == "CloseStream":
             self._close_stream(ctx, st)
+        elif kind == "Configure":
+            ctx.send(json.dumps(self.configure_answer(st, msg)))
+
+    @staticmethod
+    def configure_answer(st: _State, msg: dict[str, Any]) -> dict[str, Any]:
+        """``Configure`` replaces the keyterms on Nova-3; any other model refuses (§4, §5.5)."""
+        if not st.model.startswith("nova-3"):
+            code, said = "CONFIGURE_KEYTERMS_NOT_SUPPORTED", "Only Nova-3 models take keyterm updates"
+            return {
+                "type": "ConfigureFailure",
+                "request_id": st.request_id,
+                "code": code,
+                "description": said,
+            }
+        answer: dict[str, Any] = {"type": "ConfigureSuccess", "request_id": st.request_id}
+        if isinstance(msg.get("keyterms"), list):
+            st.query["keyterm"] = answer["keyterms"] = [str(t) for t in msg["keyterms"]]
+        return answer
 
     def _close_stream(self, ctx: SessionContext, st: _State) -> None:
         """Every result for the audio received, the ``Metadata`` summary, close 1000 (§4)."""
