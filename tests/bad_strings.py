@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from speechkit import registry
 
-BUILT_IN = ("local", "telnyx", "speechmatics", "assemblyai")
+BUILT_IN = ("local", "telnyx", "speechmatics", "assemblyai", "deepgram")
 NASTY_VALUES = [
     "nan", "NaN", "inf", "-inf", "1e999", "-1", "0", "1", "0.5", "16000", "8000", "true", "none",
     "%00", "%FF", "%C3", "%2C%2C", "~nosuchuser/x", "a" * 300, "ws://", "http://[::1", "notaurl",

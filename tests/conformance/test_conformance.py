@@ -35,7 +35,7 @@ def run_cli(provider: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.parametrize("provider", ["telnyx", "local", "speechmatics", "assemblyai"])
+@pytest.mark.parametrize("provider", ["telnyx", "local", "speechmatics", "assemblyai", "deepgram"])
 def test_speechkit_conformance_passes_for_each_built_in_provider(provider: str) -> None:
     result = run_cli(provider)
     passed = re.search(r"(\d+) passed", result.stdout)
