@@ -44,10 +44,15 @@ class Flushed:
         marker: What the emulator passed to :meth:`Recognizer.flush` (e.g. the vendor's
             request id), so it can answer that request and no other.
         position: Seconds of audio pushed when the flush was asked for.
+        finalized: Whether the flush itself ended an utterance: the final transcript just before
+            this marker is the flush's own. False when the recognizer had already ended that
+            utterance on silence (or nothing was pending), so a vendor that flags the final a
+            flush caused (Deepgram's ``from_finalize``) leaves an endpointed one unflagged.
     """
 
     marker: object
     position: float
+    finalized: bool = False
 
 
 RecognizerEvent = Transcript | SpeechStarted | SpeechEnded | Flushed | Finished
@@ -121,8 +126,10 @@ class SyncRecognizer:
         self._put(self.feed(pcm))
 
     def flush(self, marker: object = None) -> None:
-        self._put(self.finalize())
-        self._queue.put_nowait(Flushed(marker, self._pushed / self.sample_rate))
+        events = self.finalize()
+        self._put(events)
+        finalized = any(isinstance(e, Transcript) and e.is_final for e in events)
+        self._queue.put_nowait(Flushed(marker, self._pushed / self.sample_rate, finalized))
 
     def end_input(self) -> None:
         self._put(self.finalize())
@@ -163,6 +170,7 @@ class LocalRecognizer:
         self._rec = StreamingRecognizer(model, language=language, min_silence=final_after)
         self._resampler = Resampler(sample_rate, 16000) if sample_rate != 16000 else None
         self._pushed = 0  # samples at sample_rate
+        self._final_after = final_after
 
     def push(self, pcm: bytes) -> None:
         self._pushed += len(pcm) // 2
@@ -181,7 +189,15 @@ class LocalRecognizer:
         self._rec.end_input()
 
     async def events(self) -> AsyncIterator[RecognizerEvent]:
+        last_end: float | None = None  # end of the last final's words, seconds
         async for event in self._rec.events():
+            if isinstance(event, Transcript) and event.is_final and event.words:
+                last_end = event.words[-1].end_time
+            elif isinstance(event, Flushed):
+                # the engine's endpointer ends an utterance after final_after of silence: a final
+                # followed by less before the flush's position was the flush's own
+                ended = last_end is not None and event.position - last_end < self._final_after
+                event, last_end = attrs.evolve(event, finalized=ended), None
             yield event  # type: ignore[misc]
 
     async def aclose(self) -> None:

@@ -1,9 +1,14 @@
-"""The Deepgram provider: live streaming over WebSocket, ``/v1/listen`` (``docs/protocols/deepgram.md``).
+"""The Deepgram provider: live streaming over WebSocket, ``/v1/listen``.
+
+It follows Deepgram's public API reference
+(https://developers.deepgram.com/reference/speech-to-text/listen-streaming) and feature pages
+(https://developers.deepgram.com/docs/finalize, .../close-stream, .../keep-alive), as
+``docs/protocols/deepgram.md`` §7.1 writes them down with their sources.
 
 Config strings: ``deepgram/nova-3:en``, ``deepgram:en?endpointing=0.3&utterance_end=1``,
 ``deepgram/nova-3:multi?keyterms=Acme|LiveKit``. The key comes from ``DEEPGRAM_API_KEY`` or
-``api_key``, sent as ``Authorization: Token <key>`` (§1). Audio goes as raw binary PCM of 50 ms,
-as the LiveKit plugin sends it (§3). Times are seconds of the connection's audio (§5).
+``api_key``, sent as ``Authorization: Token <key>`` (§7.1). Audio goes as raw binary PCM of 50 ms,
+as the LiveKit plugin sends it (§7.3). Times are seconds of the connection's audio (§7.5).
 """
 
 from __future__ import annotations
@@ -26,15 +31,15 @@ logger = logging.getLogger("speechkit")
 
 RATES = (8000, 16000, 24000, 44100, 48000)
 """Sample rates sent (Hz); the core resamples to one. The API takes any rate with an
-``encoding`` (§2); these are the ones Deepgram's docs use."""
+``encoding`` (§7.2); these are the ones Deepgram's docs use."""
 _WIRE_ENCODING = {"pcm_s16le": "linear16", "pcm_mulaw": "mulaw"}
-_CLOSES = {  # close reasons of the API (§7) -> what they mean, for the error message
+_CLOSES = {  # close reasons of the API (§7.7) -> what they mean, for the error message
     "DATA-0000": "the audio could not be decoded (check encoding and sample_rate)",
     "NET-0000": "Deepgram sent no result within its timeout",
     "NET-0001": "no audio or KeepAlive reached Deepgram for 10 s",
 }
 _UNUSED = frozenset({"ConfigureSuccess"})
-"""Messages of the protocol with nothing for the core (§5)."""
+"""Messages of the protocol with nothing for the core (§7.5)."""
 
 
 def _keyterms(value: object) -> tuple[str, ...]:
@@ -49,7 +54,7 @@ def _seconds(low: float, high: float) -> Any:  # an optional number of seconds w
 
 @attrs.frozen(kw_only=True)
 class DeepgramOptions(ProviderOptions):
-    """Options of the Deepgram provider; wire names (§2) in brackets. Durations are seconds,
+    """Options of the Deepgram provider; wire names (§7.2) in brackets. Durations are seconds,
     as in every speechkit provider; the wire takes milliseconds.
 
     Attributes:
@@ -64,7 +69,7 @@ class DeepgramOptions(ProviderOptions):
             0 turns endpointing off; None for Deepgram's default (10 ms).
         utterance_end: [``utterance_end_ms``] seconds of gap after the last final word before an
             ``UtteranceEnd``, which ends the utterance where endpointing missed it (noise); sent
-            only with ``interim_results``, which it needs (§2); None: not sent.
+            only with ``interim_results``, which it needs (§7.2); None: not sent.
         vad_events: [``vad_events``] ``SpeechStarted`` messages (``START_OF_SPEECH`` before words).
         keyterms: [``keyterm``, Nova-3; ``keywords`` on other models] words to boost;
             ``keyterms=Acme|LiveKit`` in config strings.
@@ -87,7 +92,7 @@ class DeepgramOptions(ProviderOptions):
 
 
 class DeepgramProvider(Provider[DeepgramOptions]):
-    """Deepgram live streaming (§1-§7): raw PCM, JSON ``Results`` with word timings.
+    """Deepgram live streaming (§7.1–§7.7): raw PCM, JSON ``Results`` with word timings.
 
     A ``Results`` with ``is_final`` is a final; ``speech_final`` (endpointing) or
     ``from_finalize`` (a flush) closes the utterance, and so does an ``UtteranceEnd``.
@@ -100,10 +105,10 @@ class DeepgramProvider(Provider[DeepgramOptions]):
         encodings=("pcm_s16le", "pcm_mulaw"),
     )  # fmt: skip
     credential_env = "DEEPGRAM_API_KEY"
-    live_options = frozenset({"keyterms"})  # Configure replaces them live, on Nova-3 (§4, DG-SDK)
+    live_options = frozenset({"keyterms"})  # Configure replaces them live, on Nova-3 (§7.4, DG-SDK)
     emulator = "speechkit_conformance.emulators.deepgram:DeepgramEmulator"
-    chunk_duration = 0.05  # as the LiveKit plugin sends (§3)
-    keepalive_interval = 4.0  # the docs: every 3-5 s, within the 10 s idle window (§6)
+    chunk_duration = 0.05  # as the LiveKit plugin sends (§7.3)
+    keepalive_interval = 4.0  # the docs: every 3-5 s, within the 10 s idle window (§7.6)
 
     def __init__(self, options: DeepgramOptions) -> None:
         """Capabilities follow the options; ``MissingCredentialsError`` without a key."""
@@ -113,13 +118,13 @@ class DeepgramProvider(Provider[DeepgramOptions]):
         )
 
     def url(self, session: Session) -> str:
-        """``<base>/v1/listen?<query>``: booleans lowercase, times in ms, lists repeated (§2)."""
+        """``<base>/v1/listen?<query>``: booleans lowercase, times in ms, lists repeated (§7.2)."""
         o = self.options
         base = (o.base_url or "wss://api.deepgram.com").rstrip("/")
         if urlsplit(base).path in ("", "/"):
             base += "/v1/listen"
         terms = "keyterm" if o.model.startswith("nova-3") else "keywords"  # keyterm: Nova-3 only
-        gap = o.utterance_end if o.interim_results else None  # UtteranceEnd needs interims (§2)
+        gap = o.utterance_end if o.interim_results else None  # UtteranceEnd needs interims (§7.2)
         query: dict[str, Any] = {
             "model": o.model, "language": session.language, "encoding": _WIRE_ENCODING[o.encoding],
             "sample_rate": session.sample_rate, "channels": 1, "interim_results": o.interim_results,
@@ -132,34 +137,33 @@ class DeepgramProvider(Provider[DeepgramOptions]):
         return f"{base}?{urlencode(wire, doseq=True)}"
 
     def headers(self, session: Session) -> dict[str, str]:
-        """``Authorization: Token <key>`` (§1)."""
+        """``Authorization: Token <key>`` (§7.1)."""
         return {"Authorization": f"Token {self.api_key}"}
 
     def encode_audio(self, pcm: bytes, session: Session) -> bytes:
-        """Raw binary audio (§3); μ-law when ``encoding`` asks for it."""
+        """Raw binary audio (§7.3); μ-law when ``encoding`` asks for it."""
         return encode_pcm(pcm, "mulaw") if self.options.encoding == "pcm_mulaw" else pcm
 
     def flush_message(self, session: Session) -> str:
-        """``Finalize``: the buffered audio is finalised now, ``from_finalize`` set (§4)."""
+        """``Finalize``: the buffered audio is finalised now, ``from_finalize`` set (§7.4)."""
         return '{"type": "Finalize"}'
 
     def end_of_input_message(self, session: Session) -> str:
-        """``CloseStream``: the server sends the last results, a ``Metadata``, then closes (§4)."""
-        session.state["closing"] = True
+        """``CloseStream``: the server sends the last results, a ``Metadata``, then closes (§7.4)."""
         return '{"type": "CloseStream"}'
 
     def keepalive_message(self, session: Session) -> str:
-        """``KeepAlive`` resets the 10 s idle timer; the server does not answer it (§6)."""
+        """``KeepAlive`` resets the 10 s idle timer; the server does not answer it (§7.6)."""
         return '{"type": "KeepAlive"}'
 
     def update_message(self, previous: Provider[DeepgramOptions], session: Session) -> str | None:
-        """``Configure`` with the new keyterms on Nova-3 (§4); None (reconnect) for another change."""
+        """``Configure`` with the new keyterms on Nova-3 (§7.4); None (reconnect) for another change."""
         if not self.live_changes(previous) or not self.options.model.startswith("nova-3"):
             return None
         return json.dumps({"type": "Configure", "keyterms": list(self.options.keyterms)})
 
     def parse(self, message: object, session: Session) -> Iterable[ProviderEvent]:
-        """One JSON message (§5) to events.
+        """One JSON message (§7.5) to events.
 
         Raises:
             APIError: an ``Error`` message: ``SchemaError`` (a message of ours it could not read)
@@ -175,14 +179,14 @@ class DeepgramProvider(Provider[DeepgramOptions]):
         if kind == "UtteranceEnd":
             at = data.get("last_word_end")
             return (SpeechEnded(float(at) if isinstance(at, int | float) else None),)
-        if kind == "Metadata":  # the summary after CloseStream (§4); one before it is skipped
+        if kind == "Metadata":  # the summary after CloseStream (§7.4); one before it is skipped
             logger.debug("metadata", extra={"provider": self.name, "request_id": data.get("request_id")})
-            return (Finished(),) if session.state.get("closing") else ()
+            return (Finished(),) if session.input_ended else ()
         if kind == "Error":
             variant, said = str(data.get("variant", "")), str(data.get("description", ""))
             text = f"{self.name} error {variant or '?'}{': ' + said if said else ''}"
             raise self.vendor_error("invalid" if variant == "SchemaError" else "server", text)
-        if kind == "ConfigureFailure":  # the stream goes on with the keyterms it had (§5.5)
+        if kind == "ConfigureFailure":  # the stream goes on with the keyterms it had (§7.5.5)
             logger.warning("deepgram kept its keyterms: %s", data.get("code"), extra={"provider": self.name})
             return ()
         if kind in _UNUSED:
@@ -190,7 +194,7 @@ class DeepgramProvider(Provider[DeepgramOptions]):
         return self.skip_unknown(kind)
 
     def _results(self, data: dict[str, Any]) -> Iterable[ProviderEvent]:
-        """A ``Results`` (§5): the first alternative; words in seconds; ``punctuated_word`` when
+        """A ``Results`` (§7.5): the first alternative; words in seconds; ``punctuated_word`` when
         formatting is on (the transcript's own spelling)."""
         alts = (data.get("channel") or {}).get("alternatives") or [{}]
         alt, final = alts[0], bool(data.get("is_final"))
@@ -226,6 +230,6 @@ class DeepgramProvider(Provider[DeepgramOptions]):
         )
 
     def classify_close(self, code: int, reason: str, session: Session) -> APIError | None:
-        """As the default (1008 and 1003 final, others retried), with what the reason means (§7)."""
+        """As the default (1008 and 1003 final, others retried), with what the reason means (§7.7)."""
         meaning = _CLOSES.get(reason.strip())
         return super().classify_close(code, f"{reason}: {meaning}" if meaning else reason, session)

@@ -15,6 +15,7 @@ import attrs
 import pytest
 from speechkit_conformance import suite
 from speechkit_conformance.emulator import Emulator, FaultPlan, SessionContext, SessionRecord
+from speechkit_conformance.harness import SpeechAudio
 from speechkit_conformance.oracle import OracleRecognizer, synthesize
 from speechkit_conformance.recognizers import (
     Flushed,
@@ -75,6 +76,25 @@ async def test_a_flush_marker_follows_the_final_it_caused_and_carries_the_positi
     assert kinds == ["Transcript", "Flushed", "Flushed", "Finished"]
     flushed = [e for e in events if isinstance(e, Flushed)]
     assert [f.marker for f in flushed] == ["first", "second"] and flushed[0].position == pytest.approx(0.6)
+    assert [f.finalized for f in flushed] == [True, False]
+
+
+@pytest.mark.parametrize("kind", ["oracle", pytest.param("local", marks=pytest.mark.slow)])
+async def test_a_flush_after_the_silence_that_ended_an_utterance_did_not_finalize_it(kind: str) -> None:
+    if kind == "local":
+        pytest.importorskip("faster_whisper")
+        pcm = SpeechAudio().short().pcm(RATE)
+    else:
+        pcm = synthesize([["alpha", "bravo"]], RATE, lead=0.1)
+    rec = make_recognizer(kind, RATE)  # type: ignore[arg-type]
+    rec.push(pcm.tobytes() + bytes(2 * RATE * 2))  # the words, then 2 s of silence: endpointed
+    rec.flush("late")
+    rec.end_input()
+    events = await _events(rec)
+    await rec.aclose()
+    finals = [e for e in events if isinstance(e, Transcript) and e.is_final]
+    flushed = next(e for e in events if isinstance(e, Flushed))
+    assert finals and events.index(finals[-1]) < events.index(flushed) and not flushed.finalized
 
 
 async def test_end_of_speech_yields_speech_ended_after_that_much_silence_once_per_utterance() -> None:

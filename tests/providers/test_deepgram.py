@@ -168,7 +168,7 @@ async def test_keepalives_hold_a_silent_connection_past_the_idle_timeout() -> No
     assert '{"type": "KeepAlive"}' in emu.sessions[0].texts
 
 
-async def test_without_keepalives_the_idle_timeout_closes_1011() -> None:
+async def test_without_keepalives_the_idle_timeout_closes_1011_with_reason_net_0001() -> None:
     async with DeepgramEmulator(DeepgramConfig(idle_timeout=0.3)) as emu:
         engine = speechkit.STT(provider(emu))
         stream = engine.stream(conn_options=FAST)
@@ -176,7 +176,7 @@ async def test_without_keepalives_the_idle_timeout_closes_1011() -> None:
         assert await _ended(emu)
         await stream.aclose()
         await engine.aclose()
-    assert emu.sessions[0].close_code == 1011
+    assert (emu.sessions[0].close_code, emu.sessions[0].close_reason) == (1011, "NET-0001")
 
 
 async def _ended(emu: DeepgramEmulator) -> bool:
@@ -196,13 +196,13 @@ async def test_a_wrong_key_is_an_authentication_error_and_is_not_retried() -> No
     assert len(emu.sessions) == 1 and emu.sessions[0].headers.get("Authorization") == "Token wrong"
 
 
-@pytest.mark.xfail(strict=True, reason="the core drops the handshake's headers and body (issue 20 part 4)")
-async def test_a_refused_handshake_shows_deepgrams_dg_error_reason() -> None:
+async def test_a_refused_handshake_shows_deepgrams_dg_error_reason_and_is_not_retried() -> None:
     async with DeepgramEmulator(DeepgramConfig(custom_models=())) as emu:
         engine = speechkit.STT(provider(emu, model="my-custom-model"))
-        with pytest.raises(InvalidRequestError, match="No such model"):
+        with pytest.raises(InvalidRequestError, match="dg-error: No such model"):
             await transcribe(engine, oracle(), conn_options=FAST)
         await engine.aclose()
+    assert [s.status for s in emu.sessions] == [400]
 
 
 # -- parsing --------------------------------------------------------------------------------------
@@ -231,7 +231,7 @@ def test_metadata_finishes_the_stream_only_after_close_stream() -> None:
     p, session = provider(), hook_session()
     message = json.dumps({"type": "Metadata", "request_id": "r", "duration": 1.0, "channels": 1})
     assert list(p.parse(message, session)) == []
-    p.end_of_input_message(session)
+    session.input_ended = True  # the core sets it before it sends CloseStream
     assert list(p.parse(message, session)) == [Finished()]
 
 

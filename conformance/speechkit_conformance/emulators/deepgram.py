@@ -1,54 +1,46 @@
-"""An emulator of Deepgram's live streaming WebSocket (``/v1/listen``), as ``docs/protocols/deepgram.md``
-documents it (§ numbers below are that file's).
+"""An emulator of Deepgram's live streaming WebSocket (``/v1/listen``), on the recognizing emulator.
 
-What it enforces and does (§8):
+It follows Deepgram's public API reference
+(https://developers.deepgram.com/reference/speech-to-text/listen-streaming) and its feature pages
+(endpointing, utterance end, finalize, close stream, keep alive), as the notes
+``docs/protocols/deepgram.md`` §7.8 list what it does, each fact with its source:
 
 * ``GET /v1/listen`` with ``Authorization: Token <key>`` (any case of ``Token``; ``Bearer`` for a
   temporary token); a bad or missing key is an HTTP 401 whose ``dg-error`` header and JSON body
-  say why (§1, §7);
-* the query, checked at the handshake (§2): ``model`` known (or a configured custom one),
-  ``encoding`` known, ``sample_rate`` a positive integer and required with a raw ``encoding``,
-  booleans ``true``/``false``, ``endpointing`` an integer of ms or ``false``, ``utterance_end_ms``
-  an integer and only with ``interim_results=true``, ``keyterm`` only on Nova-3: else HTTP 400 with
-  ``dg-error``. Unknown parameters are ignored and recorded;
-* binary audio: ``linear16`` or ``mulaw`` at ``sample_rate``, ``channels`` mixed to mono; an
-  empty binary frame is taken as ``CloseStream`` (the older protocol's end marker, §3);
-* text messages (§4): ``KeepAlive`` resets the idle timer, ``Finalize`` finalises now (the
-  final carries ``from_finalize``), ``CloseStream`` sends the last results, a ``Metadata``
-  summary and closes 1000, ``Configure`` replaces the keyterms (Nova-3; ``ConfigureSuccess``,
-  else ``ConfigureFailure``); anything else is an ``Error`` with variant ``SchemaError`` (§5);
-* ``Results`` (§5): interims (``is_final: false``) only with ``interim_results``; finals with
-  ``speech_final: true`` when the recognizer ended the utterance on silence in the audio
-  (endpointing, unless ``endpointing=false``); ``start``/``duration`` tile the audio;
-  ``UtteranceEnd`` once the audio runs ``utterance_end_ms`` past the last final word;
-  ``SpeechStarted`` with ``vad_events``. Every rule is on **audio position**, never wall time,
-  so audio pushed faster than real time gets one final per utterance, as paced audio does;
-* the idle timeout: 10 s without audio or ``KeepAlive`` closes 1011 (``NET-0001``, §6).
-
-Behind the results sits the oracle recognizer (tone words), or with ``recognizer="local"`` the
-local provider's Whisper engine. Faults come from the framework's :class:`FaultPlan`.
+  say why (§7.1, §7.7);
+* the query, checked at the handshake (§7.2): ``model`` known (or a configured custom one),
+  ``encoding`` known, ``sample_rate`` required with ``encoding``, booleans ``true``/``false``,
+  ``endpointing`` an integer of ms or ``false``, ``utterance_end_ms`` an integer and only with
+  ``interim_results=true``, ``keyterm`` only on Nova-3: else HTTP 400 with ``dg-error``;
+* binary ``linear16`` or ``mulaw`` audio, ``channels`` mixed to mono; an empty binary frame is
+  taken as ``CloseStream`` (§7.3);
+* text messages (§7.4): ``KeepAlive`` resets the idle timer, ``Finalize`` finalises now (the
+  final it caused carries ``from_finalize``), ``CloseStream`` sends the last results, a
+  ``Metadata`` summary and closes 1000, ``Configure`` replaces the keyterms on Nova-3; anything
+  else is an ``Error`` with variant ``SchemaError`` (§7.5.5);
+* ``Results`` (§7.5.1): interims only with ``interim_results``; finals with ``speech_final`` when
+  the recognizer ended the utterance on silence in the audio (unless ``endpointing=false``);
+  ``UtteranceEnd`` when the recognizer saw ``utterance_end_ms`` of silence after words (§7.5.2);
+  ``SpeechStarted`` with ``vad_events`` (§7.5.3). Every rule is on audio position, never wall time;
+* 10 s without audio or ``KeepAlive`` closes 1011 with reason ``NET-0001`` (§7.6).
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
-import time
 import uuid
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import attrs
-import numpy as np
 from aiohttp import web
 
-from speechkit.codecs import mulaw_decode
-from speechkit.events import Finished, Transcript, Word
+from speechkit.events import SpeechEnded, Transcript, Word
 
-from ..emulator import Deadline, Emulator, FaultPlan, SessionContext, SessionRecord
-from ..oracle import UTTERANCE_END_S
-from ..recognizers import LocalSession, OracleSession
+from ..emulator import SessionContext, SessionRecord
+from ..recognizers import Flushed, RecognizerEvent, RecognizerKind
+from ..recognizing import RecognizingEmulator
 
 MODELS = (
     *("nova-3", "nova-3-general", "nova-3-medical", "nova-2", "nova-2-general", "nova-2-meeting"),
@@ -57,41 +49,41 @@ MODELS = (
     *("enhanced", "enhanced-general", "enhanced-meeting", "enhanced-phonecall", "enhanced-finance"),
     *("base", "meeting", "phonecall", "finance", "conversationalai", "voicemail", "video"),
 )
-"""``model`` values of the API reference (§2, DG-SPEC)."""
+"""``model`` values of the API reference (§7.2, DG-SPEC)."""
 ENCODINGS = ("linear16", "flac", "mulaw", "alaw", "amr-nb", "amr-wb", "opus", "ogg-opus", "speex", "g729")
-"""``encoding`` values (§2); only ``linear16`` and ``mulaw`` are decoded, the others recorded."""
+"""``encoding`` values (§7.2); only ``linear16`` and ``mulaw`` are decoded, the others recorded."""
+_DECODED = {"linear16": "pcm_s16le", "mulaw": "mulaw"}
 _BOOLS = {
     *("interim_results", "punctuate", "smart_format", "vad_events", "diarize", "multichannel"),
     *("numerals", "profanity_filter", "filler_words", "dictation", "no_delay", "mip_opt_out"),
 }
 _INTS = {"sample_rate", "channels", "utterance_end_ms"}
+_CONTROL = ("KeepAlive", "Finalize", "CloseStream", "Configure")
 
 
 @attrs.define(kw_only=True)
 class DeepgramConfig:
-    """How the emulated service behaves where the sources leave a choice (§8, [I]/[?] items).
+    """How the emulated service behaves where the sources leave a choice (§7.8, the [I]/[?] items).
 
     Attributes:
         api_key: The key accepted as ``Token <key>``.
+        recognizer: ``"oracle"`` (tone words) or ``"local"`` (Whisper tiny.en).
         tokens: Temporary tokens accepted as ``Bearer <token>``.
         custom_models: Model names accepted beyond :data:`MODELS` (a customer's own models).
-        idle_timeout: Seconds without audio or ``KeepAlive`` before the close (10 s, §6).
-        idle_close_code: Its close code (1011, reason ``NET-0001``; the framework sends no reason).
+        idle_timeout: Seconds without audio or ``KeepAlive`` before the close (10 s, §7.6).
         empty_frame_closes: An empty binary frame ends the stream as ``CloseStream`` does [?].
         utterance_end_needs_interims: ``utterance_end_ms`` without ``interim_results=true`` is a
             400 [?: the docs say it needs them, not what the server does without].
-        recognizer: ``"oracle"`` (tone words) or ``"local"`` (Whisper tiny.en, 16 kHz).
         final_after: Silence that ends an utterance for the local recognizer, seconds.
     """
 
     api_key: str = "deepgram-test-key"
+    recognizer: RecognizerKind = "oracle"
     tokens: tuple[str, ...] = ("deepgram-test-token",)
     custom_models: tuple[str, ...] = ()
     idle_timeout: float = 10.0
-    idle_close_code: int = 1011
     empty_frame_closes: bool = True
     utterance_end_needs_interims: bool = True
-    recognizer: Literal["oracle", "local"] = "oracle"
     final_after: float = 0.5
 
 
@@ -99,56 +91,105 @@ class QueryError(ValueError):
     """A query the service refuses at the handshake (HTTP 400 with ``dg-error``)."""
 
 
-def parse_query(query: dict[str, str], config: DeepgramConfig) -> dict[str, Any]:
-    """Typed values of the known parameters, checked as the service checks them (§2).
+@attrs.define
+class DeepgramSession:
+    """One session: what its query asked for (§7.2), and where its results stand on the audio clock.
+
+    Attributes:
+        endpointing: ms of silence for ``speech_final``; False: off; None: Deepgram's default.
+        utterance_end: ``utterance_end_ms`` in seconds; None: no ``UtteranceEnd``.
+        flushes: ``Finalize`` (and ``CloseStream``) requests the recognizer has not answered yet.
+        held: Recognizer events held while a flush is pending, so that the final it caused can
+            carry ``from_finalize`` (the :class:`Flushed` marker comes after that final).
+        cursor: End of the last final, seconds: where the next ``Results`` starts.
+        last_word_end: End of the last final word no ``UtteranceEnd`` followed yet, seconds.
+    """
+
+    model: str = "base"
+    encoding: str = "linear16"
+    sample_rate: int = 16000
+    channels: int = 1
+    interim: bool = False
+    punctuate: bool = False
+    diarize: bool = False
+    vad_events: bool = False
+    endpointing: int | Literal[False] | None = None
+    utterance_end: float | None = None
+    keyterms: list[str] = attrs.field(factory=list)
+    request_id: str = attrs.field(factory=lambda: str(uuid.uuid4()))
+    model_uuid: str = attrs.field(factory=lambda: str(uuid.uuid4()))
+    flushes: int = 0
+    held: list[RecognizerEvent] = attrs.field(factory=list)
+    cursor: float = 0.0
+    last_word_end: float | None = None
+    speaking: bool = False
+    closing: bool = False
+
+
+def parse_query(query: dict[str, str], keyterms: list[str], config: DeepgramConfig) -> DeepgramSession:
+    """The session a query asks for, checked as the service checks it (§7.2).
+
+    Args:
+        query: The upgrade's query (last value of each parameter).
+        keyterms: Every ``keyterm`` value (the parameter repeats).
+        config: The emulator's config (custom models, the ``utterance_end_ms`` rule).
 
     Raises:
         QueryError: the reason, as ``dg-error`` says it.
     """
-    out: dict[str, Any] = dict(query)
+    values: dict[str, Any] = {}
     for key, raw in query.items():
         if key in _BOOLS:
             if raw.lower() not in ("true", "false"):
                 raise QueryError(f"Invalid query string. Failed to parse {key}: expected true or false")
-            out[key] = raw.lower() == "true"
+            values[key] = raw.lower() == "true"
         elif key in _INTS:
             if not raw.isdigit() or int(raw) <= 0:
                 raise QueryError(f"Invalid query string. Failed to parse {key}: expected a positive integer")
-            out[key] = int(raw)
-        elif key == "endpointing":
-            if raw.lower() != "false" and not raw.isdigit():
-                raise QueryError("Invalid query string. endpointing must be an integer of ms or false")
-            out[key] = False if raw.lower() == "false" else int(raw)
-    model = out.get("model", "base")
+            values[key] = int(raw)
+        elif key == "endpointing" and raw.lower() != "false" and not raw.isdigit():
+            raise QueryError("Invalid query string. endpointing must be an integer of ms or false")
+    model = query.get("model", "base")
     if model not in MODELS and model not in config.custom_models:
         raise QueryError("No such model/language/tier combination found.")
-    encoding = out.get("encoding")
+    encoding = query.get("encoding")
     if encoding is not None and encoding not in ENCODINGS:
         raise QueryError(f"Invalid query string. Unknown encoding '{encoding}'")
-    if encoding is not None and "sample_rate" not in out:
+    if encoding is not None and "sample_rate" not in values:
         raise QueryError("sample_rate is required when encoding is given")
-    if "keyterm" in out and not str(model).startswith("nova-3"):
+    if keyterms and not model.startswith("nova-3"):
         raise QueryError("Keyterm Prompting is only available with Nova-3 models. Use keywords instead.")
-    if "utterance_end_ms" in out and config.utterance_end_needs_interims and not out.get("interim_results"):
+    gap = values.get("utterance_end_ms")
+    if gap and config.utterance_end_needs_interims and not values.get("interim_results"):
         raise QueryError("utterance_end_ms requires interim_results=true")
-    return out
+    endpointing = query.get("endpointing")
+    return DeepgramSession(
+        model, encoding or "linear16", values.get("sample_rate", 16000), values.get("channels", 1),
+        interim=values.get("interim_results", False),
+        punctuate=values.get("punctuate", False) or values.get("smart_format", False),
+        diarize=values.get("diarize", False) or "diarize_model" in query,
+        vad_events=values.get("vad_events", False),
+        endpointing=None if endpointing is None else endpointing.isdigit() and int(endpointing),
+        utterance_end=gap / 1000 if gap else None, keyterms=keyterms,
+    )  # fmt: skip
 
 
-def refusal(status: int, reason: str, request_id: str) -> web.Response:
-    """A refused upgrade: ``dg-error`` and ``dg-request-id`` headers, the reason in the body too (§7)."""
+def refusal(status: int, reason: str) -> web.Response:
+    """A refused upgrade: ``dg-error`` and ``dg-request-id`` headers, the reason in the body too (§7.7)."""
     code = {400: "Bad Request", 401: "INVALID_AUTH", 403: "INSUFFICIENT_PERMISSIONS"}.get(status, "ERROR")
+    request_id = str(uuid.uuid4())
     body = {"err_code": code, "err_msg": reason, "request_id": request_id}
     return web.json_response(body, status=status, headers={"dg-error": reason, "dg-request-id": request_id})
 
 
-# -- the vendor's messages (§5) -----------------------------------------------------------------
+# -- the vendor's messages (§7.5) -----------------------------------------------------------------
 
 
 def results(
-    st: _State, words: list[Word], *, start: float, end: float, final: bool, speech_final: bool = False,
-    from_finalize: bool = False,
+    st: DeepgramSession, words: list[Word], *, start: float, end: float, final: bool,
+    speech_final: bool = False,
 ) -> dict[str, Any]:  # fmt: skip
-    """A ``Results`` over ``[start, end]`` seconds of audio holding ``words`` (§5)."""
+    """A ``Results`` over ``[start, end]`` seconds of audio holding ``words`` (§7.5.1)."""
     items: list[dict[str, Any]] = []
     for w in words:
         item: dict[str, Any] = {"word": w.text.lower().strip(".,?!"), "start": round(w.start_time, 3)}
@@ -160,277 +201,179 @@ def results(
         items.append(item)
     transcript = " ".join(str(i.get("punctuated_word", i["word"])) for i in items)
     confidence = round(sum(w.confidence or 0.9 for w in words) / len(words), 4) if words else 0.0
-    message: dict[str, Any] = {
+    return {
         "type": "Results", "channel_index": [0, 1], "duration": round(max(0.0, end - start), 3),
         "start": round(start, 3), "is_final": final, "speech_final": speech_final,
         "channel": {"alternatives": [{"transcript": transcript, "confidence": confidence, "words": items}]},
         "metadata": {"request_id": st.request_id, "model_uuid": st.model_uuid,
                      "model_info": {"name": st.model, "version": "emulated", "arch": st.model}},
     }  # fmt: skip
-    if from_finalize:
-        message["from_finalize"] = True
-    return message
 
 
-def utterance_end(last_word_end: float) -> dict[str, Any]:
-    """An ``UtteranceEnd``: the gap after the word ending at ``last_word_end`` seconds (§5)."""
-    return {"type": "UtteranceEnd", "channel": [0, 1], "last_word_end": round(last_word_end, 3)}
-
-
-def metadata(st: _State, seconds: float) -> dict[str, Any]:
-    """The summary ``Metadata`` after ``CloseStream`` (§4)."""
+def metadata(st: DeepgramSession, record: SessionRecord) -> dict[str, Any]:
+    """The summary ``Metadata`` after ``CloseStream`` (§7.5.4)."""
     created = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     return {
         "type": "Metadata", "transaction_key": "deprecated", "request_id": st.request_id,
-        "sha256": st.sha256.hexdigest(), "created": created, "duration": round(seconds, 3),
-        "channels": st.channels,
+        "sha256": hashlib.sha256(record.audio).hexdigest(), "created": created,
+        "duration": round(record.audio_seconds, 3), "channels": st.channels,
     }  # fmt: skip
 
 
-@attrs.define
-class _State:
-    """One session's vendor state: its query and where the results stand on the audio clock."""
-
-    query: dict[str, Any]
-    rate: int
-    encoding: str
-    channels: int
-    model: str
-    request_id: str = attrs.field(factory=lambda: str(uuid.uuid4()))
-    model_uuid: str = attrs.field(factory=lambda: str(uuid.uuid4()))
-    sha256: Any = attrs.field(factory=hashlib.sha256)
-    rec: OracleSession | LocalSession | None = None
-    pump: asyncio.Task[None] | None = None
-    position: float = 0.0  # seconds of audio received
-    cursor: float = 0.0  # end of the last final: where the next Results starts
-    finalizes: list[float] = attrs.field(factory=list)  # audio positions of Finalize messages
-    last_word_end: float | None = None  # of the last final word no UtteranceEnd followed yet
-    speaking: bool = False  # SpeechStarted sent for the current utterance
-    last_activity: float = attrs.field(factory=time.monotonic)
-    closing: bool = False
-    timer: Deadline | None = None
-
-    @property
-    def punctuate(self) -> bool:
-        return bool(self.query.get("punctuate") or self.query.get("smart_format"))
-
-    @property
-    def diarize(self) -> bool:
-        return bool(self.query.get("diarize") or self.query.get("diarize_model"))
+def configure_answer(st: DeepgramSession, msg: dict[str, Any]) -> dict[str, Any]:
+    """``Configure`` replaces the keyterms on Nova-3; any other model refuses (§7.4, §7.5.5)."""
+    if not st.model.startswith("nova-3"):
+        said = "Only Nova-3 models take keyterm updates"
+        return {"type": "ConfigureFailure", "request_id": st.request_id,
+                "code": "CONFIGURE_KEYTERMS_NOT_SUPPORTED", "description": said}  # fmt: skip
+    answer: dict[str, Any] = {"type": "ConfigureSuccess", "request_id": st.request_id}
+    if isinstance(msg.get("keyterms"), list):
+        st.keyterms = answer["keyterms"] = [str(t) for t in msg["keyterms"]]
+    return answer
 
 
-class DeepgramEmulator(Emulator):
-    """Deepgram's ``/v1/listen`` WebSocket on 127.0.0.1 (see the module docs).
-
-    Args:
-        config: Behaviour where the sources leave a choice.
-        faults: What to do wrong.
-        port: 0 for an ephemeral port.
-    """
+class DeepgramEmulator(RecognizingEmulator[DeepgramConfig, DeepgramSession]):
+    """Deepgram's ``/v1/listen`` WebSocket on 127.0.0.1 (see the module docs)."""
 
     paths = ("/v1/listen",)
+    config_type = DeepgramConfig
     error_close_code = 1011
-
-    def __init__(
-        self, config: DeepgramConfig | None = None, *, faults: FaultPlan | None = None, port: int = 0
-    ) -> None:
-        super().__init__(faults=faults, port=port)
-        self.config = config or DeepgramConfig()
-
-    @property
-    def api_key(self) -> str:
-        """The key the emulator accepts."""
-        return self.config.api_key
-
-    @classmethod
-    def for_cli(cls, *, recognizer: str = "oracle", port: int = 0) -> DeepgramEmulator:
-        rec: Literal["oracle", "local"] = "local" if recognizer == "local" else "oracle"
-        return cls(DeepgramConfig(recognizer=rec), port=port)
-
-    # -- handshake ------------------------------------------------------------------------------
+    invalid_options: ClassVar[dict[str, Any]] = {"model": "nova-0"}  # parses; a 400 at the handshake (§7.7)
 
     def handshake(self, request: web.Request, record: SessionRecord) -> web.StreamResponse | None:
         scheme, _, credential = request.headers.get("Authorization", "").strip().partition(" ")
         key_ok = scheme.lower() == "token" and credential.strip() == self.config.api_key
         if not (key_ok or (scheme.lower() == "bearer" and credential.strip() in self.config.tokens)):
-            return refusal(401, "Invalid credentials.", str(uuid.uuid4()))
+            return refusal(401, "Invalid credentials.")
         try:
-            record.state["query"] = parse_query(dict(request.query), self.config)
+            self._session_of(request)
         except QueryError as e:
-            return refusal(400, str(e), str(uuid.uuid4()))
+            return refusal(400, str(e))
         return None
 
-    async def open_session(self, ctx: SessionContext) -> bool:
-        q = ctx.record.state["query"]
-        encoding = q.get("encoding", "linear16")
-        st = _State(q, q.get("sample_rate", 16000), encoding, q.get("channels", 1), q.get("model", "base"))
-        ctx.record.state["deepgram"] = st
-        if encoding in ("linear16", "mulaw"):
-            if self.config.recognizer == "local":  # tiny.en: English whatever language says
-                st.rec = LocalSession(st.rate, "en", self.config.final_after)
-            else:
-                st.rec = OracleSession(st.rate)
-            st.pump = ctx.spawn(self._pump(ctx, st))
-        st.timer = ctx.deadline(lambda: self._idle(ctx, st))
-        st.timer.wake(st.last_activity + self.config.idle_timeout)
-        return True
+    def _session_of(self, request: web.Request) -> DeepgramSession:
+        return parse_query(dict(request.query), request.query.getall("keyterm", []), self.config)
+
+    async def open_session(self, ctx: SessionContext[DeepgramSession]) -> DeepgramSession:
+        st = self._session_of(ctx.request)  # the handshake accepted this query
+        if st.encoding in _DECODED:  # compressed audio is recorded, not transcribed
+            self.start_recognizer(  # tiny.en: English whatever the language asked
+                ctx, st.sample_rate, final_after=self.config.final_after, end_of_speech=st.utterance_end
+            )
+        ctx.limit(self.config.idle_timeout, lambda: self._idle(ctx, st), idle=True)
+        return st
+
+    def _idle(self, ctx: SessionContext[DeepgramSession], st: DeepgramSession) -> None:
+        if not st.closing:
+            ctx.close(1011, "NET-0001")  # §7.6
 
     # -- audio and control ----------------------------------------------------------------------
 
-    async def on_binary(self, ctx: SessionContext, data: bytes) -> float:
-        st: _State = ctx.record.state["deepgram"]
-        st.last_activity = time.monotonic()
-        if st.closing:
-            return 0.0
+    async def on_binary(self, ctx: SessionContext[DeepgramSession], data: bytes) -> float:
+        st = ctx.state
         if not data and self.config.empty_frame_closes:
             self._close_stream(ctx, st)
             return 0.0
-        st.sha256.update(data)
-        if st.rec is None:
-            return 0.0  # compressed audio is recorded, not decoded
-        pcm = mulaw_decode(data) if st.encoding == "mulaw" else np.frombuffer(data[: len(data) & ~1], "<i2")
-        if st.channels > 1:
-            pcm = pcm[: len(pcm) // st.channels * st.channels].reshape(-1, st.channels).mean(axis=1)
-        st.rec.push(pcm.astype("<i2").tobytes())
-        st.position += len(pcm) / st.rate
-        # after the pump has taken the recognizer's events for this audio (they are queued already)
-        asyncio.get_running_loop().call_soon(self._utterance_end, ctx, st)
-        return len(pcm) / st.rate
+        return self.push_audio(ctx, data, encoding=_DECODED.get(st.encoding, ""), channels=st.channels)
 
-    async def on_text(self, ctx: SessionContext, text: str) -> None:
-        st: _State = ctx.record.state["deepgram"]
+    async def on_text(self, ctx: SessionContext[DeepgramSession], text: str) -> None:
+        st = ctx.state
         try:
             msg = json.loads(text)
         except ValueError:
             msg = None
         kind = msg.get("type") if isinstance(msg, dict) else None
-        if kind not in ("KeepAlive", "Finalize", "CloseStream", "Configure"):
+        if kind not in _CONTROL:
             error = {"type": "Error", "variant": "SchemaError", "message": text[:200]}
             ctx.send(json.dumps(error | {"description": "Could not parse the client message."}))
-            return
-        st.last_activity = time.monotonic()
-        if kind == "Finalize" and st.rec is not None and not st.closing:
-            st.finalizes.append(st.position)
-            st.rec.flush()
+        elif kind == "KeepAlive":  # audio and KeepAlive, nothing else, count against idle (§7.6)
+            ctx.touch()
+        elif kind == "Finalize":
+            self._flush(ctx, st)
         elif kind == "CloseStream":
             self._close_stream(ctx, st)
-        elif kind == "Configure":
-            ctx.send(json.dumps(self.configure_answer(st, msg)))
+        else:
+            ctx.send(json.dumps(configure_answer(st, msg)))
 
-    @staticmethod
-    def configure_answer(st: _State, msg: dict[str, Any]) -> dict[str, Any]:
-        """``Configure`` replaces the keyterms on Nova-3; any other model refuses (§4, §5.5)."""
-        if not st.model.startswith("nova-3"):
-            code, said = "CONFIGURE_KEYTERMS_NOT_SUPPORTED", "Only Nova-3 models take keyterm updates"
-            return {
-                "type": "ConfigureFailure",
-                "request_id": st.request_id,
-                "code": code,
-                "description": said,
-            }
-        answer: dict[str, Any] = {"type": "ConfigureSuccess", "request_id": st.request_id}
-        if isinstance(msg.get("keyterms"), list):
-            st.query["keyterm"] = answer["keyterms"] = [str(t) for t in msg["keyterms"]]
-        return answer
+    def _flush(self, ctx: SessionContext[DeepgramSession], st: DeepgramSession) -> None:
+        if ctx.recognizer is not None and not st.closing:
+            st.flushes += 1
+            ctx.recognizer.flush()
 
-    def _close_stream(self, ctx: SessionContext, st: _State) -> None:
-        """Every result for the audio received, the ``Metadata`` summary, close 1000 (§4)."""
-        if not st.closing:
-            st.closing = True
-            ctx.spawn(self._finish(ctx, st))
+    def _close_stream(self, ctx: SessionContext[DeepgramSession], st: DeepgramSession) -> None:
+        """Every result for the audio received, the ``Metadata`` summary, close 1000 (§7.4)."""
+        if st.closing:
+            return
+        self._flush(ctx, st)  # its final carries from_finalize, as a Finalize's does [I]
+        st.closing = True
 
-    async def _finish(self, ctx: SessionContext, st: _State) -> None:
-        if st.rec is not None and st.pump is not None:
-            st.finalizes.append(st.position)  # CloseStream finalises what is pending, as Finalize does
-            st.rec.end_input()
-            await asyncio.shield(st.pump)
-        ctx.send(json.dumps(metadata(st, ctx.record.audio_seconds)))
-        ctx.close(1000)
+        def done() -> None:
+            ctx.send(json.dumps(metadata(st, ctx.record)))
+            ctx.close(1000)
 
-    def _idle(self, ctx: SessionContext, st: _State) -> float | None:
-        """The 10 s idle close (a :class:`Deadline` tick); returns when it is due next."""
-        if ctx.ended.is_set() or st.closing:
-            return None
-        due = st.last_activity + self.config.idle_timeout
-        if time.monotonic() < due:
-            return due
-        ctx.close(self.config.idle_close_code)  # NET-0001 (§6)
-        return None
+        self.end_input(ctx, then=done)
 
     # -- results --------------------------------------------------------------------------------
 
-    async def _pump(self, ctx: SessionContext, st: _State) -> None:
-        assert st.rec is not None
-        async for ev in st.rec.events():
-            if isinstance(ev, Finished):
-                return
-            if isinstance(ev, Transcript) and ev.text.strip():
-                for message in self.messages_for(st, ev):
-                    ctx.send(json.dumps(message))
+    def on_event(self, ctx: SessionContext[DeepgramSession], event: RecognizerEvent) -> None:
+        st = ctx.state
+        if isinstance(event, Flushed):
+            # the last final before the marker is the flush's own unless silence had ended it
+            st.flushes, held, st.held = st.flushes - 1, st.held, []
+            finals = [e for e in held if isinstance(e, Transcript) and e.is_final]
+            caused = finals[-1] if finals and event.finalized else None
+            for e in held:
+                self._answer(ctx, st, e, flushed_at=event.position if e is caused else None)
+        elif st.flushes:
+            st.held.append(event)
+        else:
+            self._answer(ctx, st, event)
 
-    def messages_for(self, st: _State, ev: Transcript) -> list[dict[str, Any]]:
-        """The messages one recognizer transcript becomes (§5), on the audio clock alone."""
-        words = list(ev.words)
-        if not words:
-            return []
-        out: list[dict[str, Any]] = []
-        gap = st.query.get("utterance_end_ms")
-        if st.last_word_end is not None and gap and words[0].start_time >= st.last_word_end + gap / 1000:
-            out.append(utterance_end(st.last_word_end))  # the gap was in audio the pump had not seen
-        if st.last_word_end is not None and words[0].start_time >= st.last_word_end:
-            st.last_word_end = None  # words after the last final: the gap is over
-        if not st.speaking and st.query.get("vad_events"):
-            out.append(
-                {"type": "SpeechStarted", "channel": [0, 1], "timestamp": round(words[0].start_time, 3)}
-            )
-        st.speaking = True
-        end = words[-1].end_time
-        if not ev.is_final:
-            if st.query.get("interim_results"):
-                out.append(results(st, words, start=st.cursor, end=max(end, st.cursor), final=False))
-            return out
-        silence = UTTERANCE_END_S if self.config.recognizer == "oracle" else self.config.final_after
-        # a Finalize at a position before the silence that would end the utterance made this final
-        flushed = next((p for p in st.finalizes if end - 0.05 <= p < end + silence), None)
-        st.finalizes = [p for p in st.finalizes if p > end + silence]
-        stop = flushed if flushed is not None else end + silence
-        speech_final = flushed is None and st.query.get("endpointing", 10) is not False
-        out.append(
-            results(
-                st,
-                words,
-                start=st.cursor,
-                end=max(stop, st.cursor),
-                final=True,
-                speech_final=speech_final,
-                from_finalize=flushed is not None,
-            )
-        )
-        st.cursor, st.last_word_end, st.speaking = max(stop, st.cursor), end, False
-        return out
-
-    def _utterance_end(self, ctx: SessionContext, st: _State) -> None:
-        """``UtteranceEnd`` once the audio runs ``utterance_end_ms`` past the last final word (§5)."""
-        gap = st.query.get("utterance_end_ms")
-        if gap and st.last_word_end is not None and st.position >= st.last_word_end + gap / 1000:
-            ctx.send(json.dumps(utterance_end(st.last_word_end)))
+    def _answer(
+        self,
+        ctx: SessionContext[DeepgramSession],
+        st: DeepgramSession,
+        event: RecognizerEvent,
+        flushed_at: float | None = None,
+    ) -> None:
+        """The messages of one recognizer event (§7.5), on the audio clock alone."""
+        if isinstance(event, SpeechEnded) and st.utterance_end and st.last_word_end is not None:
+            # the recognizer saw utterance_end_ms of silence after the last final word (§7.5.2)
+            ended = {"type": "UtteranceEnd", "channel": [0, 1], "last_word_end": round(st.last_word_end, 3)}
+            ctx.send(json.dumps(ended))
             st.last_word_end = None
+        if not isinstance(event, Transcript):
+            return
+        words = list(event.words)
+        if not words:
+            return
+        if not st.speaking and st.vad_events:
+            started = {"type": "SpeechStarted", "channel": [0, 1], "timestamp": round(words[0].start_time, 3)}
+            ctx.send(json.dumps(started))
+        st.speaking = True
+        end = max(words[-1].end_time, st.cursor)
+        if not event.is_final:
+            if st.interim:
+                ctx.send(json.dumps(results(st, words, start=st.cursor, end=end, final=False)))
+            return
+        stop = max(flushed_at if flushed_at is not None else end, end)
+        flushed = flushed_at is not None
+        speech_final = not flushed and st.endpointing is not False
+        message = results(st, words, start=st.cursor, end=stop, final=True, speech_final=speech_final)
+        ctx.send(json.dumps(message | ({"from_finalize": True} if flushed else {})))
+        st.cursor, st.last_word_end, st.speaking = stop, words[-1].end_time, False
 
     # -- the server-message faults' shapes (FaultPlan) ------------------------------------------
 
-    def final_message(self, ctx: SessionContext, words: list[Word]) -> object | None:
-        st: _State | None = ctx.record.state.get("deepgram")
-        if st is None or not words:
-            return None
-        return results(
-            st, words, start=words[0].start_time, end=words[-1].end_time, final=True, speech_final=True
-        )
+    def error_message(self, ctx: SessionContext[DeepgramSession]) -> object:
+        return {"type": "Error", "variant": "InternalServerError", "description": "NET-0000: internal error"}
 
-    def interim_message(self, ctx: SessionContext, words: list[Word]) -> object | None:
-        st: _State | None = ctx.record.state.get("deepgram")
-        if st is None or not words:
-            return None
-        return results(st, words, start=words[0].start_time, end=words[-1].end_time, final=False)
+    def final_message(self, ctx: SessionContext[DeepgramSession], words: list[Word]) -> object | None:
+        w = words
+        return results(ctx.state, w, start=w[0].start_time, end=w[-1].end_time, final=True, speech_final=True)
+
+    def interim_message(self, ctx: SessionContext[DeepgramSession], words: list[Word]) -> object | None:
+        return results(ctx.state, words, start=words[0].start_time, end=words[-1].end_time, final=False)
 
     def final_start(self, message: str) -> float | None:
         data = json.loads(message)
@@ -445,11 +388,3 @@ class DeepgramEmulator(Emulator):
         for word in data["channel"]["alternatives"][0]["words"]:
             word["start"], word["end"] = (round(word[k] + seconds, 3) for k in ("start", "end"))
         return json.dumps(data)
-
-    def error_message(self, ctx: SessionContext) -> object:
-        return {"type": "Error", "variant": "InternalServerError", "description": "NET-0000: internal error"}
-
-    async def on_client_close(self, ctx: SessionContext) -> None:
-        st: _State | None = ctx.record.state.get("deepgram")
-        if st is not None and st.rec is not None:
-            await st.rec.aclose()
