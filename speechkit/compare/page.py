@@ -20,7 +20,12 @@ from .report import Summary, stats
 
 COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
 _W = 1000  # SVG width, px
-_LEFT = 260  # room for labels
+_LEFT = 250  # room for the provider labels
+_RIGHT = 200  # room for the figures beside each row
+
+
+def _short(text: str, n: int = 34) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
 
 
 def _e(text: object) -> str:
@@ -50,7 +55,7 @@ def latency_svg(summaries: Sequence[Summary], kind: str, title: str) -> str:
     top = max(values) * 1.05 or 1.0
     row_h, pad = 46, 34
     h = pad + row_h * len(rows) + 30
-    plot = _W - _LEFT - 30
+    plot = _W - _LEFT - _RIGHT
 
     def x(v: float) -> float:
         return _LEFT + plot * v / top
@@ -64,7 +69,10 @@ def latency_svg(summaries: Sequence[Summary], kind: str, title: str) -> str:
     for i, (label, vs) in enumerate(rows):
         cy = pad + row_h * i + row_h / 2
         colour = _colour(i)
-        out.append(f'<text x="{_LEFT - 10}" y="{cy + 4:.1f}" class="lab">{_e(label[:38])}</text>')
+        out.append(
+            f'<text x="{_LEFT - 10}" y="{cy + 4:.1f}" class="lab">{_e(_short(label))}'
+            f"<title>{_e(label)}</title></text>"
+        )
         if not vs:
             out.append(f'<text x="{_LEFT + 6}" y="{cy + 4:.1f}" class="tick" text-anchor="start">none</text>')
             continue
@@ -84,7 +92,7 @@ def latency_svg(summaries: Sequence[Summary], kind: str, title: str) -> str:
             f'<path d="M{x(p95):.1f} {cy - 16:.1f} l-5 -7 h10 z" fill="{colour}"><title>p95</title></path>'
         )
         out.append(
-            f'<text x="{x(p95) + 8:.1f}" y="{cy - 14:.1f}" class="small">p50 {q2:.2f} · p95 {p95:.2f} '
+            f'<text x="{_W - _RIGHT + 16}" y="{cy + 4:.1f}" class="small">p50 {q2:.2f} · p95 {p95:.2f} '
             f"· n={len(vs)}</text>"
         )
     out.append("</svg>")
@@ -97,10 +105,10 @@ def wer_svg(summaries: Sequence[Summary]) -> str:
     if not files:
         return "<p class=note>WER: no reference given (--reference).</p>"
     wer = {(s.label, r.file): r.wer for s in summaries for r in s.runs}
-    top = max([1e-9, *(w for w in wer.values() if w is not None)]) * 1.1
+    top = max([0.05, *(w for w in wer.values() if w is not None)]) * 1.1  # all 0%: a 0-5% scale
     bar, gap = 14, 14
     group = bar * len(summaries) + gap
-    pad = 56
+    pad = 40 + 16 * len(summaries)  # the legend, one provider a line
     h = pad + group * len(files) + 30
     plot = _W - _LEFT - 90
 
@@ -109,18 +117,19 @@ def wer_svg(summaries: Sequence[Summary]) -> str:
 
     out = [f'<svg viewBox="0 0 {_W} {h}" width="{_W}" height="{h}" role="img" aria-label="WER per file">']
     out.append(f'<text x="{_LEFT}" y="18" class="t">WER per file (lower is better)</text>')
-    lx = _LEFT
     for i, s in enumerate(summaries):  # legend
-        out.append(f'<rect x="{lx}" y="28" width="12" height="12" fill="{_colour(i)}"/>')
-        out.append(f'<text x="{lx + 16}" y="38" class="small">{_e(s.label[:40])}</text>')
-        lx += 24 + 7 * min(40, len(s.label))
+        out.append(f'<rect x="{_LEFT}" y="{28 + 16 * i}" width="12" height="12" fill="{_colour(i)}"/>')
+        out.append(f'<text x="{_LEFT + 16}" y="{38 + 16 * i}" class="small">{_e(s.label)}</text>')
     for t in _ticks(top):
         out.append(f'<line x1="{x(t):.1f}" x2="{x(t):.1f}" y1="{pad - 4}" y2="{h - 26}" class="grid"/>')
         out.append(f'<text x="{x(t):.1f}" y="{h - 10}" class="tick">{t * 100:g}%</text>')
     for j, f in enumerate(files):
         y0 = pad + group * j
         name = f.rsplit("/", 1)[-1]
-        out.append(f'<text x="{_LEFT - 10}" y="{y0 + group / 2:.1f}" class="lab">{_e(name[:38])}</text>')
+        out.append(
+            f'<text x="{_LEFT - 10}" y="{y0 + group / 2:.1f}" class="lab">{_e(_short(name))}'
+            f"<title>{_e(f)}</title></text>"
+        )
         for i, s in enumerate(summaries):
             w = wer.get((s.label, f))
             y = y0 + bar * i
@@ -152,7 +161,7 @@ def _summary_table(summaries: Sequence[Summary]) -> str:
         bills = s.bills
         w = s.wer
         rows.append(
-            f'<tr><td><span class=sw style="background:{_colour(i)}"></span>{_e(s.label)}</td>'
+            f'<tr><td class=p><span class=sw style="background:{_colour(i)}"></span>{_e(s.label)}</td>'
             f"<td>{len(s.runs)}</td><td>{s.audio_seconds:.1f}</td>"
             f"<td>{'–' if w is None else f'{w * 100:.1f}%'}</td>"
             f"<td>{_fmt(ttfi['p50'])}</td><td>{_fmt(ttfi['p95'])}</td>"
@@ -172,7 +181,7 @@ def _runs_table(summaries: Sequence[Summary]) -> str:
         for r in s.runs:
             status = _e(r.failed) if r.failed else "ok"
             rows.append(
-                f"<tr><td>{_e(r.file)}</td><td>{_e(s.label)}</td>"
+                f"<tr><td>{_e(r.file)}</td><td class=p>{_e(s.label)}</td>"
                 f"<td>{'–' if r.wer is None else f'{r.wer * 100:.1f}%'}</td>"
                 f"<td>{_fmt(stats(r.final_latency)['p50'])}</td><td>{r.reconnects}</td>"
                 f"<td>{len(r.errors)}</td><td>{status}</td>"
@@ -180,16 +189,18 @@ def _runs_table(summaries: Sequence[Summary]) -> str:
                 f"<p><b>reference:</b> {_e(r.reference or '–')}</p></details></td></tr>"
             )
     head = (
-        "<tr><th>file</th><th>provider</th><th>WER</th><th>final p50</th><th>reconnects</th>"
+        "<tr><th>file</th><th class=p>provider</th><th>WER</th><th>final p50</th><th>reconnects</th>"
         "<th>errors</th><th>status</th><th></th></tr>"
     )
     return f"<table>{head}{''.join(rows)}</table>"
 
 
 CSS = """
-body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222;max-width:1040px}
+body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222;max-width:1100px}
 h1{font-size:20px}h2{font-size:16px;margin-top:28px}
-table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ccc;padding:3px 7px;text-align:right}
+table{border-collapse:collapse;margin:8px 0;font-size:13px}
+td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}
+td.p,th.p{text-align:left;max-width:240px;overflow-wrap:anywhere}
 td:first-child,th:first-child{text-align:left}th{background:#f3f3f3}
 .sw{display:inline-block;width:10px;height:10px;margin-right:6px}
 svg text{font:12px system-ui,sans-serif;fill:#222}svg .t{font-size:14px;font-weight:600}
