@@ -13,11 +13,14 @@ Vendors do not bill the same quantity:
   (https://developers.telnyx.com/docs/voice/stt/websocket-streaming/pricing); the rounding
   increment is not published, so it is billed here pro rata.
 * ``local`` bills nothing (it runs on your machine).
-* Any other provider: the audio sent, speechkit's own usage count (``RECOGNITION_USAGE``).
+* Any other provider: the audio sent.
 
-Audio sent counts replays: audio a stream replays to a new connection after a drop is sent,
-and billed, again. Session time is measured on the client, from each connection's handshake
-to its close (or the failure that ended it), so it is within a connect's time of the vendor's.
+Audio sent is what the core handed each connection (:mod:`.measure`). It counts replays:
+audio a stream replays to a new connection after a drop is sent, and billed, again. It also
+counts what was sent into a connection that had already dropped before the drop was seen,
+which the vendor never received: after a drop it is an upper bound. Session time is measured
+on the client, from each connection's handshake to its close (or the failure that ended it),
+so it is within a connect's time of the vendor's.
 
 Prices are US dollars per hour of the billed quantity. Only list prices found in a vendor's
 own pages are defaults (:data:`DEFAULT_PRICES`); the rest must come from the user

@@ -3,8 +3,11 @@
 Everything is read from what speechkit already reports, the same way for every provider:
 
 * **transcript**: the finals, joined;
-* **time to first interim**: the stream's own metric (``SpeechkitSTTMetrics.time_to_first_interim``,
-  from when the utterance's first audio was pushed to its first interim);
+* **time to first interim**: from when the utterance's first audio was pushed to its first
+  interim: the stream's own metric (``SpeechkitSTTMetrics.time_to_first_interim``) for
+  interims with times; for interims without times the onset is the start of the speech run
+  (the core's pause rule) after the last final, measured the same way (the stream's figure
+  for those is about 0: it takes the audio sent when the first transcript came as the onset);
 * **final latency**: from when the audio at a final's end was pushed to the final, on the
   stream clock: the stream's own metric for finals with times; for finals without times
   (Telnyx) the end is estimated as the transcribe command estimates cue times
@@ -13,7 +16,9 @@ Everything is read from what speechkit already reports, the same way for every p
 * **connections**: livekit's connection-acquired metric, one per connection (a reconnect or a
   chain's failover opens another); each is open until the failure the core reports for it
   (livekit's ``error`` event), the next connection, or the end of the stream;
-* **audio sent**: the ``RECOGNITION_USAGE`` events, to the member serving when they arrive;
+* **audio sent**: what the core handed each connection (:attr:`speechkit.Session.audio_seconds`,
+  replays included), summed by provider; failing that, the ``RECOGNITION_USAGE`` events, to
+  the member serving when they arrive;
 * **errors**: livekit's ``error`` events (each retried failure, and the final one).
 
 Latency means what a caller waits only when audio is paced as a live caller speaks
@@ -37,6 +42,7 @@ from livekit.agents.metrics import STTMetrics
 from .. import blocking, factory
 from ..audio import SpeechSegments, push_frames
 from ..config import format_chain, parse
+from ..connection import Session
 from ..credentials import CREDENTIAL_NAMES
 from ..decode import AudioFileError, open_file
 from ..metrics import SpeechkitSTTMetrics
@@ -55,12 +61,15 @@ class Connection:
         model: Its model, or None.
         opened: Seconds from the run's start to the end of its handshake.
         closed: Seconds from the run's start to its end (None while open).
+        session: The core's per-connection :class:`speechkit.Session` (its ``audio_seconds``
+            is the audio handed to that connection), when the stream exposes it.
     """
 
     provider: str
     model: str | None
     opened: float
     closed: float | None = None
+    session: Session | None = attrs.field(default=None, repr=False, eq=False)
 
     @property
     def seconds(self) -> float:
@@ -135,8 +144,11 @@ def _message(e: BaseException) -> str:
 class _Recorder:
     """Listens to one STT's ``metrics_collected`` and ``error`` events for one stream."""
 
-    def __init__(self, run: Run, t0: float, serving: Callable[[], tuple[str, str | None]]) -> None:
+    def __init__(
+        self, run: Run, t0: float, serving: Callable[[], tuple[str, str | None, Session | None]]
+    ) -> None:
         self.run, self.t0, self.serving = run, t0, serving
+        self.ttfi: list[float] = []  # the stream's own, one per utterance's first interim
 
     def _close_open(self, at: float) -> None:
         for c in self.run.connections:
@@ -146,14 +158,14 @@ class _Recorder:
     def metrics(self, m: STTMetrics) -> None:
         if isinstance(m, SpeechkitSTTMetrics):
             if m.time_to_first_interim is not None:
-                self.run.time_to_first_interim.append(m.time_to_first_interim)
+                self.ttfi.append(m.time_to_first_interim)
             if m.final_latency is not None:
                 self.run.final_latency.append(m.final_latency)
         elif m.streamed and m.acquire_time is not None and not m.request_id:  # a connection acquired
             now = time.time() - self.t0
             self._close_open(now)
-            provider, model = self.serving()
-            self.run.connections.append(Connection(provider, model, now))
+            provider, model, session = self.serving()
+            self.run.connections.append(Connection(provider, model, now, session=session))
 
     def error(self, err: stt.STTError) -> None:
         self.run.errors.append(_message(err.error))
@@ -161,6 +173,17 @@ class _Recorder:
 
     def end(self) -> None:
         self._close_open(time.time() - self.t0)
+        sessions = [c.session for c in self.run.connections]
+        if sessions and all(s is not None for s in sessions):
+            # per connection: exact per chain member (the usage events, reported every few
+            # seconds, carry no member, so a failover would give the new one the old one's audio)
+            sent: dict[str, float] = {}
+            for c in self.run.connections:
+                assert c.session is not None
+                sent[c.provider] = sent.get(c.provider, 0.0) + c.session.audio_seconds
+            self.run.audio_sent = sent
+        for c in self.run.connections:
+            c.session = None  # read: let it (and the HTTP session it names) go
 
 
 def label_of(config: str) -> str:
@@ -207,15 +230,22 @@ async def measure(config: str, path: str, *, label: str | None = None, realtime:
         frames = blocking.in_thread(iter(source), 50, name=path)
         stream = engine.stream(realtime=realtime)
 
-        def serving() -> tuple[str, str | None]:
+        def serving() -> tuple[str, str | None, Session | None]:
             p = stream.provider
-            return p.name, getattr(p.options, "model", None)
+            # the connection just acquired is the stream's current one (the core sets it before
+            # connecting); read, not changed, and only when it is there
+            session = getattr(stream, "_session", None)
+            return (
+                p.name,
+                getattr(p.options, "model", None),
+                session if isinstance(session, Session) else None,
+            )
 
         rec = _Recorder(run, t0, serving)
         engine.on("metrics_collected", rec.metrics)
         engine.on("error", rec.error)
         try:
-            await _consume(stream, frames, run, realtime=realtime)
+            await _consume(stream, frames, run, rec.ttfi, realtime=realtime)
         except (APIError, AudioFileError) as e:
             run.failed = _message(e)
         finally:
@@ -227,8 +257,15 @@ async def measure(config: str, path: str, *, label: str | None = None, realtime:
     return run
 
 
-async def _consume(stream: Any, frames: AsyncIterator[rtc.AudioFrame], run: Run, *, realtime: bool) -> None:
+async def _consume(
+    stream: Any, frames: AsyncIterator[rtc.AudioFrame], run: Run, core_ttfi: list[float], *, realtime: bool
+) -> None:
     """Push the input and read the stream's events into ``run``.
+
+    ``core_ttfi`` fills with the stream's time-to-first-interim metrics as it runs, one per
+    utterance's first interim, in order; for an interim without times it is replaced by an
+    estimate (the stream measures such an utterance from the audio sent when its first
+    transcript came, so its figure is about 0).
 
     Raises:
         APIError: recognition failed.
@@ -238,6 +275,9 @@ async def _consume(stream: Any, frames: AsyncIterator[rtc.AudioFrame], run: Run,
     pushed_at = PushTimes()  # when each frame's audio was pushed, for their latency
     clock: UntimedClock | None = None
     texts: list[str] = []
+    last_end = 0.0  # end of the last final (stream clock, estimated for one without times)
+    first_interim: bool | None = None  # in an utterance, awaiting its first interim
+    ttfi: list[float | None] = []  # per first interim: an estimate, or None for the stream's own
 
     async def audio() -> AsyncIterator[rtc.AudioFrame]:
         async for frame in frames:
@@ -257,26 +297,59 @@ async def _consume(stream: Any, frames: AsyncIterator[rtc.AudioFrame], run: Run,
     try:
         async for ev in stream:
             alt = ev.alternatives[0] if ev.alternatives else None
-            if ev.type == E.FINAL_TRANSCRIPT and alt is not None:
+            if ev.type == E.START_OF_SPEECH:
+                first_interim = True
+            elif ev.type == E.INTERIM_TRANSCRIPT and first_interim and alt is not None:
+                first_interim = False
+                onset = _onset(runs.segments, last_end) if not is_timed(alt) else None
+                ttfi.append(None if onset is None else pushed_at.latency(onset, time.monotonic()))
+            elif ev.type == E.FINAL_TRANSCRIPT and alt is not None:
                 run.finals += 1
+                first_interim = False
                 if alt.text.strip():
                     texts.append(alt.text.strip())
-                if not is_timed(alt):
+                if is_timed(alt):
+                    last_end = max(last_end, alt.end_time - stream.start_time_offset)
+                else:
                     clock = clock or UntimedClock(runs)
-                    _, end = clock.span(run.audio_seconds)
-                    run.final_latency.append(pushed_at.latency(end, time.monotonic()))
+                    _, last_end = clock.span(run.audio_seconds)
+                    run.final_latency.append(pushed_at.latency(last_end, time.monotonic()))
                     run.final_latency_estimated += 1
-            elif ev.type == E.END_OF_SPEECH and clock is not None:
-                clock.end_of_utterance()
+            elif ev.type == E.END_OF_SPEECH:
+                first_interim = None
+                if clock is not None:
+                    clock.end_of_utterance()
             elif ev.type == E.RECOGNITION_USAGE and ev.recognition_usage is not None:
                 name = stream.provider.name
                 run.audio_sent[name] = run.audio_sent.get(name, 0.0) + ev.recognition_usage.audio_duration
         await feeder
     finally:
         run.transcript = " ".join(texts)
+        run.time_to_first_interim = _first_interims(ttfi, core_ttfi)
         feeder.cancel()
         with contextlib.suppress(asyncio.CancelledError, AudioFileError, APIError):
             await feeder
+
+
+def _onset(segments: list[tuple[float, float]], after: float) -> float:
+    """Where the utterance after ``after`` (the last final's end) began: the start of the first
+    speech run ending after it (the core's pause rule), at ``after`` at the earliest."""
+    start = next((s for s, e in segments if e > after), after)
+    return max(start, after)
+
+
+def _first_interims(estimates: list[float | None], core: list[float]) -> list[float]:
+    """Time to first interim per utterance: the stream's own figure where the interim had times
+    (``None`` in ``estimates``), the estimate where it had none.
+
+    The stream emits its figure for every utterance's first interim, timed or not, in order;
+    when the two lists do not line up (an interim coalesced away), the stream's figures are
+    kept only if no interim lacked times.
+    """
+    if len(core) == len(estimates):
+        return [c if e is None else e for e, c in zip(estimates, core, strict=True)]
+    untimed = [e for e in estimates if e is not None]
+    return untimed if untimed else core
 
 
 __all__ = ["Connection", "Run", "label_of", "measure"]

@@ -276,7 +276,10 @@ def to_json(summaries: Sequence[Summary], *, realtime: bool, concurrency: int) -
                     "time_to_first_interim": r.time_to_first_interim,
                     "final_latency": r.final_latency,
                     "final_latency_estimated": r.final_latency_estimated,
-                    "connections": [attrs.asdict(c) for c in r.connections],
+                    "connections": [
+                        {"provider": c.provider, "model": c.model, "opened": c.opened, "closed": c.closed}
+                        for c in r.connections
+                    ],
                     "audio_sent": r.audio_sent,
                     "reconnects": r.reconnects,
                     "errors": r.errors,
