@@ -17,8 +17,9 @@ Everything is read from what speechkit already reports, the same way for every p
   chain's failover opens another); each is open until the failure the core reports for it
   (livekit's ``error`` event), the next connection, or the end of the stream;
 * **audio sent**: what the core handed each connection (:attr:`speechkit.Session.audio_seconds`,
-  replays included), summed by provider; failing that, the ``RECOGNITION_USAGE`` events, to
-  the member serving when they arrive;
+  replays included; each provider's ``connect`` hook is wrapped to see its sessions), summed
+  by provider (the ``RECOGNITION_USAGE`` events carry no member: a chain's failover would
+  give the next member audio the failed one was sent);
 * **errors**: livekit's ``error`` events (each retried failure, and the final one).
 
 Latency means what a caller waits only when audio is paced as a live caller speaks
@@ -45,8 +46,10 @@ from ..config import format_chain, parse
 from ..connection import Session
 from ..credentials import CREDENTIAL_NAMES
 from ..decode import AudioFileError, open_file
+from ..fallback import FallbackSTT
 from ..metrics import SpeechkitSTTMetrics
 from ..output import UntimedClock, is_timed
+from ..provider import Provider
 from ..stream.metrics import PushTimes
 
 E = stt.SpeechEventType
@@ -61,8 +64,8 @@ class Connection:
         model: Its model, or None.
         opened: Seconds from the run's start to the end of its handshake.
         closed: Seconds from the run's start to its end (None while open).
-        session: The core's per-connection :class:`speechkit.Session` (its ``audio_seconds``
-            is the audio handed to that connection), when the stream exposes it.
+        session: The connection's :class:`speechkit.Session` while the run lasts (its
+            ``audio_seconds`` is the audio the core hands that connection).
     """
 
     provider: str
@@ -186,6 +189,20 @@ class _Recorder:
             c.session = None  # read: let it (and the HTTP session it names) go
 
 
+def _recording(provider: Provider[Any], sessions: list[Session]) -> Provider[Any]:
+    """``provider`` as a subclass of its own class whose ``connect`` hook first appends the
+    connection's :class:`~speechkit.Session` to ``sessions`` (its ``audio_seconds`` is then the
+    audio the core hands that connection)."""
+    cls = type(provider)
+
+    async def connect(self: Provider[Any], session: Session) -> Any:
+        sessions.append(session)
+        return await cls.connect(self, session)
+
+    measured = type(cls.__name__, (cls,), {"connect": connect, "__module__": cls.__module__})
+    return measured(provider.options)  # type: ignore[no-any-return]
+
+
 def label_of(config: str) -> str:
     """A config string as shown in reports: canonical, credential options (``api_key``…) left out.
 
@@ -218,6 +235,9 @@ async def measure(config: str, path: str, *, label: str | None = None, realtime:
         ConfigError: ``config`` is bad (before anything is read).
     """
     engine = factory.stt(config)
+    sessions: list[Session] = []
+    for member in engine.members if isinstance(engine, FallbackSTT) else [engine]:
+        member.hooks = _recording(member.hooks, sessions)
     run = Run(label or label_of(config), path)
     t0 = time.time()
     start = time.monotonic()
