@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -274,3 +275,14 @@ def test_a_bad_config_string_fails_before_any_audio_is_read(capsys: pytest.Captu
 def test_the_page_shows_every_provider_even_without_samples() -> None:
     page = render_page(summarise([("a", "local")], [], PriceTable()), {"realtime": False, "concurrency": 1})
     assert "no samples" in page and "no reference" in page
+
+
+def test_the_command_imports_no_wer_library_until_a_reference_asks_for_one() -> None:
+    code = (
+        "import sys, speechkit.compare.command\n"
+        "print(*(m in sys.modules for m in ('jiwer', 'whisper_normalizer')))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert done.stdout.split() == ["False", "False"]
