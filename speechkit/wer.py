@@ -15,6 +15,7 @@ two transcript words are the same word (replay, dedupe) is a different, simpler 
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import re
 from collections.abc import Callable, Sequence
@@ -55,6 +56,11 @@ def english_normaliser() -> Callable[[str], str]:
         ConfigError: jiwer or whisper-normalizer is not installed (the ``[compare]`` extra).
     """
     require()
+    return _normaliser()
+
+
+@functools.cache
+def _normaliser() -> Callable[[str], str]:  # built once: it loads a spelling table
     from whisper_normalizer.english import EnglishTextNormalizer
 
     n = EnglishTextNormalizer()

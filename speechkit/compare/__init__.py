@@ -17,6 +17,7 @@ import math
 import re
 from collections.abc import Callable, Sequence
 
+from .. import factory
 from ..config import parse
 from ..errors import ConfigError
 from .measure import Connection, Run, label_of, measure
@@ -83,9 +84,7 @@ async def compare(
 
         norm = english_normaliser()  # raises naming the extra, before any stream
     for _, config in labelled:  # every string (and its credentials) checked before audio flows
-        from ..factory import stt
-
-        await stt(config).aclose()
+        await factory.stt(config).aclose()
     gate = asyncio.Semaphore(concurrency)
 
     async def one(path: str, label: str, config: str) -> Run:

@@ -74,7 +74,7 @@ def latency_svg(summaries: Sequence[Summary], kind: str, title: str) -> str:
             f"<title>{_e(label)}</title></text>"
         )
         if not vs:
-            out.append(f'<text x="{_LEFT + 6}" y="{cy + 4:.1f}" class="tick" text-anchor="start">none</text>')
+            out.append(f'<text x="{_LEFT + 6}" y="{cy + 4:.1f}" class="small">none</text>')
             continue
         q1, q2, q3, p95 = np.percentile(vs, [25, 50, 75, 95])
         out.append(
@@ -99,9 +99,24 @@ def latency_svg(summaries: Sequence[Summary], kind: str, title: str) -> str:
     return "\n".join(out)
 
 
+def short_names(paths: Sequence[str]) -> dict[str, str]:
+    """Each path by its fewest last components that tell it from the others
+    (``a/jfk.wav`` and ``b/jfk.wav`` stay two)."""
+    parts = {p: p.replace("\\", "/").split("/") for p in paths}
+    out: dict[str, str] = {}
+    for p, comps in parts.items():
+        for n in range(1, len(comps) + 1):
+            tail = comps[-n:]
+            if all(q == p or qc[-n:] != tail for q, qc in parts.items()):
+                break
+        out[p] = "/".join(tail)
+    return out
+
+
 def wer_svg(summaries: Sequence[Summary]) -> str:
     """WER per file: one group per file, one bar per provider."""
     files = list(dict.fromkeys(r.file for s in summaries for r in s.runs if r.wer is not None))
+    names = short_names(files)
     if not files:
         return "<p class=note>WER: no reference given (--reference).</p>"
     wer = {(s.label, r.file): r.wer for s in summaries for r in s.runs}
@@ -125,7 +140,7 @@ def wer_svg(summaries: Sequence[Summary]) -> str:
         out.append(f'<text x="{x(t):.1f}" y="{h - 10}" class="tick">{t * 100:g}%</text>')
     for j, f in enumerate(files):
         y0 = pad + group * j
-        name = f.rsplit("/", 1)[-1]
+        name = names[f]
         out.append(
             f'<text x="{_LEFT - 10}" y="{y0 + group / 2:.1f}" class="lab">{_e(_short(name))}'
             f"<title>{_e(f)}</title></text>"
@@ -230,7 +245,9 @@ def render_page(summaries: Sequence[Summary], meta: dict[str, Any]) -> str:
         f"<p class=note>Audio {_e(mode)}; at most {int(meta.get('concurrency', 1))} streams at once. "
         f"{notes}</p>"
         f"<h2>Summary</h2>{_summary_table(summaries)}"
-        f"<h2>Final latency</h2>{latency_svg(summaries, 'final_latency', 'Final latency')}"
+        "<h2>Final latency</h2><p class=note>Each dot a sample; the box spans the middle half "
+        "(25th to 75th percentile), the bar is the median (p50), the triangle the 95th percentile.</p>"
+        f"{latency_svg(summaries, 'final_latency', 'Final latency')}"
         f"<h2>Time to first interim</h2>"
         f"{latency_svg(summaries, 'time_to_first_interim', 'Time to first interim')}"
         f"<h2>WER per file</h2>{wer_svg(summaries)}"

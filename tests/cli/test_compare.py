@@ -25,7 +25,7 @@ from speechkit_conformance.oracle import synthesize
 from speechkit.cli import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, main
 from speechkit.compare import compare, label_of, split_label
 from speechkit.compare.billing import PriceTable, load_prices
-from speechkit.compare.page import render_page
+from speechkit.compare.page import render_page, short_names
 from speechkit.compare.references import load_references
 from speechkit.compare.report import JSON_SCHEMA, stats, summarise, to_json
 from speechkit.errors import ConfigError
@@ -286,3 +286,8 @@ def test_the_command_imports_no_wer_library_until_a_reference_asks_for_one() -> 
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
     )
     assert done.stdout.split() == ["False", "False"]
+
+
+def test_files_of_one_name_in_two_folders_keep_the_folder_that_tells_them_apart() -> None:
+    names = short_names(["/d/jfk.wav", "/d/mulaw8k/jfk.wav", "/d/beckett.wav"])
+    assert list(names.values()) == ["d/jfk.wav", "mulaw8k/jfk.wav", "beckett.wav"]
