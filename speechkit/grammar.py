@@ -44,6 +44,11 @@ class Grammar:
         self._pending_interim: Transcript | None = None  # words not yet covered by a final
         self._end_requested = False
 
+    @property
+    def awaiting_final(self) -> bool:
+        """Words shown as interims that no final has covered yet."""
+        return self._pending_interim is not None
+
     def feed(self, ev: ProviderEvent) -> list[stt.SpeechEvent]:
         """Events to emit for one provider event (times already on the stream clock)."""
         out: list[stt.SpeechEvent] = []
