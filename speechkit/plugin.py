@@ -117,10 +117,12 @@ class STT(stt.STT[None]):
             )
         return self._http
 
-    def _stream_started(self) -> None:
+    def hold_http_session(self) -> None:
+        """A stream of this STT opened: the HTTP session stays until it lets go (its streams call
+        this and :meth:`release_http_session`)."""
         self._running += 1
 
-    async def _stream_ended(self) -> None:
+    async def release_http_session(self) -> None:
         """A stream's connections are closed; the last one out closes the HTTP session."""
         self._running -= 1
         if self._running == 0 and self._http is not None:

@@ -49,10 +49,6 @@ class OptionsChanged(stt.RecognizeStream._FlushSentinel):
         self.reconnect = reconnect
 
 
-class InputEnding(stt.RecognizeStream._FlushSentinel):
-    """The flush ``end_input()`` queues: the last segment, answered by the stream's end."""
-
-
 class KeepAliveDue(stt.RecognizeStream._FlushSentinel):
     """Queued by :class:`IdleTimer` when no input came for the keep-alive interval."""
 
@@ -106,9 +102,9 @@ class ConnectionRunner:
         current: The stream's options now (see :data:`CurrentOptions`).
         deliver: Takes each provider event (connection times) but ``Ready``/``Finished``.
         sent: Called with the seconds on the wire (padding included) of each chunk sent.
-        flushed: Called when a flush's audio was sent (True for the end of input's); whether
-            to send the provider's flush message (False: the stream answered it, there was
-            nothing to finalise).
+        flushed: Called when a flush's audio was sent (True once the input has ended: the end
+            of input's); whether to send the provider's flush message (False: the stream
+            answered it, there was nothing to finalise).
         rotate: Called when the session is about to expire (``Ready.expires_in``).
         own_second_opinion: A provider's own new connection may clear it of muteness on
             audio it left without words (a stream with one provider); in a chain only
@@ -254,7 +250,8 @@ class ConnectionRunner:
             else:  # a flush ends the segment as a pause would
                 await self._send_chunks(self._chunker.flush())
                 if (
-                    self._flushed(isinstance(item, InputEnding))
+                    # after end_input() (which flushes first), the stream's end answers it
+                    self._flushed(self._channel.closed)
                     and (flush := self._provider.flush_message(session)) is not None
                 ):
                     await self._conn.send(flush)
