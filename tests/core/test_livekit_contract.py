@@ -110,6 +110,23 @@ async def test_a_flush_over_words_is_answered_by_their_final() -> None:
     await stream.aclose()
 
 
+async def test_the_audio_a_final_covers_is_counted_before_the_final_is_read() -> None:
+    # AgentSession stops listening to the STT's metrics once a flush is answered, then closes the
+    # stream (agent_activity.py _close_session): usage reported later is not counted
+    engine = speechkit.stt("fake")
+    usage = ModelUsageCollector()
+    engine.on("metrics_collected", usage.collect)
+    stream = engine.stream()
+    for f in frames(speech([[1, 2]])):
+        stream.push_frame(f)
+    final = (await next_final(stream)).alternatives[0]
+    engine.off("metrics_collected", usage.collect)  # as AgentSession does before closing the stream
+    await stream.aclose()  # no end_input
+    [entry] = usage.flatten()
+    assert entry.audio_duration >= final.end_time > 0
+    await engine.aclose()
+
+
 async def test_a_stream_closed_rather_than_ended_reports_all_the_audio_it_sent() -> None:
     engine = speechkit.stt("fake")
     usage = ModelUsageCollector()
