@@ -4,7 +4,7 @@ The user's audio is a recording fed at real time through livekit's ``AudioInput`
 activity is livekit's own Silero plugin (``livekit-plugins-silero``, its model on disk);
 the LLM answers each turn with one scripted line and the TTS speaks it as a short tone
 into an audio output that plays it at once. What the session did is recorded from its
-own events: ``user_input_transcribed``, ``user_state_changed``, ``session_usage_updated``.
+own events: ``user_input_transcribed``, ``user_state_changed``, ``conversation_item_added``.
 """
 
 from __future__ import annotations
@@ -146,8 +146,9 @@ class SessionRun:
 
     Attributes:
         finals: ``user_input_transcribed`` final transcripts, in order.
-        events: ``(kind, detail)`` in order: ``("final", text)`` and ``("user", state)``
-            for each ``user_state_changed`` (``speaking``/``listening``/``away``).
+        events: ``(kind, detail)`` in order: ``("final", text)``, ``("user", state)`` for each
+            ``user_state_changed`` (``speaking``/``listening``/``away``) and ``("turn", text)``
+            for each user turn committed to the chat history.
         llm_turns: The user message the LLM was given at each turn.
         usage_seconds: ``AgentSession.usage``'s STT audio seconds per ``(provider, model)``.
         pushed_seconds: Audio the input delivered, seconds.
@@ -184,6 +185,7 @@ async def run_session(
     vad: Any,
     after: float = 2.0,
     close_stt: bool = True,
+    close_timeout: float = 3600.0,
 ) -> SessionRun:
     """Run an ``AgentSession`` over ``samples`` at real time and close it.
 
@@ -194,6 +196,9 @@ async def run_session(
         vad: The VAD (:func:`silero_vad`).
         after: Seconds of silence fed after the recording before the session is closed.
         close_stt: Close ``stt`` after the session (a worker closes its plugins).
+        close_timeout: livekit's ``session_close_transcript_timeout``: how long ``aclose()``
+            waits for the answer to its flush (livekit's default 2 s hides an STT that never
+            answers; an hour makes it hang, which a test's guard turns into a failure).
     """
     run = SessionRun()
     model = ScriptedLLM()
@@ -202,8 +207,14 @@ async def run_session(
         vad=vad,
         llm=model,
         tts=ToneTTS(),
-        turn_handling={"turn_detection": "vad", "interruption": {"enabled": False}},
+        turn_handling={
+            "turn_detection": "vad",
+            "interruption": {"enabled": False},
+            # no LLM call on a guess of the turn: the LLM's turns are then the committed user turns
+            "preemptive_generation": {"enabled": False},
+        },
         user_away_timeout=None,
+        session_close_transcript_timeout=close_timeout,
     )
     loop = asyncio.get_running_loop()
     errors: list[str] = []
@@ -219,6 +230,11 @@ async def run_session(
     @session.on("user_state_changed")
     def _user_state(ev: Any) -> None:
         run.events.append(("user", ev.new_state))
+
+    @session.on("conversation_item_added")
+    def _item(ev: Any) -> None:
+        if getattr(ev.item, "role", None) == "user":
+            run.events.append(("turn", ev.item.text_content or ""))
 
     source = RecordingInput(samples, rate)
     with warnings.catch_warnings(record=True) as caught:
