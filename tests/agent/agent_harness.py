@@ -173,7 +173,9 @@ def silero_vad() -> Any:
     """livekit's Silero VAD plugin (skips the test when it is not installed)."""
     import pytest
 
-    silero = pytest.importorskip("livekit.plugins.silero")
+    silero = pytest.importorskip(
+        "livekit.plugins.silero", reason="livekit-plugins-silero is not installed (the [conformance] extra)"
+    )
     return silero.VAD.load()
 
 
