@@ -87,11 +87,12 @@ class Reports:
             )
 
     def connection_acquired(self, acquire_time: float, reused: bool) -> None:
-        """livekit's connection timing record (seconds), labelled with the member connected."""
+        """livekit's connection timing record (seconds), labelled with the member connected
+        (``request_id`` empty, as livekit's own: a connection is not a request)."""
         provider = self._serving()[0]
         self._emit(
             STTMetrics(
-                request_id=self._request_id,
+                request_id="",
                 timestamp=time.time(),
                 duration=0.0,
                 label=f"speechkit.{provider.name}",
