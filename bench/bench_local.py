@@ -23,7 +23,7 @@ bundled ``samples/jfk.flac``):
 Only the public API is used (``speechkit.stt``, ``recognize``, ``stream``), so the figures
 follow whatever the engine does behind it.
 
-WER is jiwer's over text normalised by Whisper's English normaliser (``whisper-normalizer``:
+WER is :mod:`speechkit.wer`: jiwer over text normalised by Whisper's English normaliser (
 numbers spelt out or in digits compare equal, "Mr." = "mister", British spellings; adjacent
 digit-only words joined, since it joins "five five" but not "5 5") when it
 is installed, else lower case without punctuation (``--normaliser basic``); the same
@@ -45,7 +45,6 @@ import dataclasses
 import itertools
 import json
 import math
-import re
 import resource
 import sys
 import time
@@ -61,6 +60,7 @@ import speechkit
 from speechkit.audio import decode_file, push_frames
 from speechkit.metrics import SpeechkitSTTMetrics
 from speechkit.text import normalise as normalise_basic  # lower case, no punctuation
+from speechkit.wer import corpus_wer, english_normaliser, wer
 
 ROOT = Path(__file__).resolve().parent.parent
 E = lk_stt.SpeechEventType
@@ -81,37 +81,12 @@ SUFFIXES = {"s", "es", "ed", "ing", "ly", "ness", "est", "er", "ers", "ment", "f
 
 
 def whisper_normaliser() -> Callable[[str], str] | None:
+    """Whisper's English normaliser (:func:`speechkit.wer.english_normaliser`), or None when
+    the ``[compare]`` extra is not installed."""
     try:
-        from whisper_normalizer.english import EnglishTextNormalizer
-    except ImportError:
+        return english_normaliser()
+    except speechkit.ConfigError:
         return None
-    n = EnglishTextNormalizer()
-
-    def norm(text: str) -> str:
-        # Whisper joins spelt digits ("five five" -> "55") but not written ones ("5 5"):
-        # join adjacent digit-only words on every side, so a digit string compares as one.
-        return re.sub(r"\b(\d+) (?=\d+\b)", r"\1", " ".join(n(text).split()))
-
-    return norm
-
-
-def wer(ref: str, hyp: str) -> float:
-    import jiwer
-
-    if not ref:
-        return float("nan") if hyp else 0.0
-    if not hyp:
-        return 1.0
-    return float(jiwer.wer(ref, hyp))
-
-
-def corpus_wer(refs: list[str], hyps: list[str]) -> float:
-    import jiwer
-
-    pairs = [(r, h if h else "<empty>") for r, h in zip(refs, hyps, strict=True) if r]
-    if not pairs:
-        return float("nan")
-    return float(jiwer.wer([r for r, _ in pairs], [h for _, h in pairs]))
 
 
 def boundary_issues(finals: list[str], reference: str) -> list[str]:

@@ -6,7 +6,10 @@ Per utterance::
 
 or ``START_OF_SPEECH INTERIM_TRANSCRIPT* END_OF_SPEECH`` when voice activity
 produced no words (the provider retracted its interims with an empty final).
-``RECOGNITION_USAGE`` may appear anywhere. The :class:`Grammar` turns provider
+``RECOGNITION_USAGE`` may appear anywhere, and so may an empty ``FINAL_TRANSCRIPT``
+(text ``""``, its times where the flush ended): the stream's answer to a ``flush()`` that
+finalised no words, as livekit's ``AudioRecognition`` waits for a final after each flush and
+skips an empty one (see :mod:`speechkit.stream.flushes`). The :class:`Grammar` turns provider
 events (already on the stream clock) into livekit ``SpeechEvent`` s, synthesising
 the START/END events a provider does not send, and never emits an END while an
 utterance's words are still awaiting their final: a provider's end-of-speech that
@@ -43,6 +46,11 @@ class Grammar:
         self.in_speech = False
         self._pending_interim: Transcript | None = None  # words not yet covered by a final
         self._end_requested = False
+
+    @property
+    def awaiting_final(self) -> bool:
+        """Words shown as interims that no final has covered yet."""
+        return self._pending_interim is not None
 
     def feed(self, ev: ProviderEvent) -> list[stt.SpeechEvent]:
         """Events to emit for one provider event (times already on the stream clock)."""

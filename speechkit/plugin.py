@@ -21,6 +21,7 @@ from livekit.agents.utils import AudioBuffer, is_given
 
 from .provider import Provider
 from .stream import SpeechStream
+from .stream.metrics import provider_metadata
 from .transport import handshake_trace
 
 
@@ -59,6 +60,7 @@ class STT(stt.STT[None]):
         self._label = label or f"speechkit.{provider.name}"
         self._http: aiohttp.ClientSession | None = None
         self._streams: weakref.WeakSet[SpeechStream] = weakref.WeakSet()
+        self._running = 0  # streams whose connections may use the HTTP session
 
     @property
     def provider(self) -> str:
@@ -102,7 +104,9 @@ class STT(stt.STT[None]):
         return list(self._streams)
 
     def http_session(self) -> aiohttp.ClientSession:
-        """The aiohttp session the STT's WebSocket connections share (opened on first use)."""
+        """The aiohttp session the STT's WebSocket connections share: opened on first use,
+        closed when the last running stream ends (so an STT nobody closes leaks nothing:
+        livekit's ``FallbackAdapter`` and ``StreamAdapter`` never close the STTs they wrap)."""
         if self._http is None or self._http.closed:
             # no connection cap: each stream holds one WebSocket for its whole life, and
             # aiohttp's default (100 per session) made the 101st concurrent stream wait
@@ -112,6 +116,18 @@ class STT(stt.STT[None]):
                 connector=aiohttp.TCPConnector(limit=0), trace_configs=[handshake_trace()]
             )
         return self._http
+
+    def hold_http_session(self) -> None:
+        """A stream of this STT opened: the HTTP session stays until it lets go (its streams call
+        this and :meth:`release_http_session`)."""
+        self._running += 1
+
+    async def release_http_session(self) -> None:
+        """A stream's connections are closed; the last one out closes the HTTP session."""
+        self._running -= 1
+        if self._running == 0 and self._http is not None:
+            http, self._http = self._http, None
+            await http.close()
 
     def stream(
         self,
@@ -158,7 +174,7 @@ class STT(stt.STT[None]):
             APIError: as the stream does.
         """
         start = time.perf_counter()
-        event = await self._recognize_impl(buffer, language=language, conn_options=conn_options)
+        event, served = await self._recognize_stream(buffer, language=language, conn_options=conn_options)
         self.emit(
             "metrics_collected",
             STTMetrics(
@@ -168,7 +184,7 @@ class STT(stt.STT[None]):
                 label=self._label,
                 audio_duration=0.0,  # the stream's usage metrics count the audio already
                 streamed=False,
-                metadata=self.usage_metadata(),
+                metadata=provider_metadata(served),
             ),
         )
         return event
@@ -180,10 +196,17 @@ class STT(stt.STT[None]):
         language: NotGivenOr[str] = NOT_GIVEN,
         conn_options: APIConnectOptions,
     ) -> stt.SpeechEvent:
+        return (await self._recognize_stream(buffer, language=language, conn_options=conn_options))[0]
+
+    async def _recognize_stream(
+        self, buffer: AudioBuffer, *, language: NotGivenOr[str], conn_options: APIConnectOptions
+    ) -> tuple[stt.SpeechEvent, Provider[Any]]:
+        """The joined final of ``buffer``, and the provider that served last (a chain's member)."""
         frames = buffer if isinstance(buffer, list) else [buffer]
         finals: list[stt.SpeechData] = []
         request_id = ""
-        async with self.stream(language=language, conn_options=conn_options, realtime=False) as s:
+        stream = self.stream(language=language, conn_options=conn_options, realtime=False)
+        async with stream as s:
             for frame in frames:
                 s.push_frame(frame)
             s.end_input()
@@ -191,6 +214,7 @@ class STT(stt.STT[None]):
                 request_id = ev.request_id
                 if ev.type == stt.SpeechEventType.FINAL_TRANSCRIPT and ev.alternatives:
                     finals.append(ev.alternatives[0])
+            served = stream.provider
         lang = language if is_given(language) else self.language
         words = [w for f in finals for w in (f.words or [])]
         data = stt.SpeechData(
@@ -201,9 +225,10 @@ class STT(stt.STT[None]):
             confidence=min((f.confidence for f in finals), default=0.0),
             words=words or None,
         )
-        return stt.SpeechEvent(
+        event = stt.SpeechEvent(
             type=stt.SpeechEventType.FINAL_TRANSCRIPT, request_id=request_id, alternatives=[data]
         )
+        return event, served
 
     def update_options(self, *, language: NotGivenOr[str] = NOT_GIVEN, **options: Any) -> None:
         """Change options for new streams and every open one (which reconnect with them).
@@ -229,7 +254,10 @@ class STT(stt.STT[None]):
                 self.http_session()
 
     async def aclose(self) -> None:
-        """Close every open stream of this STT, then its HTTP session."""
+        """Close every open stream of this STT, then its HTTP session.
+
+        Not needed to free resources (the session closes with the last stream), but a
+        worker should still call it: it ends streams still running."""
         await asyncio.gather(*(s.aclose() for s in list(self._streams)), return_exceptions=True)
         if self._http is not None:
             await self._http.close()

@@ -78,24 +78,28 @@ def word_error_rate(reference: str, hypothesis: str) -> float:
     return 1.0 if not hyp else float(jiwer.wer(ref, hyp))
 
 
-def check_grammar(types: Sequence[stt.SpeechEventType], *, require_final: bool = False) -> None:
+def check_grammar(events: Sequence[stt.SpeechEvent], *, require_final: bool = False) -> None:
     """Assert the event grammar: per utterance ``START (INTERIM* FINAL)* INTERIM* END``.
 
-    ``RECOGNITION_USAGE`` may appear anywhere. Trailing interims before END are legal only
-    when the provider retracted them (see :mod:`speechkit.grammar`).
+    ``RECOGNITION_USAGE`` may appear anywhere, and so may an empty FINAL (no text): the answer
+    to a flush that finalised no words. Trailing interims before END are legal only when the
+    provider retracted them (see :mod:`speechkit.grammar`).
 
     Args:
-        types: The stream's event types, in order.
-        require_final: Every utterance must hold at least one FINAL (true for oracle audio,
-            which has no noise that could open an empty utterance).
+        events: The stream's events, in order.
+        require_final: Every utterance must hold at least one FINAL with words (true for oracle
+            audio, which has no noise that could open an empty utterance).
 
     Raises:
         AssertionError: naming the first violation and its position.
     """
+    types = [e.type for e in events]
     in_speech, finals = False, 0
-    for i, t in enumerate(types):
+    for i, (t, ev) in enumerate(zip(types, events, strict=True)):
         if t == E.RECOGNITION_USAGE:
             continue
+        if t == E.FINAL_TRANSCRIPT and not (ev.alternatives and ev.alternatives[0].text):
+            continue  # a flush's answer (speechkit.stream.flushes), inside an utterance or not
         if t == E.START_OF_SPEECH:
             assert not in_speech, f"event {i}: START_OF_SPEECH inside an utterance: {types}"
             in_speech, finals = True, 0

@@ -1,4 +1,4 @@
-"""The ``speechkit`` command line: ``transcribe``, ``providers``, ``emulate``, ``conformance``.
+"""The ``speechkit`` command line: ``transcribe``, ``compare``, ``providers``, ``emulate``, ``conformance``.
 
 Exit codes (:data:`EXIT_CODES`, also in ``--help``): 0 success; 1 a runtime failure (a
 recognition error, or an input that cannot be read or decoded: reported by name, the
@@ -99,6 +99,45 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="interleaved channels of headerless PCM input (default: 1)",
     )
+    c = sub.add_parser(
+        "compare",
+        help="compare config strings on your audio: WER, latency, reconnects, billed seconds, cost",
+        description="Run each file through each config string (a fallback chain counts as one) and "
+        "report per provider and per file: WER against the reference, time to first interim, final "
+        "latency p50/p95, reconnects and errors, the seconds each vendor bills by its rule, and cost.",
+        epilog=EXIT_CODES,
+        formatter_class=fmt,
+        parents=[common],
+    )
+    c.add_argument("files", nargs="+", metavar="FILE", help="an audio file")
+    c.add_argument(
+        "--stt",
+        action="append",
+        required=True,
+        metavar="[LABEL=]CONFIG",
+        help="a config string to compare (repeat for each; LABEL= names it in the report)",
+    )
+    c.add_argument(
+        "--reference",
+        metavar="TEXT|DIR|MANIFEST",
+        help="reference transcripts: a manifest.jsonl ({file, text} a line), a directory of NAME.txt, "
+        "a text file, or the text itself (needs the [compare] extra for WER)",
+    )
+    c.add_argument("--realtime", action="store_true", help="pace audio at 1x, as a live caller")
+    c.add_argument(
+        "--concurrency", type=int, default=4, metavar="N", help="streams at once, at most (default: 4)"
+    )
+    c.add_argument(
+        "--price",
+        action="append",
+        default=[],
+        metavar="NAME=USD_PER_HOUR",
+        help="price of a provider or provider/model per billed hour (repeatable; overrides --prices)",
+    )
+    c.add_argument("--prices", metavar="FILE", help='a JSON price table {"provider[/model]": usd_per_hour}')
+    c.add_argument("--json", metavar="FILE", help="write the figures as JSON (schema: README)")
+    c.add_argument("--html", metavar="FILE", help="write a self-contained HTML page with charts")
+    c.add_argument("--no-progress", action="store_true", help="no progress bar")
     pr = sub.add_parser(
         "providers", help="list providers, capabilities, options and credentials", parents=[common]
     )
@@ -141,9 +180,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     try:
         # each command's module is imported when it runs: --help loads only the standard library
-        if args.command in ("providers", "emulate", "conformance"):
+        if args.command in ("providers", "emulate", "conformance", "compare"):
             from . import commands
 
+            if args.command == "compare":
+                return commands.compare(args)
             if args.command == "conformance":
                 return commands.conformance(args, extra)
             return commands.providers(args) if args.command == "providers" else commands.emulate(args)

@@ -1,4 +1,4 @@
-"""``speechkit providers``, ``speechkit emulate`` and ``speechkit conformance``."""
+"""``speechkit providers``, ``speechkit emulate``, ``speechkit conformance`` and ``speechkit compare``."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import sys
 from .. import registry
 from ..catalog import capability_names, describe, first_sentence
 from ..errors import ConfigError
-from .exits import EXIT_CONFIG, EXIT_OK, UsageError
+from .exits import EXIT_CONFIG, EXIT_OK, UsageError, verbosity
 
 
 def providers(args: argparse.Namespace) -> int:
@@ -105,3 +105,9 @@ def conformance(args: argparse.Namespace, extra: list[str]) -> int:
             *extra,
         ]
     )  # fmt: skip
+
+
+def compare(args: argparse.Namespace) -> int:
+    from ..compare.command import main  # imported when it runs: numpy, tqdm, livekit
+
+    return main(args, show_progress=not args.no_progress and verbosity(args) >= 0 and sys.stderr.isatty())

@@ -10,7 +10,8 @@ parts, which it composes:
 * :mod:`.clock`: provider times onto the stream clock;
 * :mod:`.dedupe`: what a replaying connection repeats, dropped;
 * :mod:`.guard`, :mod:`.interims`: what cannot be right, dropped or clamped; interim floods, paced;
-* :mod:`.metrics`: usage and latency bookkeeping;
+* :mod:`.metrics`, :mod:`.reports`: usage and latency bookkeeping; the metrics, per member;
+* :mod:`.flushes`: which flushes reach the provider, and answering the others;
 * :mod:`.members`: which provider serves the next connection (a chain's member selector).
 
 Here: livekit's input and output channels, the retry loop over connections, the event
@@ -24,6 +25,7 @@ import contextlib
 import logging
 import time
 import uuid
+from collections.abc import AsyncIterable
 from typing import TYPE_CHECKING, Any
 
 from livekit import rtc
@@ -40,13 +42,15 @@ from ..retry import RetryPolicy
 from . import replay as replay_module
 from .clock import StreamClock
 from .dedupe import Deduplicator
+from .flushes import FlushAnswers, empty_final
 from .guard import EventGuard
 from .input import Chunker, FrameInput
 from .interims import InterimPacer
 from .members import MemberSelector, OneProvider
-from .metrics import PushTimes, Usage, stream_metrics
+from .metrics import PushTimes
 from .pauses import PauseDetector
 from .replay import ReplayBuffer
+from .reports import Reports
 from .runner import ConnectionRunner, OptionsChanged
 
 if TYPE_CHECKING:
@@ -108,18 +112,30 @@ class SpeechStream(stt.RecognizeStream):
         self._dedupe = Deduplicator()
         self._guard = EventGuard(lambda: self._members.provider.name, self._request_id)
         self._session: Session | None = None  # the connection's, for the audio sent on it
-        self._usage = Usage()
-        self._push_times = PushTimes()
+        self._reports = Reports(
+            lambda m: self._owner.emit("metrics_collected", m),
+            self._send_event,
+            self._request_id,
+            lambda: (self._members.provider, max(0, self._connections - 1)),
+            PushTimes(),
+        )
         self._grammar = Grammar(
             language=language,
             provider_ends_utterances=provider.capabilities.end_of_utterance,
             request_id=self._request_id,
         )
         self._pushed_seconds = 0.0  # audio handed to push_frame (some may not be chunked yet)
-        self._ttfi_pending_since: float | None = None  # stream time of utterance onset
         self._connections = 0
         self._options_version = 0  # bumped by each options change; each connection knows its own
         self._policy = RetryPolicy(members.conn_options, on_retry=self._log_retry)
+        self._flushes = FlushAnswers(
+            lambda: self._grammar.awaiting_final,
+            lambda: self._replay.speech_seconds,
+            lambda: self._send_event(
+                empty_final(self._language, self.start_time_offset + self.sent_seconds, self._request_id)
+            ),
+        )
+        stt.hold_http_session()  # before the main task can end (its end releases it)
         super().__init__(stt=stt, conn_options=conn_options, sample_rate=self._rate)
         self._pacer = InterimPacer(self._event_ch)
 
@@ -257,8 +273,9 @@ class SpeechStream(stt.RecognizeStream):
                 self._handle(held)
             for ev in self._grammar.close():
                 self._send_event(ev)
-            self._emit_usage()
+            self._reports.usage()
             self._pacer.close()
+            await self._owner.release_http_session()
 
     async def _run(self) -> None:
         """Connections until the input is done (livekit's hook, called by ``_main_task``).
@@ -290,7 +307,7 @@ class SpeechStream(stt.RecognizeStream):
         provider, version = self._members.next(), self._options_version
         for chunk in self._chunker.resize(self._chunk_samples(provider)):  # a member framing otherwise
             self._replay.add(chunk)  # sent to this member first
-            self._push_times.record(chunk.end, chunk.sent_at)
+            self._reports.push_times.record(chunk.end, chunk.sent_at)
         session = Session(
             language=self._language,
             sample_rate=self._rate,
@@ -317,7 +334,7 @@ class SpeechStream(stt.RecognizeStream):
                 f"{provider.name}: connect timed out after {self._conn_options.timeout}s"
             ) from e
         self._connections += 1
-        self._report_connection_acquired(time.perf_counter() - t0, False)
+        self._reports.connection_acquired(time.perf_counter() - t0, False)  # labelled with the member
         runner = ConnectionRunner(
             conn=conn,
             session=session,
@@ -327,10 +344,11 @@ class SpeechStream(stt.RecognizeStream):
             chunker=self._chunker,
             replay=self._replay,
             clock=self._clock,
-            push_times=self._push_times,
+            push_times=self._reports.push_times,
             current=lambda: (self._members.provider, self._options_version, self._language),
             deliver=self._deliver,
-            sent=self._sent,
+            sent=self._reports.sent,
+            flushed=self._flushed,
             rotate=self._rotate,
             own_second_opinion=isinstance(self._members, OneProvider),
         )
@@ -341,9 +359,10 @@ class SpeechStream(stt.RecognizeStream):
 
     # -- events -------------------------------------------------------------------
 
-    def _sent(self, seconds: float) -> None:
-        if self._usage.add(seconds):
-            self._emit_usage()
+    def _flushed(self, ending: bool) -> bool:
+        """A flush's audio was sent (``ending``: input ended): whether to pass it on (:mod:`.flushes`)."""
+        self._reports.usage()  # a segment ends; AgentSession stops listening before it closes the stream
+        return self._flushes.flushed(ending)
 
     def _deliver(self, ev: ProviderEvent) -> None:
         """An event: onto the stream clock, past the replay's repeats and the guard, into the grammar."""
@@ -359,51 +378,42 @@ class SpeechStream(stt.RecognizeStream):
         for sev in self._grammar.feed(ev):
             if sev.type == stt.SpeechEventType.START_OF_SPEECH and not was_in_speech:
                 onset = ev.time if isinstance(ev, SpeechStarted) else getattr(ev, "start_time", None)
-                self._ttfi_pending_since = onset if onset is not None else self._chunker.position
-            elif sev.type == stt.SpeechEventType.INTERIM_TRANSCRIPT and self._ttfi_pending_since is not None:
-                self._emit_metrics(time_to_first_interim=self._latency(self._ttfi_pending_since, now))
-                self._ttfi_pending_since = None
+                at = onset - self.start_time_offset if onset is not None else self._chunker.position
+                self._reports.utterance_started(at)
+            elif sev.type == stt.SpeechEventType.INTERIM_TRANSCRIPT:
+                self._reports.interim(now)
             elif sev.type == stt.SpeechEventType.FINAL_TRANSCRIPT:
-                self._ttfi_pending_since = None
                 end = sev.alternatives[0].end_time - self.start_time_offset if sev.alternatives else 0.0
-                if end > 0:
-                    self._emit_metrics(final_latency=self._latency(end, now))
+                self._reports.final(end, now)
                 if isinstance(ev, Transcript):
                     self._dedupe.final(ev, self._chunker.position)
                 eou = isinstance(ev, Transcript) and ev.end_of_utterance
                 self._replay.confirm(end if end > 0 else None, eou)
                 self._policy.succeeded()
+                self._flushes.final()
             self._send_event(sev)
+            if sev.type == stt.SpeechEventType.END_OF_SPEECH:
+                self._flushes.utterance_ended()  # a flushed utterance that ended without words
+            elif sev.type == stt.SpeechEventType.FINAL_TRANSCRIPT:
+                self._reports.usage()  # an utterance's audio is reported when its words are
         if (failover := self._members.failover()) is not None:  # a new member's first event: the gap
-            self._emit_metrics(failover_gap=failover[0], replayed_seconds=failover[1])
+            self._reports.stream(failover_gap=failover[0], replayed_seconds=failover[1])
         if not self._grammar.in_speech and not self._input_ch.closed and self._members.move_back():
             self._reconnect_in_order()  # an utterance boundary: back to a recovered member
-
-    def _latency(self, stream_time: float, now: float) -> float:
-        """Seconds from when the audio at ``stream_time`` (stream clock) was pushed to ``now``."""
-        return self._push_times.latency(stream_time - self.start_time_offset, now)
 
     # -- output -------------------------------------------------------------------
 
     def _send_event(self, ev: stt.SpeechEvent) -> None:
         self._pacer.send(ev)  # a flood of interims is coalesced (.interims)
 
-    def _emit_usage(self) -> None:
-        seconds = self._usage.take()
-        if seconds <= 0:
-            return
-        self._send_event(
-            stt.SpeechEvent(
-                type=stt.SpeechEventType.RECOGNITION_USAGE,
-                request_id=self._request_id,
-                recognition_usage=stt.RecognitionUsage(audio_duration=seconds),
-            )
-        )
+    async def _metrics_monitor_task(self, event_aiter: AsyncIterable[stt.SpeechEvent]) -> None:
+        """livekit's monitor of the events would emit usage labelled with the STT (a chain as one
+        ``fallback`` entry): :class:`.reports.Reports` emits it per member; this only drains."""
+        async for _ in event_aiter:
+            pass
 
-    def _emit_metrics(self, **fields: float | None) -> None:
-        """``metrics_collected`` with ``fields`` (see :func:`.metrics.stream_metrics`)."""
-        name, reconnects = self._members.provider.name, max(0, self._connections - 1)
-        metadata = self._owner.usage_metadata()
-        self._owner.emit(
-            "metrics_collected", stream_metrics(name, self._request_id, reconnects, metadata, **fields)
-        )
+    async def aclose(self) -> None:
+        """Close the stream now (no drain); the usage of the audio sent is still reported."""
+        self._reports.closing = True
+        await super().aclose()
+        self._reports.usage()

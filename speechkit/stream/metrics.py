@@ -12,10 +12,14 @@ import bisect
 import time
 from typing import Any
 
+from livekit.agents.metrics.base import Metadata
+
 from ..metrics import SpeechkitSTTMetrics
 
-USAGE_INTERVAL = 5.0
-"""Seconds of sent audio between two RECOGNITION_USAGE events (the rest comes at the end)."""
+USAGE_INTERVAL = 1.0
+"""Seconds of sent audio between two usage reports (more come at each flush and final, and at
+the end). Short because livekit's ``AgentSession`` stops listening to the STT's metrics before
+it closes the stream: what was not reported by then is not counted in ``AgentSession.usage``."""
 
 HISTORY = 4096
 """Chunk ends remembered for latency lookups (7 min of a call at 100 ms chunks); half are
@@ -70,6 +74,12 @@ class PushTimes:
         # the chunk went out when its last sample arrived; the sample at stream_time came earlier
         pushed_at = self._times[i] - max(0.0, self._ends[i] - stream_time)
         return max(0.0, now - pushed_at)
+
+
+def provider_metadata(provider: Any) -> Metadata:
+    """The model and provider a metrics event names (``AgentSession.usage`` groups by them):
+    the provider's model option (``unknown`` when it has none) and its name."""
+    return Metadata(model_name=provider.options.model or "unknown", model_provider=provider.name)
 
 
 def stream_metrics(

@@ -102,6 +102,9 @@ class ConnectionRunner:
         current: The stream's options now (see :data:`CurrentOptions`).
         deliver: Takes each provider event (connection times) but ``Ready``/``Finished``.
         sent: Called with the seconds on the wire (padding included) of each chunk sent.
+        flushed: Called when a flush's audio was sent (True once the input has ended: the end
+            of input's); whether to send the provider's flush message (False: the stream
+            answered it, there was nothing to finalise).
         rotate: Called when the session is about to expire (``Ready.expires_in``).
         own_second_opinion: A provider's own new connection may clear it of muteness on
             audio it left without words (a stream with one provider); in a chain only
@@ -124,12 +127,13 @@ class ConnectionRunner:
         deliver: Callable[[ProviderEvent], None],
         sent: Callable[[float], None],
         rotate: Callable[[], None],
+        flushed: Callable[[bool], bool] = lambda ending: True,
         own_second_opinion: bool = True,
     ) -> None:
         self._conn, self._session, self._provider, self._version = conn, session, provider, version
         self._channel, self._chunker, self._replay, self._clock = channel, chunker, replay, clock
         self._current, self._deliver, self._sent, self._rotate = current, deliver, sent, rotate
-        self._push_times = push_times
+        self._push_times, self._flushed = push_times, flushed
         self._own_opinion = own_second_opinion
         self._input_sent = asyncio.Event()  # the end of input reached the server
         self._rotation: asyncio.TimerHandle | None = None
@@ -245,7 +249,11 @@ class ConnectionRunner:
                     self._provider, version = provider, latest
             else:  # a flush ends the segment as a pause would
                 await self._send_chunks(self._chunker.flush())
-                if (flush := self._provider.flush_message(session)) is not None:
+                if (
+                    # after end_input() (which flushes first), the stream's end answers it
+                    self._flushed(self._channel.closed)
+                    and (flush := self._provider.flush_message(session)) is not None
+                ):
                     await self._conn.send(flush)
         await self._send_chunks(self._chunker.flush())  # so does the end of the input
         session.input_ended = True

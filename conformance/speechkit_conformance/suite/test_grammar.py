@@ -37,7 +37,7 @@ class TestEventGrammar:
         self, speechkit_target: Target, speechkit_stt: speechkit.STT
     ) -> None:
         run = await transcribe(speechkit_stt, speechkit_target.audio.frames())
-        check_grammar(run.types, require_final=speechkit_target.audio.exact)
+        check_grammar(run.events, require_final=speechkit_target.audio.exact)
 
     @requires("end_of_utterance", "exact_words")
     @pytest.mark.parametrize("speed", [None, 1.0], ids=["burst", "paced"])
