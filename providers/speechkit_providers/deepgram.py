@@ -17,7 +17,7 @@ import json
 import logging
 from collections import Counter
 from collections.abc import Iterable
-from typing import Any, ClassVar, Literal, cast
+from typing import Any, ClassVar, Literal
 from urllib.parse import urlencode, urlsplit
 
 import attrs
@@ -26,6 +26,7 @@ from speechkit import Capabilities, Provider, ProviderOptions, Session
 from speechkit.codecs import encode_pcm
 from speechkit.errors import APIError
 from speechkit.events import Finished, ProviderEvent, SpeechEnded, SpeechStarted, Transcript, Word
+from speechkit.options import keyterms, milliseconds
 
 logger = logging.getLogger("speechkit")
 
@@ -40,12 +41,6 @@ _CLOSES = {  # close reasons of the API (§7.7) -> what they mean, for the error
 }
 _UNUSED = frozenset({"ConfigureSuccess"})
 """Messages of the protocol with nothing for the core (§7.5)."""
-
-
-def _keyterms(value: object) -> tuple[str, ...]:
-    """A list, or a string separated by ``|`` (``,`` also splits a fallback chain)."""
-    items = value.replace("|", ",").split(",") if isinstance(value, str) else cast("Iterable[object]", value)
-    return tuple(str(t).strip() for t in items if str(t).strip())
 
 
 def _seconds(low: float, high: float) -> Any:  # an optional number of seconds within [low, high]
@@ -86,7 +81,7 @@ class DeepgramOptions(ProviderOptions):
     endpointing: float | None = attrs.field(default=None, validator=_seconds(0, 60))
     utterance_end: float | None = attrs.field(default=1.0, validator=_seconds(0.001, 60))
     vad_events: bool = False
-    keyterms: tuple[str, ...] = attrs.field(default=(), converter=_keyterms)
+    keyterms: tuple[str, ...] = attrs.field(default=(), converter=keyterms)
     diarization: bool = False
     base_url: str | None = "wss://api.deepgram.com"
 
@@ -130,8 +125,8 @@ class DeepgramProvider(Provider[DeepgramOptions]):
             "sample_rate": session.sample_rate, "channels": 1, "interim_results": o.interim_results,
             "punctuate": o.punctuate, "smart_format": o.smart_format, "vad_events": o.vad_events,
             "diarize": o.diarization or None, terms: list(o.keyterms) or None,
-            "endpointing": None if o.endpointing is None else round(o.endpointing * 1000) or False,
-            "utterance_end_ms": round(gap * 1000) if gap else None,
+            "endpointing": None if o.endpointing is None else milliseconds(o.endpointing) or False,
+            "utterance_end_ms": milliseconds(gap) if gap else None,
         }  # fmt: skip
         wire = {k: str(v).lower() if isinstance(v, bool) else v for k, v in query.items() if v is not None}
         return f"{base}?{urlencode(wire, doseq=True)}"
