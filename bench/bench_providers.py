@@ -31,6 +31,7 @@ Usage::
     python bench/bench_providers.py                          # 1, 10, 100, 500, 1000 streams
     python bench/bench_providers.py --quick --json rows.json # 1 and 10 streams, under 2 minutes
     python bench/bench_providers.py --providers telnyx --impls ours --streams 1 --seconds 3
+    SPEECHKIT_BENCH_PROFILE=DIR python bench/bench_providers.py ...  # cProfile each worker to DIR
 """
 
 from __future__ import annotations
@@ -598,7 +599,16 @@ def main() -> None:
         asyncio.run(serve_emulator(args.emulator))
         return
     if args.worker:
-        result = asyncio.run(run_worker(json.loads(args.worker)))
+        spec = json.loads(args.worker)
+        if prof_dir := os.environ.get("SPEECHKIT_BENCH_PROFILE"):  # cProfile the worker's run
+            import cProfile
+
+            with cProfile.Profile() as prof:
+                result = asyncio.run(run_worker(spec))
+            name = f"{spec['impl']}-{spec['provider']}-{spec['streams']}.prof"
+            prof.dump_stats(str(Path(prof_dir) / name))
+        else:
+            result = asyncio.run(run_worker(spec))
         Path(args.out).write_text(json.dumps(result))
         return
     counts = [int(x) for x in (args.streams or ("1,10" if args.quick else "1,10,100,500,1000")).split(",")]
