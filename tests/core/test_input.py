@@ -77,6 +77,26 @@ def test_same_audio_same_samples_however_it_is_cut(rate_in: int, cuts: list[int]
     assert _resample(pcm, rate_in, 16000, [rate_in // 50] * 200, set()) == whole
 
 
+def test_a_long_push_reaches_libsoxr_in_pieces_of_at_most_100_ms() -> None:
+    """libsoxr's buffers grow to the longest input it was handed and keep that size (a stream
+    fed 1 s at once held 389 KiB, 100 ms at once 93 KiB): a minute in one frame is fed in
+    100 ms pieces, and the samples are those of 20 ms frames."""
+    pcm = _speechlike(48000, 2.5)
+    rs = Resampler(48000, 16000)
+    stream = rs._stream
+    lengths: list[int] = []
+    real = stream.resample_chunk
+
+    def spy(x: np.ndarray, last: bool = False) -> np.ndarray:
+        lengths.append(len(x))
+        return real(x, last)
+
+    stream.resample_chunk = spy
+    out = Resampler.to_pcm([rs.push(pcm), rs.flush()])
+    assert max(lengths) == 4800 and sum(lengths) == len(pcm)
+    assert out == _resample(pcm, 48000, 16000, [960] * 125, set())
+
+
 @pytest.mark.parametrize("rate_in", [8000, 44100, 48000])
 def test_a_tone_comes_out_clean(rate_in: int) -> None:
     """A 1 kHz tone resampled to 16 kHz against the same tone computed at 16 kHz: better than
