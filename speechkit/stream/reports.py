@@ -43,19 +43,23 @@ class Reports:
         self._serving, self.push_times = serving, push_times
         self._usage = Usage()
         self._by: Metadata | None = None  # the member whose sent audio the usage counts
+        self._by_provider: Any = None  # the provider object it was made of
         self._onset: float | None = None  # the utterance's onset until its first interim
         self.closing = False  # aclose() was called: usage goes out as metrics only
 
     def sent(self, seconds: float) -> None:
         """``seconds`` of audio went to the member serving; usage is reported every
         :data:`~.metrics.USAGE_INTERVAL` and when the member sent to changes."""
-        by = provider_metadata(self._serving()[0])
-        if self._by is None or (self._by.model_provider, self._by.model_name) != (
-            by.model_provider,
-            by.model_name,
-        ):
-            self.usage()  # the audio counted so far went to the member before (a chain)
-            self._by = by
+        provider = self._serving()[0]
+        if provider is not self._by_provider:  # per chunk: metadata only when the member changes
+            self._by_provider = provider
+            by = provider_metadata(provider)
+            if self._by is None or (self._by.model_provider, self._by.model_name) != (
+                by.model_provider,
+                by.model_name,
+            ):
+                self.usage()  # the audio counted so far went to the member before (a chain)
+                self._by = by
         if self._usage.add(seconds):
             self.usage()
 
