@@ -47,10 +47,9 @@ class Reports:
         self._onset: float | None = None  # the utterance's onset until its first interim
         self.closing = False  # aclose() was called: usage goes out as metrics only
 
-    def sent(self, seconds: float) -> None:
-        """``seconds`` of audio went to the member serving; usage is reported every
-        :data:`~.metrics.USAGE_INTERVAL` and when the member sent to changes."""
-        provider = self._serving()[0]
+    def sent(self, seconds: float, provider: Any) -> None:
+        """``seconds`` of audio went to ``provider`` (the member serving); usage is reported
+        every :data:`~.metrics.USAGE_INTERVAL` and when the member sent to changes."""
         if provider is not self._by_provider:  # per chunk: metadata only when the member changes
             self._by_provider = provider
             by = provider_metadata(provider)

@@ -101,7 +101,8 @@ class ConnectionRunner:
         push_times: When each new chunk was complete (for latency).
         current: The stream's options now (see :data:`CurrentOptions`).
         deliver: Takes each provider event (connection times) but ``Ready``/``Finished``.
-        sent: Called with the seconds on the wire (padding included) of each chunk sent.
+        sent: Called with the seconds on the wire (padding included) of each chunk sent and
+            the provider it went to.
         flushed: Called when a flush's audio was sent (True once the input has ended: the end
             of input's); whether to send the provider's flush message (False: the stream
             answered it, there was nothing to finalise).
@@ -125,7 +126,7 @@ class ConnectionRunner:
         push_times: PushTimes,
         current: CurrentOptions,
         deliver: Callable[[ProviderEvent], None],
-        sent: Callable[[float], None],
+        sent: Callable[[float, Provider[Any]], None],
         rotate: Callable[[], None],
         flushed: Callable[[bool], bool] = lambda ending: True,
         own_second_opinion: bool = True,
@@ -299,7 +300,7 @@ class ConnectionRunner:
             self._watchdog.spoke(time.monotonic())
         elif chunk.pause is not None:
             self._watchdog.uttered(time.monotonic(), chunk.pause)
-        self._sent(seconds)
+        self._sent(seconds, self._provider)
 
     # -- receive ------------------------------------------------------------------
 
