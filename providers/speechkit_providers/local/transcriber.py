@@ -149,7 +149,9 @@ class Transcriber:
             return
         pcm = np.frombuffer(b"".join(chunks), dtype="<i2").astype(np.float32) / 32768.0
         keep_from = self._final_start if self._endpointer.in_speech else self._vad_pos - _PRE_PAD
-        keep_from = min(keep_from, self._vad_pos - _PRE_PAD) - int(CONTEXT_SECONDS * SAMPLE_RATE)
+        # A final's context reaches CONTEXT_SECONDS (and a little) before its window: keep it
+        # with a second to spare, whatever the trim's timing (else finals follow the pacing).
+        keep_from = min(keep_from, self._vad_pos - _PRE_PAD) - int((CONTEXT_SECONDS + 1.0) * SAMPLE_RATE)
         keep_from = max(self._audio_start, keep_from)
         drop = keep_from - self._audio_start
         # Trim lazily (>= 5 s) so the copy is amortised.
