@@ -21,11 +21,10 @@ Policy:
 * When a pause starts, the final's decode is started speculatively on exactly the
   window it will have; if the pause becomes an endpoint its result is the final, so
   finals arrive about ``min_silence`` after the end of speech.
-* A final hears context: up to :data:`CONTEXT_SECONDS` of the previous finals' audio is
-  decoded before its window, with those finals' words forced as the decoder's prefix, so a
-  short sentence is not decoded in a window of its own (the previous finals' text is also the
-  prompt, as faster-whisper conditions on previous text). Both depend on earlier finals and
-  the audio alone.
+* A final's prompt is the previous finals' text (as faster-whisper conditions on previous
+  text). With :data:`CONTEXT_SECONDS` set, it also hears that much of the previous finals'
+  audio before its window, those finals' words forced as the decoder's prefix (off by
+  default: see its figures). Both depend on earlier finals and the audio alone.
 
 Positions are samples, times seconds, both from the first sample pushed into the session.
 """
@@ -66,12 +65,17 @@ _PROMPT_WORDS: Final = 40
 """Words of the previous finals passed as the next final's prompt (previous-text conditioning)."""
 _CONTINUE_AFTER: Final = 1.0
 """Seconds of a long final window left after its last decoded word that are decoded again."""
-CONTEXT_SECONDS: float = 2.0
+CONTEXT_SECONDS: float = 0.0
 """Audio of the previous finals decoded before a final's window as context, seconds at most
-(the words wholly inside it are forced as the decoder's prefix; 0: none). Read speech, 40
-files of the speech set (bench/bench_local.py's kinds read and speech without allison_long),
-streaming corpus WER: none 4.30 %, 1 s 3.23 %, 2 s 3.23 %, 3 s 3.59 %, 4 s 3.68 %, 8 s 5.47 % (a long
-forced prefix makes tiny.en end finals early and carry their rest into the next)."""
+(the words wholly inside it are forced as the decoder's prefix; 0: none, the default).
+
+Measured with streaming pushed unpaced (issue 21), corpus WER. Read speech, 40 files of the
+speech set (kinds read and speech, allison_long left out): none 4.30 %, 1 s 3.23 %, 2 s 3.23 %,
+3 s 3.59 %, 4 s 3.68 %, 8 s 5.47 % (a long forced prefix makes tiny.en end finals early and
+carry their rest into the next). But on all 190 files 2 s goes from 4.7 % to 5.5 %: on
+dialogue (turns_mix, speakers taking turns) 5.6 % to 21.7 %, where the previous speaker's
+audio as prefix makes tiny.en cut a final short or decode the prefix sentence again. So it
+stays off until the prefix is safe across turns."""
 CONTEXT_IF_SHORTER: float = float("inf")
 """Context only for an utterance window shorter than this, seconds (on the same 40 files,
 context for windows under 3 s only: 2 s 3.32 %, 4 s 3.59 %)."""
