@@ -22,9 +22,10 @@ Policy:
   window it will have; if the pause becomes an endpoint its result is the final, so
   finals arrive about ``min_silence`` after the end of speech.
 * A final's prompt is the previous finals' text (as faster-whisper conditions on previous
-  text). With :data:`CONTEXT_SECONDS` set, it also hears that much of the previous finals'
-  audio before its window, those finals' words forced as the decoder's prefix (off by
-  default: see its figures). Both depend on earlier finals and the audio alone.
+  text), and a short final (under :data:`CONTEXT_IF_SHORTER`) also hears up to
+  :data:`CONTEXT_SECONDS` of the previous finals' audio before its window, those finals'
+  words forced as the decoder's prefix, so a short sentence is not decoded in a window of its
+  own. Both depend on earlier finals and the audio alone.
 
 Positions are samples, times seconds, both from the first sample pushed into the session.
 """
@@ -65,20 +66,23 @@ _PROMPT_WORDS: Final = 40
 """Words of the previous finals passed as the next final's prompt (previous-text conditioning)."""
 _CONTINUE_AFTER: Final = 1.0
 """Seconds of a long final window left after its last decoded word that are decoded again."""
-CONTEXT_SECONDS: float = 0.0
-"""Audio of the previous finals decoded before a final's window as context, seconds at most
-(the words wholly inside it are forced as the decoder's prefix; 0: none, the default).
+CONTEXT_SECONDS: float = 2.0
+"""Audio of the previous finals decoded before a short final's window as context, seconds at
+most (the words wholly inside it are forced as the decoder's prefix; 0: none).
 
 Measured with streaming pushed unpaced (issue 21), corpus WER. Read speech, 40 files of the
-speech set (kinds read and speech, allison_long left out): none 4.30 %, 1 s 3.23 %, 2 s 3.23 %,
-3 s 3.59 %, 4 s 3.68 %, 8 s 5.47 % (a long forced prefix makes tiny.en end finals early and
-carry their rest into the next). But on all 190 files 2 s goes from 4.7 % to 5.5 %: on
-dialogue (turns_mix, speakers taking turns) 5.6 % to 21.7 %, where the previous speaker's
-audio as prefix makes tiny.en cut a final short or decode the prefix sentence again. So it
-stays off until the prefix is safe across turns."""
-CONTEXT_IF_SHORTER: float = float("inf")
-"""Context only for an utterance window shorter than this, seconds (on the same 40 files,
-context for windows under 3 s only: 2 s 3.32 %, 4 s 3.59 %)."""
+speech set (kinds read and speech, allison_long left out), context for every window: none
+4.30 %, 1 s 3.23 %, 2 s 3.23 %, 3 s 3.59 %, 4 s 3.68 %, 8 s 5.47 % (a long forced prefix makes
+tiny.en end finals early and carry their rest into the next). On all 190 files, 2 s for every
+window: 4.7 % -> 5.5 % (dialogue, turns_mix: 5.6 % -> 21.7 %, where the previous speaker's
+audio as prefix makes tiny.en cut a final short or decode the prefix sentence again); 2 s for
+windows under 3 s only (:data:`CONTEXT_IF_SHORTER`): 4.7 % -> 4.4 %, no kind of speech worse
+(read 3.5 -> 2.5 %, jfk 11.8 -> 10.9 %, dialogue 5.6 -> 4.1 %, prompts 2.7 -> 2.5 %, commands
+20.5 % both)."""
+CONTEXT_IF_SHORTER: float = 3.0
+"""Context only for an utterance window shorter than this, seconds (a short sentence decoded
+alone is where tiny.en errs; a longer window carries its own context). On the 40 read files,
+windows under 3 s only: 2 s 3.32 %, 4 s 3.59 %."""
 
 
 def _join(words: Sequence[Word]) -> str:
