@@ -28,7 +28,13 @@ bench = _bench()
 
 
 def row(
-    base: str, condition: str, file: float, stream: float, ref: float, kind: str = "read"
+    base: str,
+    condition: str,
+    file: float,
+    stream: float,
+    ref: float,
+    kind: str = "read",
+    same_text: bool = False,
 ) -> dict[str, Any]:
     return {
         "base": base,
@@ -37,6 +43,7 @@ def row(
         "wer_file": file,
         "wer_stream": stream,
         "wer_ref": ref,
+        "same_text": same_text,
     }
 
 
@@ -58,10 +65,26 @@ def test_file_mode_passes_within_1_1_times_the_reference_plus_half_a_point() -> 
     assert [r["pass_file"] for r in rows] == [True, False]
 
 
+def test_file_mode_with_transcribe_s_very_text_passes_whatever_the_wer() -> None:
+    rows = [row("a", "orig", 0.3, 0.0, 0.1, same_text=True), row("b", "orig", 0.3, 0.0, 0.1)]
+    bench.targets(rows)
+    assert [r["pass_file"] for r in rows] == [True, False]
+
+
 def test_streaming_target_judges_read_speech_only() -> None:
-    rows = [row("a", "orig", 0.0, 0.2, 0.1), row("b", "orig", 0.0, 0.2, 0.1, kind="prompt")]
+    rows = [row("a", "orig", 0.1, 0.2, 0.1), row("b", "orig", 0.1, 0.2, 0.1, kind="prompt")]
     bench.targets(rows)
     assert [r["pass_stream"] for r in rows] == [False, None]
+
+
+def test_streaming_is_held_to_1_5_times_file_mode_short_sentences_included() -> None:
+    rows = [
+        row("a", "orig", 0.10, 0.15, 0.0),  # 1.5 x file mode: in, whatever the reference
+        row("b", "orig", 0.10, 0.16, 0.5),
+        row("jfk", "orig", 0.04, 0.05, 0.04, kind="speech"),
+    ]
+    bench.targets(rows)
+    assert [r["pass_stream"] for r in rows] == [True, False, True]
 
 
 def test_telephone_target_compares_with_the_16_khz_copy_of_the_same_clip() -> None:

@@ -231,3 +231,29 @@ def test_a_bad_compute_type_is_refused_when_the_string_is_parsed() -> None:
 def test_options_that_do_not_apply_in_process_are_refused() -> None:
     with pytest.raises(speechkit.ConfigError, match=r"local runs in-process: option 'base_url'"):
         speechkit.stt("local?base_url=ws://127.0.0.1:9")
+
+
+@pytest.mark.slow
+def test_a_final_decoded_after_context_returns_only_the_words_after_it() -> None:
+    """Streaming finals hear the previous final's audio as context, its text forced as the
+    decoder's prefix: the words that come back are the new ones, timed after the context."""
+    import numpy as np
+    from speechkit_providers.local.decoder import decode_window
+    from speechkit_providers.local.models import SharedModel, resolve_model_path
+
+    model = SharedModel.get(resolve_model_path("tiny.en"))
+    audio = decode_file(SAMPLE)
+    pcm = np.concatenate([np.frombuffer(f.data, np.int16) for f in audio.frames]).astype(np.float32) / 32768
+    context = 2.9  # "And so, my fellow Americans," ends before 2.9 s; "ask not" follows
+    decoded = decode_window(
+        model.whisper,
+        pcm[: int(4.6 * 16000)],
+        tokenizer=model.tokenizer("en"),
+        prompt="",
+        final=True,
+        prefix="And so my fellow Americans,",
+        prefix_seconds=context,
+    )
+    said = normalise(" ".join(w.text for w in decoded.words))
+    assert said.startswith("ask not") and "americans" not in said, said
+    assert all(w.start_time >= context for w in decoded.words)

@@ -9,6 +9,7 @@ it. Interims are best-effort and may differ with timing; finals may not.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 import subprocess
 import sys
@@ -103,8 +104,10 @@ def test_the_cli_gives_byte_identical_output_for_the_same_file(fmt: str) -> None
 
 @pytest.mark.slow
 async def test_file_mode_is_faster_whisper_s_own_transcribe() -> None:
-    """recognize() decodes a recording as faster-whisper's transcribe() does, on the same
-    weights: the same words, every time."""
+    """recognize() decodes a recording as faster-whisper's transcribe() does without word
+    timestamps (asking for them changes its seeks and so its text), on the same weights
+    and the same samples: the same words, every time, with word times from the second pass
+    that agree with transcribe(word_timestamps=True)'s where the text does."""
     import numpy as np
     from faster_whisper import WhisperModel
     from speechkit_providers.local.models import resolve_model_path
@@ -113,8 +116,12 @@ async def test_file_mode_is_faster_whisper_s_own_transcribe() -> None:
     pcm = np.concatenate([np.frombuffer(f.data, np.int16) for f in audio.frames]).astype(np.float32) / 32768
     assert audio.sample_rate == 16000 and audio.num_channels == 1
     reference = WhisperModel(str(resolve_model_path("tiny.en")), device="cpu", compute_type="int8")
-    segments, _ = reference.transcribe(pcm, language="en", beam_size=5, vad_filter=True, word_timestamps=True)
+    segments, _ = reference.transcribe(pcm, language="en", beam_size=5, vad_filter=True)
     expected = " ".join(s.text.strip() for s in segments)
+    timed_segments, _ = reference.transcribe(
+        pcm, language="en", beam_size=5, vad_filter=True, word_timestamps=True
+    )
+    timed = [w for s in timed_segments for w in s.words or ()]
 
     engine = speechkit.stt("local")
     assert isinstance(engine, speechkit.STT)
@@ -123,9 +130,62 @@ async def test_file_mode_is_faster_whisper_s_own_transcribe() -> None:
         again = await engine.recognize(audio.frames)
     finally:
         await engine.aclose()
-    assert first.alternatives[0].text == expected
-    assert again.alternatives[0] == first.alternatives[0]
-    assert first.alternatives[0].words and first.alternatives[0].words[0].start_time < 1.0
+    alt = first.alternatives[0]
+    assert alt.text == expected
+    assert again.alternatives[0] == alt
+    words = alt.words or []
+    assert [str(w) for w in words] == [w.word.strip() for w in timed]  # jfk: the same text both ways
+    for ours, theirs in zip(words, timed, strict=True):
+        assert abs(ours.start_time - theirs.start) <= 0.1 and abs(ours.end_time - theirs.end) <= 0.1
+
+
+@pytest.mark.slow
+async def test_file_mode_words_cover_every_decode_window_of_a_long_recording(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Past 30 s transcribe() decodes several windows; each segment's words are aligned in its
+    own window, on the recording's clock, and the text is still transcribe()'s on the very
+    samples the engine was given (48 kHz stereo, resampled by the core on the way in)."""
+    import numpy as np
+    import soxr  # type: ignore[import-untyped]
+    from faster_whisper import WhisperModel
+    from speechkit_providers.local import batch
+    from speechkit_providers.local.models import resolve_model_path
+
+    audio = decode_file(SAMPLE)
+    pcm = np.concatenate([np.frombuffer(f.data, np.int16) for f in audio.frames]).astype(np.float32)
+    gap = np.zeros(2 * audio.sample_rate, dtype=np.float32)
+    pcm = np.concatenate([pcm, gap, pcm, gap, pcm])  # 37 s: three times the speech
+    up = np.clip(np.rint(soxr.resample(pcm, audio.sample_rate, 48000)), -32768, 32767).astype(np.int16)
+    stereo = np.repeat(up, 2)
+    frames = [
+        rtc.AudioFrame(stereo[i : i + 1920].tobytes(), 48000, 2, len(stereo[i : i + 1920]) // 2)
+        for i in range(0, len(stereo), 1920)
+    ]
+    given: list[bytes] = []
+    push = batch.FileRecognizer.push
+    monkeypatch.setattr(
+        batch.FileRecognizer, "push", lambda self, b: (given.append(bytes(b)), push(self, b))[1]
+    )
+
+    engine = speechkit.stt("local")
+    assert isinstance(engine, speechkit.STT)
+    try:
+        alt = (await engine.recognize(frames)).alternatives[0]
+    finally:
+        await engine.aclose()
+    samples = np.frombuffer(b"".join(given), "<i2").astype(np.float32) / 32768
+    reference = WhisperModel(str(resolve_model_path("tiny.en")), device="cpu", compute_type="int8")
+    segments, _ = reference.transcribe(samples, language="en", beam_size=5, vad_filter=True)
+    assert alt.text == " ".join(s.text.strip() for s in segments)
+    assert normalise(alt.text).count("ask not what your country") == 3
+    words = alt.words or []
+    assert len(words) == len(alt.text.split())
+    starts = [w.start_time for w in words]
+    assert starts == sorted(starts) and all(w.end_time >= w.start_time for w in words)
+    # Each repeat's "And" starts where that repeat's speech does (13 s apart), not squeezed.
+    ands = [w.start_time for w in words if str(w) == "And"]
+    assert len(ands) == 3 and all(abs(b - a - 13.0) < 0.5 for a, b in itertools.pairwise(ands)), ands
 
 
 @pytest.mark.slow

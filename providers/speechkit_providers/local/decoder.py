@@ -55,6 +55,8 @@ def decode_window(
     tokenizer: Any,
     prompt: str,
     final: bool,
+    prefix: str = "",
+    prefix_seconds: float = 0.0,
 ) -> Decoded:
     """Transcribe one window with word timestamps (blocking: call in a worker thread).
 
@@ -66,9 +68,14 @@ def decode_window(
         prompt: Committed text before the window, for context ("" for none).
         final: Final quality (beam 5, the best of its 5 hypotheses that neither loops nor
             hits the length bound) instead of greedy.
+        prefix: Text already final for the start of ``audio`` (its first ``prefix_seconds``):
+            forced as the decoder's prefix, so the model hears that speech as context but
+            only decodes what follows; its words are not returned.
+        prefix_seconds: Audio at the start of ``audio`` that ``prefix`` covers, seconds; the
+            words returned start no earlier.
 
     Returns:
-        The words, times in seconds from the start of ``audio``.
+        The words after the prefix, times in seconds from the start of ``audio``.
     """
     # faster-whisper is heavy: imported at the first decode, not with this module.
     from faster_whisper.transcribe import get_suppressed_tokens, merge_punctuations
@@ -88,10 +95,12 @@ def decode_window(
     if prompt:
         tokens_prompt = [tokenizer.sot_prev, *tokenizer.encode(" " + prompt)[-_PROMPT_TOKENS:]]
     tokens_prompt += [*tokenizer.sot_sequence, tokenizer.no_timestamps]
+    prefix_tokens: list[int] = tokenizer.encode(" " + prefix.strip()) if prefix.strip() else []
+    tokens_prompt += prefix_tokens
     duration = len(audio) / SAMPLE_RATE
     # Bound generation: ~3 words/s of speech is ~5 tokens/s; a looping
     # hallucination must not cost more than the audio is worth.
-    max_new = int(8 * duration) + 10
+    max_new = int(8 * max(duration - prefix_seconds, 0.0)) + 10
     max_length = min(whisper.max_length, len(tokens_prompt) + max_new)
     suppress = list(get_suppressed_tokens(tokenizer, [-1]))
 
@@ -113,6 +122,8 @@ def decode_window(
     chosen: list[int] | None = None  # the best hypothesis unless a later one is not flawed
     for sequence, score in zip(result.sequences_ids, result.scores, strict=True):
         tokens = [t for t in sequence if t < tokenizer.eot]
+        if prefix_tokens and tokens[: len(prefix_tokens)] == prefix_tokens:
+            tokens = tokens[len(prefix_tokens) :]  # CTranslate2 returns the forced prefix too
         avg_logprob = score * len(tokens) / (len(tokens) + 1)
         if result.no_speech_prob > 0.6 and avg_logprob < -1.0:
             tokens = []  # Whisper says silence and is unsure of the text: drop it
@@ -128,15 +139,19 @@ def decode_window(
     if not tokens:
         return Decoded((), time.perf_counter() - started)
 
-    alignment = whisper.find_alignment(tokenizer, [tokens], encoder_output, num_frames)[0]
+    alignment = whisper.find_alignment(tokenizer, [prefix_tokens + tokens], encoder_output, num_frames)[0]
+    skip = len(prefix_tokens)  # the prefix's words: already final
+    while skip > 0 and alignment:
+        skip -= len(alignment.pop(0)["tokens"])
     merge_punctuations(alignment, _PREPEND_PUNCT, _APPEND_PUNCT)
     words: list[Word] = []
+    floor = min(prefix_seconds, duration)
     for item in alignment:
         raw = str(item["word"])
         text = raw.strip()
         if not text:
             continue
-        start = min(max(float(item["start"]), 0.0), duration)
+        start = min(max(float(item["start"]), floor), duration)
         end = min(max(float(item["end"]), start), duration)
         if words and not raw[0].isspace():  # no space before it: the same word ("cold-hearted")
             last = words[-1]
