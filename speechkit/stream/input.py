@@ -146,14 +146,10 @@ class Resampler:
         self._out += len(out)
         return out
 
-    def input_for(self, samples: int) -> int:
-        """Input samples to push before the output could reach ``samples`` more: what the input
-        gives at the output rate, less what came out (the delay the resampler holds back
-        varies with its internal blocks, so output may come later, never earlier)."""
-        if self._stream is None:
-            return samples
-        wanted = self._out + samples - 1  # -1: the count may round up by one sample
-        return max(0, -(-wanted * self.in_rate // self.out_rate) - self._in)
+    def at_most(self, samples: int) -> int:
+        """The most output that pushing ``samples`` more input could make available (what the
+        input so far gives at the output rate, less what came out; the delay may hold some)."""
+        return (self._in + samples) * self.out_rate // self.in_rate + 1 - self._out
 
     def flush(self) -> _Samples:
         """The audio held back (a flush or the end of input); the next push starts afresh."""
@@ -209,7 +205,7 @@ class FrameInput:
         chunker: The stream's chunker (it says how many bytes complete its next chunk).
     """
 
-    __slots__ = ("_chunker", "_due", "_held", "_held_samples", "_out", "_out_samples", "_resampler", "rate")
+    __slots__ = ("_chunker", "_held", "_held_samples", "_out", "_out_samples", "_resampler", "rate")
 
     def __init__(self, rate: int, chunker: Chunker) -> None:
         self.rate = rate
@@ -219,7 +215,6 @@ class FrameInput:
         self._held_samples = 0  # caller may reuse a frame's buffer
         self._out: list[_Samples] = []  # resampled, not queued yet
         self._out_samples = 0
-        self._due = 0  # input samples held at which resampling could complete the next chunk
 
     def push(self, frame: rtc.AudioFrame) -> list[PcmBlock]:
         """Take ``frame``; the blocks to queue, once it completes a chunk (none before).
@@ -231,62 +226,42 @@ class FrameInput:
             ValueError: the frame is malformed (:func:`check_frame`), or its sample rate differs
                 from earlier frames'.
         """
-        rs = self._resampler
-        data = frame.data if isinstance(frame, rtc.AudioFrame) else None
-        n = frame.samples_per_channel if data is not None else 0
-        # the common case, a mono frame at the stream's rate: checked in three comparisons
-        if rs is not None and data is not None and n and len(data) == n and frame.num_channels == 1:
-            if frame.sample_rate != rs.in_rate:
-                self._rate_changed(rs, frame)
-            self._held += data
-        else:
-            if check_frame(frame) == 0:
-                return []
-            if rs is None:
-                rs = self._resampler = Resampler(frame.sample_rate, self.rate)
-                self._due = rs.input_for(self._chunker.bytes_to_chunk() // 2)
-            elif frame.sample_rate != rs.in_rate:
-                self._rate_changed(rs, frame)
-            self._held += frame.data if frame.num_channels == 1 else _mono(frame).tobytes()
-        self._held_samples += n
-        if self._held_samples < self._due:  # the resampler could not complete the next chunk yet
+        if check_frame(frame) == 0:
             return []
-        self._resample(rs)
+        rs = self._resampler
+        if rs is None:
+            rs = self._resampler = Resampler(frame.sample_rate, self.rate)
+        elif frame.sample_rate != rs.in_rate:
+            raise ValueError(
+                f"sample rate changed within a stream: {rs.in_rate} Hz, then "
+                f"{frame.sample_rate} Hz; open a new stream for a new rate (nothing pushed before is lost)"
+            )
+        if frame.num_channels == 1:
+            self._held += frame.data
+        else:
+            self._held += _mono(frame).tobytes()
+        self._held_samples += frame.samples_per_channel
         need = self._chunker.bytes_to_chunk() // 2
-        blocks = self._take_blocks() if self._out_samples >= need else []
-        self._due = rs.input_for(self._chunker.bytes_to_chunk() // 2 - self._out_samples)
-        return blocks
-
-    @staticmethod
-    def _rate_changed(rs: Resampler, frame: rtc.AudioFrame) -> None:
-        raise ValueError(
-            f"sample rate changed within a stream: {rs.in_rate} Hz, then "
-            f"{frame.sample_rate} Hz; open a new stream for a new rate (nothing pushed before is lost)"
-        )
+        if rs.at_most(self._held_samples) < need - self._out_samples:  # cannot complete it yet
+            return []
+        self._resample(rs.push)
+        return self._take_blocks() if self._out_samples >= need else []
 
     def flush(self) -> PcmBlock | None:
         """What is held back (input, resampler delay, a partial chunk) as a block, or None."""
-        rs = self._resampler
-        if rs is None:
+        if self._resampler is None:
             return None
-        self._resample(rs)
-        self._add(rs.flush())
-        block = self._take() if self._out_samples else None
-        # the chunker cuts the partial chunk when the flush reaches it: the next chunk is whole
-        self._due = rs.input_for(self._chunker.chunk_samples)
-        return block
+        self._resample(self._resampler.push)
+        self._add(self._resampler.flush())
+        return self._take() if self._out_samples else None
 
-    def _resample(self, rs: Resampler) -> None:
+    def _resample(self, push: Callable[[np.ndarray[Any, np.dtype[np.int16]]], _Samples]) -> None:
         if not self._held:
             return
-        pcm = np.frombuffer(self._held, dtype=np.int16)
-        out = rs.push(pcm)
-        del pcm  # releases the bytearray's buffer, so it can be cleared
-        if out.dtype == np.int16:  # passed through: a view of the bytearray, copied once
-            out = out.copy()
+        pcm = np.frombuffer(bytes(self._held), dtype=np.int16)
         self._held.clear()
         self._held_samples = 0
-        self._add(out)
+        self._add(push(pcm))
 
     def _add(self, samples: _Samples) -> None:
         if len(samples):
