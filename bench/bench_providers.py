@@ -606,6 +606,7 @@ def main() -> None:
             with cProfile.Profile() as prof:
                 result = asyncio.run(run_worker(spec))
             name = f"{spec['impl']}-{spec['provider']}-{spec['streams']}.prof"
+            Path(prof_dir).mkdir(parents=True, exist_ok=True)
             prof.dump_stats(str(Path(prof_dir) / name))
         else:
             result = asyncio.run(run_worker(spec))
@@ -615,6 +616,10 @@ def main() -> None:
     seconds = args.seconds or (3.5 if args.quick else 10.0)
     providers = [p for p in args.providers.split(",") if p]
     impls = [i for i in args.impls.split(",") if i]
+    if bad := sorted(set(impls) - set(IMPLS)) + sorted(set(providers) - set(PROVIDERS)):
+        ap.error(
+            f"unknown {', '.join(bad)}: --impls takes {','.join(IMPLS)}; --providers {','.join(PROVIDERS)}"
+        )
     print(f"load average at start: {', '.join(f'{x:.2f}' for x in os.getloadavg())}; {os.cpu_count()} CPUs")
     print(f"{seconds:g} s of 48 kHz audio per stream, paced at real time; latency over interims and finals")
     rows: list[dict[str, Any]] = []
