@@ -252,14 +252,9 @@ async def measure(config: str, path: str, *, label: str | None = None, realtime:
 
         def serving() -> tuple[str, str | None, Session | None]:
             p = stream.provider
-            # the connection just acquired is the stream's current one (the core sets it before
-            # connecting); read, not changed, and only when it is there
-            session = getattr(stream, "_session", None)
-            return (
-                p.name,
-                getattr(p.options, "model", None),
-                session if isinstance(session, Session) else None,
-            )
+            # the connection just acquired made the newest connect() call: a failed attempt
+            # before it appended its session first
+            return p.name, getattr(p.options, "model", None), sessions[-1] if sessions else None
 
         rec = _Recorder(run, t0, serving)
         engine.on("metrics_collected", rec.metrics)
