@@ -14,8 +14,8 @@ PYTHON = "3.11"
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """The test suite (no network: servers run on 127.0.0.1), with the vendors' own clients."""
-    session.install("-e", ".[all]")
-    session.run("python", "-m", "pytest", "-q", *session.posargs)
+    session.install("-e", ".[all]", "pytest-xdist>=3.6")
+    session.run("python", "-m", "pytest", "-q", "-n", "auto", *session.posargs)
 
 
 @nox.session(python=PYTHON)
